@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/ssedge/ssedge/poller"
+	"github.com/ssedge/ssedge/pubsub"
+	"github.com/ssedge/ssedge/sse"
+	"github.com/ssedge/ssedge/tuning"
+)
+
+func serve(args []string) error {
+	fs := newFlagSet("serve", "ssedge serve [flags]")
+	listen := &listFlag{vals: []string{"127.0.0.1:8080"}}
+	fs.Var(listen, "listen", "subscriber listen address HOST:PORT; repeat for several")
+	socket := fs.String("publish-socket", pubsub.DefaultSocketPath(), "unix socket for publishers (HTTP POST /publish and the line protocol)")
+	mode := modeFlag(0o660)
+	fs.Var(&mode, "publish-socket-mode", "file mode of the publish socket, octal")
+	loops := fs.Int("loops", runtime.NumCPU(), "subscriber event loops (one per core is right)")
+	heartbeat := fs.Duration("heartbeat", poller.DefaultHeartbeat, "send a comment frame to streams silent this long (keep under proxies' read timeouts)")
+	headerTimeout := fs.Duration("header-timeout", poller.DefaultHeaderTimeout, "time a client has to send its request head (slowloris defence)")
+	backlogBytes := sizeFlag(poller.DefaultMaxBacklogBytes)
+	fs.Var(&backlogBytes, "max-backlog-bytes", "unsent bytes per subscriber before it is closed as a slow consumer")
+	backlogFrames := fs.Int("max-backlog-frames", poller.DefaultMaxBacklogFrames, "unsent events per subscriber before it is closed as a slow consumer")
+	maxChannels := fs.Int("max-channels", poller.DefaultMaxChannels, "channels per subscriber connection")
+	eventBytes := sizeFlag(pubsub.DefaultMaxEventBytes)
+	fs.Var(&eventBytes, "max-event-bytes", "largest event data a publisher may send")
+	ringSize := fs.Int("ring-size", pubsub.DefaultRingSize, "events in flight between publishers and loops (publishers wait when it is full)")
+	cors := &listFlag{}
+	fs.Var(cors, "cors-origin", "allowed CORS origin: https://example.com, https://*.example.com or *; repeat for several (default: CORS off)")
+	corsCreds := fs.Bool("cors-credentials", false, "allow credentials (cookies) on CORS requests; the origin is echoed, never *")
+	logFormat := fs.String("log-format", "json", "log format: json or console")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	log, err := newLogger(*logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+
+	if fl, err := tuning.RaiseFileLimit(); err != nil {
+		log.Warn("cannot raise the open-files limit", zap.Error(err))
+	} else {
+		log.Info("open-files limit", zap.Uint64("soft", fl.Soft), zap.Uint64("hard", fl.Hard), zap.Uint64("was", fl.Before))
+	}
+	corsList, err := sse.NewCORS(cors.vals, *corsCreds)
+	if err != nil {
+		return err
+	}
+	hub := pubsub.NewHub(pubsub.Config{RingSize: *ringSize, MaxEventBytes: int(eventBytes)})
+	srv, err := poller.New(poller.Config{
+		Listen:           listen.vals,
+		Loops:            *loops,
+		HeaderTimeout:    *headerTimeout,
+		Heartbeat:        *heartbeat,
+		MaxBacklogBytes:  int(backlogBytes),
+		MaxBacklogFrames: *backlogFrames,
+		MaxChannels:      *maxChannels,
+		CORS:             corsList,
+		Hub:              hub,
+		Log:              log,
+	})
+	if err != nil {
+		return err
+	}
+	in, err := pubsub.Listen(hub, pubsub.IngestConfig{Path: *socket, Mode: os.FileMode(mode), Log: log})
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	srv.Start()
+	addrs := make([]string, 0, len(srv.Addrs()))
+	for _, a := range srv.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	log.Info("ssedge serving", zap.Strings("listen", addrs), zap.String("publish_socket", in.Path()),
+		zap.String("subscribe", fmt.Sprintf("http://%s/events?channel=NAME", addrs[0])),
+		zap.String("publish", fmt.Sprintf("curl --unix-socket %s -d DATA 'http://x/publish?channel=NAME'", in.Path())))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	log.Info("stopping")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	in.Close(sctx)
+	hub.Close()
+	srv.Close()
+	st := srv.Stats()
+	log.Info("stopped", zap.Uint64("published", in.Published()), zap.Uint64("accepted", st.Accepted),
+		zap.Uint64("slow_consumers", st.SlowConsumers()))
+	return nil
+}
+
+func newLogger(format, level string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level %q: expected debug, info, warn or error", level)
+	}
+	var cfg zap.Config
+	switch format {
+	case "json":
+		cfg = zap.NewProductionConfig()
+	case "console":
+		cfg = zap.NewDevelopmentConfig()
+		cfg.DisableStacktrace = true
+	default:
+		return nil, fmt.Errorf("--log-format %q: expected json or console", format)
+	}
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.Sampling = nil
+	return cfg.Build()
+}

@@ -1,0 +1,77 @@
+package poller
+
+import (
+	"runtime"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ssedge/ssedge/pubsub"
+	"github.com/ssedge/ssedge/sse"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultHeaderTimeout    = 10 * time.Second
+	DefaultHeartbeat        = 15 * time.Second
+	DefaultMaxBacklogBytes  = 1 << 20
+	DefaultMaxBacklogFrames = 1024
+	DefaultMaxChannels      = 32
+)
+
+// Config configures a Server. Hub is required; the rest have defaults.
+type Config struct {
+	Listen           []string      // TCP "host:port" addresses; each loop gets its own SO_REUSEPORT socket per address
+	Loops            int           // event loops; default runtime.NumCPU()
+	Backlog          int           // listen(2) backlog; default 4096 (the kernel caps it at net.core.somaxconn)
+	HeaderTimeout    time.Duration // time allowed for a complete request head
+	Heartbeat        time.Duration // silence after which a stream gets a heartbeat comment
+	MaxBacklogBytes  int           // unsent bytes per subscriber before it is closed as a slow consumer
+	MaxBacklogFrames int           // unsent frames per subscriber before it is closed as a slow consumer
+	MaxChannels      int           // channels per subscription
+	CORS             *sse.CORS     // nil: no CORS headers
+	Hub              *pubsub.Hub
+	Log              *zap.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Loops <= 0 {
+		c.Loops = runtime.NumCPU()
+	}
+	if c.Backlog <= 0 {
+		c.Backlog = 4096
+	}
+	if c.HeaderTimeout <= 0 {
+		c.HeaderTimeout = DefaultHeaderTimeout
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
+	if c.MaxBacklogBytes <= 0 {
+		c.MaxBacklogBytes = DefaultMaxBacklogBytes
+	}
+	if c.MaxBacklogFrames <= 0 {
+		c.MaxBacklogFrames = DefaultMaxBacklogFrames
+	}
+	if c.MaxChannels <= 0 {
+		c.MaxChannels = DefaultMaxChannels
+	}
+	if c.Log == nil {
+		c.Log = zap.NewNop()
+	}
+}
+
+// Stats is a snapshot of the server's counters, summed over loops.
+type Stats struct {
+	Accepted     uint64              // connections accepted
+	Active       int64               // connections open now
+	Subscribers  int64               // streaming connections open now
+	Closed       [closeReasons]uint64 // closed connections by CloseReason
+	Deliveries   uint64              // frames handed to the kernel or queued for a subscriber
+	Writes       uint64              // write/writev system calls
+	AcceptErrors uint64              // EMFILE/ENFILE/ENOBUFS/ENOMEM on accept
+	Requests     uint64              // request heads parsed
+}
+
+// SlowConsumers is the number of subscribers closed for a full backlog.
+func (s Stats) SlowConsumers() uint64 { return s.Closed[CloseSlowConsumer] }

@@ -1,0 +1,251 @@
+package poller
+
+import (
+	"os"
+	"unsafe"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/ssedge/ssedge/httpmin"
+	"github.com/ssedge/ssedge/pubsub"
+)
+
+type connState uint8
+
+const (
+	stateFree       connState = iota
+	stateReading              // waiting for (the rest of) a request head
+	stateStreaming            // subscribed: receives frames until closed
+	stateResponding           // flushing a non-stream response, then c.after
+	stateDoomed               // closing at the end of this delivery pass
+)
+
+// conn is one client connection in a loop's table. Owned by the loop
+// goroutine. Kept small: an idle subscriber costs this struct, its subs
+// slice and one int32 per channel in the topics.
+type conn struct {
+	fd       int32
+	gen      uint32 // bumped on close; epoll tokens carry it against stale events
+	state    connState
+	inAgain  bool
+	after    CloseReason // for stateResponding: what to do once flushed (CloseNone: read the next request)
+	wroteAt  uint32      // loop ms (wrapping) of the last write, for heartbeats
+	pendHead int32       // this turn's frames, as a list in loop.refs; -1 if none
+	pendTail int32
+	deadline int64    // loop ms by which the request head must be complete
+	rbuf     []byte   // partial request head; nil once parsed
+	subs     []subRef // channels of a streaming connection
+	out      backlog  // unsent bytes
+}
+
+// subRef is a subscription: the topic and this connection's index in it.
+type subRef struct {
+	t   *pubsub.Topic
+	pos int32
+}
+
+// pendRef links one frame of the current batch into a connection's list.
+type pendRef struct {
+	ev   int32 // index in loop.batch
+	next int32
+}
+
+func wrapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return os.NewSyscallError(op, err)
+}
+
+// open registers an accepted socket.
+func (l *loop) open(fd int) {
+	var slot int32
+	if n := len(l.free); n > 0 {
+		slot, l.free = l.free[n-1], l.free[:n-1]
+	} else {
+		l.conns = append(l.conns, conn{})
+		slot = int32(len(l.conns) - 1)
+	}
+	c := &l.conns[slot]
+	gen := c.gen + 1
+	if gen == 0 {
+		gen = 1 // 0 marks the loop's own descriptors in epoll tokens
+	}
+	*c = conn{fd: int32(fd), gen: gen, state: stateReading, pendHead: -1, pendTail: -1, wroteAt: uint32(l.now)}
+	if err := l.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET, slot, gen); err != nil {
+		l.log.Error("register connection", zap.Error(err))
+		unix.Close(fd)
+		c.state = stateFree
+		l.free = append(l.free, slot)
+		return
+	}
+	l.stats.accepted.Add(1)
+	l.stats.active.Add(1)
+	l.startReading(slot)
+}
+
+// startReading arms the request-head deadline.
+func (l *loop) startReading(slot int32) {
+	c := &l.conns[slot]
+	c.state = stateReading
+	c.deadline = l.now + int64(l.cfg.HeaderTimeout/1e6)
+	l.headerQ = append(l.headerQ, deadline{connRef{slot, c.gen}, c.deadline})
+}
+
+// close releases a connection for reason. The slot is reused later with a
+// new generation, so stale epoll events and list entries are ignored.
+func (l *loop) close(slot int32, reason CloseReason) {
+	c := &l.conns[slot]
+	for _, s := range c.subs {
+		if moved, ok := l.index.Leave(s.t, s.pos); ok {
+			mc := &l.conns[moved]
+			for i := range mc.subs {
+				if mc.subs[i].t == s.t {
+					mc.subs[i].pos = s.pos
+					break
+				}
+			}
+		}
+	}
+	if c.subs != nil {
+		l.stats.subscribers.Add(-1)
+	}
+	unix.Close(int(c.fd))
+	l.stats.active.Add(-1)
+	l.stats.closed[reason].Add(1)
+	if reason == CloseSlowConsumer {
+		l.log.Warn("closed slow consumer", zap.Int("backlog_bytes", c.out.bytes), zap.Int("backlog_frames", c.out.len()))
+	}
+	c.out.release()
+	*c = conn{gen: c.gen, state: stateFree, pendHead: -1, pendTail: -1}
+	l.free = append(l.free, slot)
+}
+
+// onReadable reads until EAGAIN (at most readBurst reads this turn).
+func (l *loop) onReadable(slot int32) {
+	c := &l.conns[slot]
+	for i := 0; i < readBurst; i++ {
+		n, errno := l.read(c.fd, l.scratch)
+		switch {
+		case errno == unix.EAGAIN:
+			return
+		case errno == unix.EINTR:
+			continue
+		case errno != 0:
+			l.close(slot, ClosePeerReset)
+			return
+		case n == 0:
+			l.close(slot, ClosePeer)
+			return
+		}
+		if c.state != stateReading {
+			continue // a subscriber has nothing more to say; only EOF matters
+		}
+		data := l.scratch[:n]
+		if c.rbuf != nil {
+			c.rbuf = append(c.rbuf, data...)
+			data = c.rbuf
+		}
+		l.process(slot, data)
+		if c.state == stateFree {
+			return
+		}
+	}
+	l.pushAgain(slot)
+}
+
+// process parses and handles the request heads in data (pipelining is
+// honoured for responses that keep the connection open).
+func (l *loop) process(slot int32, data []byte) {
+	c := &l.conns[slot]
+	for c.state == stateReading && len(data) > 0 {
+		n, err := httpmin.Parse(data, &l.req)
+		if err == httpmin.ErrNeedMore {
+			if c.rbuf == nil || &c.rbuf[0] != &data[0] {
+				c.rbuf = append(make([]byte, 0, 2*len(data)), data...)
+			}
+			return
+		}
+		if err != nil {
+			l.refuse(slot, httpmin.StatusOf(err), err.Error(), "")
+			return
+		}
+		l.stats.requests.Add(1)
+		l.handle(slot, &l.req)
+		data = data[n:]
+	}
+	c.rbuf = nil
+}
+
+// read is read(2) without the scheduler hand-off: the socket never blocks.
+func (l *loop) read(fd int32, b []byte) (int, unix.Errno) {
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	return int(n), e
+}
+
+func (l *loop) write(fd int32, b []byte) (int, unix.Errno) {
+	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		n = 0
+	}
+	return int(n), e
+}
+
+func (l *loop) writev(fd int32, iov []unix.Iovec) (int, unix.Errno) {
+	n, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+	if e != 0 {
+		n = 0
+	}
+	return int(n), e
+}
+
+// send writes b (which the caller may reuse at once) and keeps what the
+// kernel did not take as a private copy in the backlog. It reports false
+// if the connection was closed.
+func (l *loop) send(slot int32, b []byte) bool {
+	c := &l.conns[slot]
+	n := 0
+	if c.out.len() == 0 {
+		var errno unix.Errno
+		n, errno = l.write(c.fd, b)
+		l.stats.writes.Add(1)
+		if errno != 0 && errno != unix.EAGAIN {
+			l.close(slot, ClosePeerReset)
+			return false
+		}
+		c.wroteAt = uint32(l.now)
+	}
+	if n < len(b) {
+		c.out.push(append([]byte(nil), b[n:]...))
+	}
+	return true
+}
+
+// respond sends a complete non-stream response; afterwards the connection
+// reads the next request (after == CloseNone) or is closed for after.
+func (l *loop) respond(slot int32, b []byte, after CloseReason) {
+	if !l.send(slot, b) {
+		return
+	}
+	c := &l.conns[slot]
+	if c.out.len() > 0 {
+		c.state, c.after = stateResponding, after
+		return
+	}
+	l.finishResponse(slot, after)
+}
+
+func (l *loop) finishResponse(slot int32, after CloseReason) {
+	if after != CloseNone {
+		l.close(slot, after)
+		return
+	}
+	l.startReading(slot)
+}
+
+// refuse answers status with reason and closes.
+func (l *loop) refuse(slot int32, status int, reason, allow string) {
+	l.out = httpmin.AppendError(l.out[:0], status, reason, false, allow)
+	l.respond(slot, l.out, CloseBadRequest)
+}

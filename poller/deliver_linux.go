@@ -1,0 +1,201 @@
+package poller
+
+import "golang.org/x/sys/unix"
+
+// deliver drains up to maxBatch events from the ring and writes each
+// touched subscriber once (see the package doc).
+func (l *loop) deliver() {
+	l.batch = l.batch[:0]
+	for len(l.batch) < maxBatch {
+		ev := l.cursor.Next()
+		if ev == nil {
+			break
+		}
+		l.batch = append(l.batch, ev)
+	}
+	if len(l.batch) == 0 {
+		return
+	}
+	l.cursor.Commit()
+	l.refs, l.dirty = l.refs[:0], l.dirty[:0]
+	var queued uint64
+	for i, ev := range l.batch {
+		t := l.index.Lookup(ev.Channel)
+		if t == nil {
+			continue
+		}
+		for _, slot := range t.Subs {
+			c := &l.conns[slot]
+			if c.state != stateStreaming {
+				continue
+			}
+			queued++
+			if c.out.len() > 0 {
+				l.enqueue(slot, ev.Frame)
+				continue
+			}
+			ref := int32(len(l.refs))
+			l.refs = append(l.refs, pendRef{ev: int32(i), next: -1})
+			if c.pendHead < 0 {
+				c.pendHead = ref
+				l.dirty = append(l.dirty, slot)
+			} else {
+				l.refs[c.pendTail].next = ref
+			}
+			c.pendTail = ref
+		}
+	}
+	for _, slot := range l.dirty {
+		l.writePending(slot)
+	}
+	for _, slot := range l.doomed {
+		l.close(slot, CloseSlowConsumer)
+	}
+	l.doomed = l.doomed[:0]
+	clear(l.batch) // drop the references so frames can be collected
+	l.stats.deliveries.Add(queued)
+}
+
+// writePending writes the connection's frames of this batch with one
+// writev and backlogs what the kernel did not take.
+func (l *loop) writePending(slot int32) {
+	c := &l.conns[slot]
+	head := c.pendHead
+	c.pendHead, c.pendTail = -1, -1
+	if c.state != stateStreaming {
+		return
+	}
+	total := 0
+	iov := l.iov[:0]
+	for r := head; r >= 0; r = l.refs[r].next {
+		f := l.batch[l.refs[r].ev].Frame
+		v := unix.Iovec{Base: &f[0]}
+		v.SetLen(len(f))
+		iov = append(iov, v)
+		total += len(f)
+	}
+	n, errno := l.writev(c.fd, iov)
+	clear(iov)
+	l.stats.writes.Add(1)
+	if errno != 0 && errno != unix.EAGAIN {
+		l.close(slot, ClosePeerReset)
+		return
+	}
+	c.wroteAt = uint32(l.now)
+	if n == total {
+		return
+	}
+	skip := n
+	for r := head; r >= 0; r = l.refs[r].next {
+		f := l.batch[l.refs[r].ev].Frame
+		if skip >= len(f) {
+			skip -= len(f)
+			continue
+		}
+		if !l.enqueue(slot, f[skip:]) {
+			return
+		}
+		skip = 0
+	}
+}
+
+// enqueue appends a shared frame to a subscriber's backlog, or dooms the
+// subscriber when the backlog passes its bound. It reports whether the
+// frame was queued.
+func (l *loop) enqueue(slot int32, f []byte) bool {
+	c := &l.conns[slot]
+	c.out.push(f)
+	if c.out.bytes > l.cfg.MaxBacklogBytes || c.out.len() > l.cfg.MaxBacklogFrames {
+		c.state = stateDoomed
+		l.doomed = append(l.doomed, slot)
+		return false
+	}
+	return true
+}
+
+// flush writes a backlog (at most iovMax frames per turn).
+func (l *loop) flush(slot int32) {
+	c := &l.conns[slot]
+	iov := l.iov[:0]
+	total := 0
+	for i, f := range c.out.frames[c.out.head:] {
+		if i == 0 {
+			f = f[c.out.off:]
+		}
+		if len(iov) == iovMax {
+			break
+		}
+		v := unix.Iovec{Base: &f[0]}
+		v.SetLen(len(f))
+		iov = append(iov, v)
+		total += len(f)
+	}
+	n, errno := l.writev(c.fd, iov)
+	clear(iov)
+	l.stats.writes.Add(1)
+	if errno == unix.EAGAIN {
+		return
+	}
+	if errno != 0 {
+		l.close(slot, ClosePeerReset)
+		return
+	}
+	c.wroteAt = uint32(l.now)
+	c.out.consume(n)
+	switch {
+	case c.out.len() > 0:
+		if n == total {
+			l.pushAgain(slot) // the iovec cap, not the kernel, stopped us
+		}
+	case c.state == stateResponding:
+		l.finishResponse(slot, c.after)
+	default:
+		c.out.release()
+	}
+}
+
+// backlog is a connection's unsent bytes: references to shared frames
+// (never modified) plus an offset into the first.
+type backlog struct {
+	frames [][]byte
+	head   int // first unsent frame
+	off    int // bytes of frames[head] already sent
+	bytes  int // unsent bytes in all
+}
+
+func (b *backlog) len() int { return len(b.frames) - b.head }
+
+func (b *backlog) push(f []byte) {
+	if b.head > 0 && len(b.frames) == cap(b.frames) {
+		n := copy(b.frames, b.frames[b.head:])
+		clear(b.frames[n:])
+		b.frames, b.head = b.frames[:n], 0
+	}
+	b.frames = append(b.frames, f)
+	b.bytes += len(f)
+}
+
+// consume drops n sent bytes.
+func (b *backlog) consume(n int) {
+	b.bytes -= n
+	for n > 0 {
+		rest := len(b.frames[b.head]) - b.off
+		if n < rest {
+			b.off += n
+			return
+		}
+		n -= rest
+		b.frames[b.head] = nil
+		b.head++
+		b.off = 0
+	}
+	if b.head == len(b.frames) {
+		b.frames, b.head = b.frames[:0], 0
+	}
+}
+
+// release frees the backlog's memory; a drained subscriber holds none.
+func (b *backlog) release() {
+	clear(b.frames)
+	*b = backlog{}
+}

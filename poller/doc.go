@@ -1,0 +1,61 @@
+// Package poller serves SSE subscribers on edge-triggered epoll loops.
+//
+// A Server runs one loop per core (Config.Loops). Each loop is a goroutine
+// locked to its OS thread that owns:
+//
+//   - an epoll instance, registered edge-triggered (EPOLLET) for every
+//     socket it holds;
+//   - its own SO_REUSEPORT listening socket per listen address, so the
+//     kernel spreads new connections over the loops and no accept is shared;
+//   - an eventfd that publishers write to wake it (only when it sleeps);
+//   - a compact connection table (a slab of conn structs indexed by the
+//     epoll token, with a generation number against stale events) and a
+//     pubsub.Index from channel name to the loop's subscribers;
+//   - a pubsub.Cursor on the event ring.
+//
+// Nothing in a loop is touched by another goroutine, except the counters in
+// loopStats (atomic, read by Server.Stats) and the stop flag. Cross-goroutine
+// hand-off happens only through the ring and the eventfd. There is no
+// goroutine per connection.
+//
+// One loop turn: epoll_wait (blocking only when no work is pending and the
+// cursor has announced sleep), then accept until EAGAIN (at most acceptBurst
+// per listener per turn), read requests (at most readBurst reads per
+// connection per turn), flush backlogs on EPOLLOUT, then drain up to
+// maxBatch events from the ring and deliver them, then run the timers
+// (request-header deadline, heartbeats, accept back-off). Work cut short
+// by a cap goes on the loop's "again" list and is resumed next turn without
+// waiting for a new edge.
+//
+// Delivery: for each drained batch, the loop links, per subscriber, the
+// batch's frames for that subscriber's channels (a per-loop arena, no
+// allocation), then writes each touched subscriber with one writev of
+// references to the shared frames (at most IOV_MAX iovecs). Bytes the
+// kernel did not take become the connection's backlog: references to the
+// same shared frames plus an offset into the first. A backlog is flushed on
+// the next EPOLLOUT edge; while it is non-empty new frames are appended to
+// it. A backlog larger than Config.MaxBacklogBytes or Config.MaxBacklogFrames
+// closes the connection as a slow consumer (counted, logged); the client
+// reconnects and resumes with Last-Event-ID. Per-connection memory is thus
+// bounded by MaxBacklogFrames references (24 bytes each) — the frames
+// themselves are shared with every other subscriber.
+//
+// Once a subscriber's request is parsed it keeps no read buffer: a request
+// that arrives in one read is parsed straight from the loop's scratch
+// buffer, and only a request split over several reads borrows a per-
+// connection buffer until it is complete (bounded by httpmin.MaxHeaderBytes
+// and by Config.HeaderTimeout, after which the connection gets 408 and is
+// closed — the slowloris defence).
+//
+// Out of descriptors (EMFILE, ENFILE, ENOBUFS, ENOMEM on accept): the loop
+// stops accepting on that listener and retries after a back-off doubling
+// from 10 ms to 1 s; it keeps serving the connections it has. Each burst is
+// counted and logged once when it starts and once when accepting resumes.
+//
+// Heartbeats: a streaming connection that has not been written for
+// Config.Heartbeat gets the shared sse.Heartbeat comment frame; the sweep
+// runs every Heartbeat/4, so a stream is silent for at most 1.25x the
+// interval.
+//
+// poller needs Linux; on other systems New returns ErrNeedsLinux.
+package poller

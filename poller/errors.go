@@ -1,0 +1,41 @@
+package poller
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+)
+
+// ErrNeedsLinux is returned by New on systems without epoll.
+var ErrNeedsLinux = fmt.Errorf("poller: ssedge needs Linux (epoll, SO_REUSEPORT, eventfd); this build is for %s", runtime.GOOS)
+
+// ErrClosed is returned by operations on a closed Server.
+var ErrClosed = errors.New("poller: server closed")
+
+// CloseReason says why the server closed a connection.
+type CloseReason uint8
+
+// Close reasons, counted per reason in Stats.Closed.
+const (
+	CloseNone          CloseReason = iota
+	ClosePeer                      // the client closed its side (read returned 0)
+	ClosePeerReset                 // ECONNRESET, EPIPE, EPOLLERR or EPOLLHUP
+	CloseHeaderTimeout             // request head not complete within Config.HeaderTimeout
+	CloseBadRequest                // refused request (4xx/5xx answered)
+	CloseSlowConsumer              // backlog passed Config.MaxBacklogBytes or MaxBacklogFrames
+	CloseDone                      // a non-stream response was sent in full
+	CloseShutdown                  // the server is stopping
+	closeReasons
+)
+
+var closeNames = [closeReasons]string{
+	"none", "peer closed", "peer reset", "header timeout", "bad request",
+	"slow consumer", "response done", "shutdown",
+}
+
+func (r CloseReason) String() string {
+	if r < closeReasons {
+		return closeNames[r]
+	}
+	return fmt.Sprintf("CloseReason(%d)", uint8(r))
+}

@@ -1,0 +1,112 @@
+package poller
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/ssedge/ssedge/httpmin"
+	"github.com/ssedge/ssedge/sse"
+)
+
+const allowEvents = "GET, HEAD, OPTIONS"
+
+// handle routes one parsed request.
+func (l *loop) handle(slot int32, r *httpmin.Request) {
+	if string(r.Path) != "/events" {
+		l.refuse(slot, 404, fmt.Sprintf("no such endpoint %q: subscribe with GET /events?channel=NAME", r.Path), "")
+		return
+	}
+	switch r.Method {
+	case httpmin.MethodGET, httpmin.MethodHEAD:
+		l.subscribe(slot, r)
+	case httpmin.MethodOPTIONS:
+		after := CloseDone
+		if r.KeepAlive && r.ContentLength <= 0 && !r.Chunked {
+			after = CloseNone
+		}
+		l.out = sse.AppendPreflight(l.out[:0], l.cfg.CORS, r.Origin, after == CloseNone)
+		l.respond(slot, l.out, after)
+	default:
+		l.refuse(slot, 405, fmt.Sprintf("method %q not allowed on /events: use GET", r.MethodName), allowEvents)
+	}
+}
+
+// subscribe validates the channels of a GET /events, sends the stream head
+// and joins the channels. From here on the connection keeps no read buffer.
+func (l *loop) subscribe(slot int32, r *httpmin.Request) {
+	if r.ContentLength > 0 || r.Chunked {
+		l.refuse(slot, 400, "a subscribe request must not have a body", "")
+		return
+	}
+	if msg := l.parseChannels(r.RawQuery); msg != "" {
+		l.refuse(slot, 400, msg, "")
+		return
+	}
+	l.out = sse.AppendStreamHead(l.out[:0], l.cfg.CORS, r.Origin)
+	if r.Method == httpmin.MethodHEAD {
+		l.respond(slot, l.out, CloseDone)
+		return
+	}
+	c := &l.conns[slot]
+	c.state = stateStreaming
+	c.rbuf = nil
+	c.subs = make([]subRef, 0, len(l.nameEnd))
+	start := 0
+	for _, end := range l.nameEnd {
+		t, pos := l.index.Join(l.names[start:end], slot)
+		c.subs = append(c.subs, subRef{t, pos})
+		start = end
+	}
+	l.stats.subscribers.Add(1)
+	l.send(slot, l.out)
+}
+
+// parseChannels decodes the channel parameters of query into l.names /
+// l.nameEnd, dropping repeats. It returns a refusal reason, or "".
+func (l *loop) parseChannels(query []byte) string {
+	l.names, l.nameEnd = l.names[:0], l.nameEnd[:0]
+	for q := query; len(q) > 0; {
+		var k, v []byte
+		k, v, q = httpmin.NextParam(q)
+		if string(k) != "channel" {
+			continue
+		}
+		start := len(l.names)
+		var err error
+		l.names, err = httpmin.Unescape(l.names, v)
+		if err != nil {
+			return fmt.Sprintf("channel parameter %q: %v", v, err)
+		}
+		name := l.names[start:]
+		if err := sse.ValidChannelName(name); err != nil {
+			return err.Error()
+		}
+		if l.hasName(name, start) {
+			l.names = l.names[:start]
+			continue
+		}
+		if len(l.nameEnd) == l.cfg.MaxChannels {
+			return fmt.Sprintf("too many channels: the limit is %d per connection", l.cfg.MaxChannels)
+		}
+		l.nameEnd = append(l.nameEnd, len(l.names))
+	}
+	if len(l.nameEnd) == 0 {
+		return "no channel given: subscribe with /events?channel=NAME (repeat channel= for more)"
+	}
+	return ""
+}
+
+// hasName reports whether name is among the names decoded before offset end.
+func (l *loop) hasName(name []byte, end int) bool {
+	start := 0
+	for _, e := range l.nameEnd {
+		if e > end {
+			break
+		}
+		if bytes.Equal(l.names[start:e], name) {
+			return true
+		}
+		start = e
+	}
+	return false
+}

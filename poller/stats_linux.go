@@ -1,0 +1,62 @@
+package poller
+
+import (
+	"sync/atomic"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// loopStats are one loop's counters: written by the loop, read by
+// Server.Stats from any goroutine.
+type loopStats struct {
+	accepted     atomic.Uint64
+	active       atomic.Int64
+	subscribers  atomic.Int64
+	closed       [closeReasons]atomic.Uint64
+	deliveries   atomic.Uint64
+	writes       atomic.Uint64
+	acceptErrors atomic.Uint64
+	requests     atomic.Uint64
+}
+
+func (s *loopStats) addTo(st *Stats) {
+	st.Accepted += s.accepted.Load()
+	st.Active += s.active.Load()
+	st.Subscribers += s.subscribers.Load()
+	for i := range s.closed {
+		st.Closed[i] += s.closed[i].Load()
+	}
+	st.Deliveries += s.deliveries.Load()
+	st.Writes += s.writes.Load()
+	st.AcceptErrors += s.acceptErrors.Load()
+	st.Requests += s.requests.Load()
+}
+
+func errorField(errno unix.Errno) zap.Field { return zap.Error(errno) }
+
+// acceptBackoff pauses accepting on ln after a descriptor or memory
+// shortage: the loop keeps serving its connections and retries after a
+// back-off doubling from 10 ms to 1 s. One log line per burst.
+func (l *loop) acceptBackoff(ln *listener, errno unix.Errno) {
+	l.stats.acceptErrors.Add(1)
+	ln.burstErrs++
+	if ln.backoff == 0 {
+		ln.backoff = 10
+		l.log.Warn("accept: out of resources, pausing accepts and backing off; existing connections are still served",
+			zap.Error(errno), zap.Int64("open_connections", l.stats.active.Load()),
+			zap.String("fix", "raise the open-files limit (LimitNOFILE=, ulimit -n) or fs.file-max; see SYSCTL.md"))
+	} else if ln.backoff < 1000 {
+		ln.backoff *= 2
+	}
+	ln.pausedUntil = l.now + ln.backoff
+}
+
+// acceptResumed ends a back-off burst.
+func (l *loop) acceptResumed(ln *listener) {
+	if ln.backoff == 0 {
+		return
+	}
+	l.log.Info("accept resumed", zap.Uint64("errors_in_burst", ln.burstErrs))
+	ln.backoff, ln.burstErrs = 0, 0
+}

@@ -1,0 +1,45 @@
+// Package pubsub carries events from publishers to the subscriber loops.
+//
+// It owns four things:
+//
+//   - IDs, the one id counter of the server. Ids are decimal integers,
+//     strictly increasing, below 2^53 (so JavaScript compares them exactly)
+//     and never reused across a restart. The counter is seeded from the
+//     wall clock in microseconds when the process starts, and each event
+//     takes the next integer: id = seed + n for the n-th event (n from 1).
+//     A restarted process therefore starts above every id the previous one
+//     issued as long as that process published, on average over its
+//     lifetime, fewer than one event per microsecond (a million events per
+//     second) — far beyond what one publish socket carries. If the clock
+//     steps backwards across a restart by more than the previous process's
+//     lead, ids could repeat: run NTP in slew mode. 2^53 µs after the epoch
+//     is the year 2255.
+//
+//   - Ring, a bounded multi-producer, multi-consumer broadcast ring. The
+//     publish path claims a slot with one atomic add (which also fixes the
+//     event's id, so ring order is id order), fills it and commits it with
+//     an atomic store; it takes no lock at all. Every subscriber loop holds
+//     a Cursor and reads every committed slot in order, lock-free. A slot is
+//     reused only when every cursor has moved past it: a publisher that
+//     finds the ring full waits (back-pressure), it never overwrites an
+//     event a loop has not seen, so nothing is silently dropped.
+//
+//   - Hub, the publish entry point: it validates a publish, formats the SSE
+//     frame once (sse.AppendEvent) and puts the immutable Event on the ring.
+//     Hub.Publish is safe for concurrent use by any number of goroutines.
+//
+//   - Index, the per-loop map from channel name to the loop's subscribers
+//     of that channel. An Index belongs to one loop goroutine and is never
+//     touched by anyone else, so it has no lock.
+//
+// Invariants:
+//
+//   - An Event and its Frame are immutable once on the ring; loops share
+//     the Frame read-only across all their subscribers (zero copies).
+//   - Publishing takes no lock that delivery takes: producers and loops
+//     meet only through the ring's atomics and each loop's wake-up function
+//     (an eventfd write in the poller), which is called only when that loop
+//     has announced it is about to sleep.
+//   - A cursor's owner goroutine is the only one that calls its Next and
+//     Commit methods.
+package pubsub

@@ -1,0 +1,12 @@
+package pubsub
+
+import "errors"
+
+var (
+	// ErrClosed is returned by Publish after the hub has been closed.
+	ErrClosed = errors.New("pubsub: hub closed")
+	// ErrEventTooLarge is returned when an event's data exceeds the hub's limit.
+	ErrEventTooLarge = errors.New("pubsub: event data too large")
+	// ErrNoChannel is returned when a publish names no channel.
+	ErrNoChannel = errors.New("pubsub: no channel given")
+)

@@ -1,0 +1,97 @@
+package pubsub
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/ssedge/ssedge/sse"
+)
+
+// Config configures a Hub.
+type Config struct {
+	RingSize      int    // events in flight between publishers and loops; default 16384
+	MaxEventBytes int    // largest event data accepted; default 256 KiB
+	Seed          uint64 // id seed; 0 means SeedFromClock(time.Now())
+}
+
+// Default limits.
+const (
+	DefaultRingSize      = 16384
+	DefaultMaxEventBytes = 256 << 10
+)
+
+// Hub validates publishes, formats each event's frame once and puts it on
+// the ring. It is safe for concurrent use.
+type Hub struct {
+	ring    *Ring
+	seed    uint64
+	maxData int
+	count   atomic.Uint64 // events published
+}
+
+// NewHub returns a hub for cfg.
+func NewHub(cfg Config) *Hub {
+	if cfg.RingSize <= 0 {
+		cfg.RingSize = DefaultRingSize
+	}
+	if cfg.MaxEventBytes <= 0 {
+		cfg.MaxEventBytes = DefaultMaxEventBytes
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = SeedFromClock(time.Now())
+	}
+	return &Hub{ring: NewRing(cfg.RingSize), seed: cfg.Seed, maxData: cfg.MaxEventBytes}
+}
+
+// MaxEventBytes is the largest event data Publish accepts.
+func (h *Hub) MaxEventBytes() int { return h.maxData }
+
+// Published is the number of events published so far.
+func (h *Hub) Published() uint64 { return h.count.Load() }
+
+// Subscribe registers a loop's cursor; see Ring.Subscribe.
+func (h *Hub) Subscribe(wake func()) *Cursor { return h.ring.Subscribe(wake) }
+
+// Unsubscribe removes a loop's cursor.
+func (h *Hub) Unsubscribe(c *Cursor) { h.ring.Unsubscribe(c) }
+
+// Close stops publishing: Publish returns ErrClosed from now on.
+func (h *Hub) Close() { h.ring.Close() }
+
+// Publish validates and publishes one event and returns its id. name may
+// be empty (an unnamed "message" event). The error says what was wrong
+// with the input and quotes it; nothing is published then.
+func (h *Hub) Publish(channel, name, data []byte) (uint64, error) {
+	if len(channel) == 0 {
+		return 0, ErrNoChannel
+	}
+	if err := sse.ValidChannelName(channel); err != nil {
+		return 0, err
+	}
+	if len(name) > 0 {
+		if err := sse.ValidEventName(name); err != nil {
+			return 0, err
+		}
+	}
+	if len(data) > h.maxData {
+		return 0, fmt.Errorf("%w: %d bytes, the limit is %d", ErrEventTooLarge, len(data), h.maxData)
+	}
+	if h.ring.closed.Load() {
+		return 0, ErrClosed
+	}
+	// Allocate before claiming so the window between claim and commit, in
+	// which loops wait for this slot, stays short. MaxID has 16 digits.
+	ev := &Event{Channel: string(channel), Published: time.Now().UnixNano()}
+	ev.Frame = make([]byte, 0, sse.EventLen(MaxID, name, data))
+	pos, ok := h.ring.claim()
+	if !ok {
+		// The position is lost, but nothing waits on it: Close ends all loops.
+		return 0, ErrClosed
+	}
+	ev.ID = h.seed + pos + 1
+	ev.Frame = sse.AppendEvent(ev.Frame, ev.ID, name, data)
+	h.ring.commit(pos, ev)
+	h.count.Add(1)
+	return ev.ID, nil
+}

@@ -1,0 +1,190 @@
+package pubsub
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Event is one published event. It is immutable once it is on the ring.
+type Event struct {
+	ID        uint64
+	Channel   string
+	Frame     []byte // the complete SSE frame, shared read-only by every subscriber
+	Published int64  // unix nanoseconds at publish
+}
+
+// slot is one ring entry. committed holds pos+1 once the event for ring
+// position pos is readable; ev is written before that store and read after
+// the matching load, so the atomic orders them.
+type slot struct {
+	committed atomic.Uint64
+	ev        *Event
+}
+
+// Ring is the bounded broadcast ring from publishers to loops (see the
+// package doc for its protocol).
+type Ring struct {
+	mask  uint64
+	slots []slot
+
+	_    [64]byte      // keep the producers' counter off the slots' header line
+	next atomic.Uint64 // next position to claim; written by producers
+	_    [56]byte
+	gate atomic.Uint64 // a lower bound of every cursor's position; cache of minCursor
+
+	closed atomic.Bool
+
+	mu      sync.Mutex                // guards cursor registration only
+	cursors atomic.Pointer[[]*Cursor] // copy-on-write under mu; read lock-free
+}
+
+// NewRing returns a ring with room for size events; size is rounded up to
+// a power of two (at least 2).
+func NewRing(size int) *Ring {
+	n := 2
+	for n < size {
+		n <<= 1
+	}
+	r := &Ring{mask: uint64(n - 1), slots: make([]slot, n)}
+	empty := []*Cursor{}
+	r.cursors.Store(&empty)
+	return r
+}
+
+// Size is the number of slots.
+func (r *Ring) Size() int { return len(r.slots) }
+
+// claim reserves the next position, waiting while the ring is full. It
+// returns false if the ring was closed while waiting.
+func (r *Ring) claim() (uint64, bool) {
+	pos := r.next.Add(1) - 1
+	size := uint64(len(r.slots))
+	if pos < r.gate.Load()+size {
+		return pos, true
+	}
+	for spins := 0; ; spins++ {
+		low := r.minCursor(pos)
+		r.gate.Store(low)
+		if pos < low+size {
+			return pos, true
+		}
+		if r.closed.Load() {
+			return pos, false
+		}
+		// Full: the slowest loop is a whole ring behind. Back off; loops
+		// never block on anything but epoll, so this ends.
+		if spins < 64 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+}
+
+// commit makes ev readable at pos and wakes the loops that sleep.
+func (r *Ring) commit(pos uint64, ev *Event) {
+	s := &r.slots[pos&r.mask]
+	s.ev = ev
+	s.committed.Store(pos + 1)
+	for _, c := range *r.cursors.Load() {
+		if c.sleeping.Load() && c.sleeping.CompareAndSwap(true, false) {
+			c.wake()
+		}
+	}
+}
+
+// minCursor is the smallest position any cursor still has to read, or def
+// when there are no cursors.
+func (r *Ring) minCursor(def uint64) uint64 {
+	low := def
+	for _, c := range *r.cursors.Load() {
+		if p := c.pos.Load(); p < low {
+			low = p
+		}
+	}
+	return low
+}
+
+// Close makes waiting and future publishers fail with ErrClosed.
+func (r *Ring) Close() { r.closed.Store(true) }
+
+// Subscribe registers a reader that starts at the next unclaimed position.
+// wake is called (from a publisher's goroutine) when an event is committed
+// while the reader is sleeping; it must not block.
+func (r *Ring) Subscribe(wake func()) *Cursor {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := &Cursor{ring: r, wake: wake}
+	start := r.next.Load()
+	// A producer that claimed a position below start but has not committed
+	// yet is not this cursor's concern; everything from start on is.
+	c.local = start
+	c.pos.Store(start)
+	list := append(append([]*Cursor(nil), *r.cursors.Load()...), c)
+	r.cursors.Store(&list)
+	return c
+}
+
+// Unsubscribe removes c, so producers no longer wait for it.
+func (r *Ring) Unsubscribe(c *Cursor) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.cursors.Load()
+	list := make([]*Cursor, 0, len(old))
+	for _, x := range old {
+		if x != c {
+			list = append(list, x)
+		}
+	}
+	r.cursors.Store(&list)
+}
+
+// Cursor is one loop's read position on the ring. Next, Pending, Commit,
+// Sleep and Awake are called only by the owning loop goroutine.
+type Cursor struct {
+	ring  *Ring
+	wake  func()
+	local uint64 // owned by the loop: next position to read
+
+	_        [64]byte
+	pos      atomic.Uint64 // published read position: producers gate on it
+	sleeping atomic.Bool   // the loop is about to block or blocked in epoll_wait
+}
+
+// Next returns the next committed event, or nil if there is none yet. The
+// loop must call Commit after a batch so producers can reuse the slots.
+func (c *Cursor) Next() *Event {
+	s := &c.ring.slots[c.local&c.ring.mask]
+	if s.committed.Load() != c.local+1 {
+		return nil
+	}
+	ev := s.ev
+	c.local++
+	return ev
+}
+
+// Pending reports whether Next would return an event.
+func (c *Cursor) Pending() bool {
+	return c.ring.slots[c.local&c.ring.mask].committed.Load() == c.local+1
+}
+
+// Commit releases every slot read so far back to the producers.
+func (c *Cursor) Commit() { c.pos.Store(c.local) }
+
+// Sleep announces the loop is about to block. It returns false (and the
+// loop must not block) when an event was committed meanwhile. The order —
+// store sleeping, then load the slot — pairs with commit's store of the
+// slot, then load of sleeping: one of the two sides always sees the other.
+func (c *Cursor) Sleep() bool {
+	c.sleeping.Store(true)
+	if c.Pending() {
+		c.sleeping.Store(false)
+		return false
+	}
+	return true
+}
+
+// Awake clears the sleep announcement after the loop wakes up.
+func (c *Cursor) Awake() { c.sleeping.Store(false) }

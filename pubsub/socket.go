@@ -1,0 +1,94 @@
+package pubsub
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// DefaultSocketPath is where the publish socket goes when none is given:
+// $XDG_RUNTIME_DIR/ssedge.sock when that directory exists (per-user,
+// private), else ssedge-<uid>.sock in the temporary directory. Neither
+// needs root.
+func DefaultSocketPath() string {
+	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
+		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+			return filepath.Join(dir, "ssedge.sock")
+		}
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("ssedge-%d.sock", os.Getuid()))
+}
+
+// listenUnix binds a unix socket at path with the given mode. A socket
+// file left by a crashed run (nobody accepts on it) is replaced; a live
+// one, or a file that is not a socket, is refused.
+func listenUnix(path string, mode fs.FileMode) (*net.UnixListener, error) {
+	if err := clearStaleSocket(path); err != nil {
+		return nil, err
+	}
+	// Create the socket with no group/other bits, then open it up to mode,
+	// so it is never reachable more widely than configured.
+	old := syscall.Umask(0o177)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("pubsub: publish socket %q: %w", path, err)
+	}
+	ln.SetUnlinkOnClose(false) // removeSocket does it, and only if the file is still ours
+	if err := os.Chmod(path, mode); err != nil {
+		ln.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("pubsub: publish socket %q: %w", path, err)
+	}
+	return ln, nil
+}
+
+func clearStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pubsub: publish socket %q: %w", path, err)
+	}
+	if fi.Mode()&fs.ModeSocket == 0 {
+		return fmt.Errorf("pubsub: publish socket path %q exists and is not a socket (%s); refusing to replace it", path, fi.Mode().Type())
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("pubsub: publish socket %q is in use by a running server; stop it or choose another --publish-socket", path)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("pubsub: cannot tell whether publish socket %q is in use: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("pubsub: removing stale publish socket %q: %w", path, err)
+	}
+	return nil
+}
+
+// socketID identifies the socket file we created, so we never remove a
+// file another process put in its place.
+func socketID(path string) (dev, ino uint64, ok bool) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return 0, 0, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, false
+	}
+	return uint64(st.Dev), st.Ino, true
+}
+
+func removeSocket(path string, dev, ino uint64) {
+	if d, i, ok := socketID(path); ok && d == dev && i == ino {
+		os.Remove(path)
+	}
+}

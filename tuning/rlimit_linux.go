@@ -1,0 +1,29 @@
+package tuning
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// FileLimit is the open-files limit before and after RaiseFileLimit.
+type FileLimit struct {
+	Soft, Hard, Before uint64
+}
+
+// RaiseFileLimit raises the soft RLIMIT_NOFILE to the hard limit.
+func RaiseFileLimit() (FileLimit, error) {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return FileLimit{}, os.NewSyscallError("getrlimit", err)
+	}
+	fl := FileLimit{Soft: rl.Cur, Hard: rl.Max, Before: rl.Cur}
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+			return fl, os.NewSyscallError("setrlimit", err)
+		}
+		fl.Soft = rl.Max
+	}
+	return fl, nil
+}
