@@ -63,14 +63,14 @@ func (c *Config) setDefaults() {
 
 // Stats is a snapshot of the server's counters, summed over loops.
 type Stats struct {
-	Accepted     uint64              // connections accepted
-	Active       int64               // connections open now
-	Subscribers  int64               // streaming connections open now
+	Accepted     uint64               // connections accepted
+	Active       int64                // connections open now
+	Subscribers  int64                // streaming connections open now
 	Closed       [closeReasons]uint64 // closed connections by CloseReason
-	Deliveries   uint64              // frames handed to the kernel or queued for a subscriber
-	Writes       uint64              // write/writev system calls
-	AcceptErrors uint64              // EMFILE/ENFILE/ENOBUFS/ENOMEM on accept
-	Requests     uint64              // request heads parsed
+	Deliveries   uint64               // frames handed to the kernel or queued for a subscriber
+	Writes       uint64               // write/writev system calls
+	AcceptErrors uint64               // EMFILE/ENFILE/ENOBUFS/ENOMEM on accept
+	Requests     uint64               // request heads parsed
 }
 
 // SlowConsumers is the number of subscribers closed for a full backlog.
