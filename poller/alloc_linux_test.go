@@ -1,0 +1,107 @@
+//go:build !race
+
+package poller_test
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ssedge/ssedge/poller"
+	"github.com/ssedge/ssedge/pubsub"
+)
+
+// fanout sets up n subscribers of channel "c" on one hand-driven loop and
+// returns the peers' descriptors (the "clients").
+func fanout(tb testing.TB, n int) (*pubsub.Hub, *poller.Driver, []int) {
+	tb.Helper()
+	hub := pubsub.NewHub(pubsub.Config{RingSize: 1 << 16})
+	srv, err := poller.New(poller.Config{Hub: hub, Loops: 1})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { srv.Close() })
+	d := srv.Drive(0)
+	peers := make([]int, n)
+	for i := range peers {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<20)
+		d.Subscribe(fds[0], "channel=c")
+		peers[i] = fds[1]
+		tb.Cleanup(func() { unix.Close(fds[1]) })
+	}
+	drain(peers)
+	return hub, d, peers
+}
+
+var drainBuf = make([]byte, 64<<10)
+
+func drain(peers []int) {
+	for _, fd := range peers {
+		for {
+			if n, err := unix.Read(fd, drainBuf); n <= 0 || err != nil {
+				break
+			}
+		}
+	}
+}
+
+// Delivering an event allocates nothing per subscriber: publishing plus
+// delivering to 200 subscribers allocates what publishing alone does.
+func TestDeliverAllocs(t *testing.T) {
+	hub, d, peers := fanout(t, 200)
+	data, ch, other := []byte("payload"), []byte("c"), []byte("d")
+	step := func(channel []byte) func() {
+		return func() {
+			if _, err := hub.Publish(channel, nil, data); err != nil {
+				t.Fatal(err)
+			}
+			d.Deliver()
+			drain(peers)
+		}
+	}
+	step(ch)() // grow the loop's scratch slices once
+	alone := testing.AllocsPerRun(200, step(other))
+	withSubs := testing.AllocsPerRun(200, step(ch))
+	if withSubs != alone {
+		t.Fatalf("publish+deliver to 200 subscribers: %v allocs; publish alone: %v", withSubs, alone)
+	}
+}
+
+// BenchmarkFanout reports the loop's cost per delivery: one event to n
+// subscribers, each a socket, one writev each.
+func BenchmarkFanout(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(itoa(n), func(b *testing.B) {
+			hub, d, peers := fanout(b, n)
+			data := make([]byte, 100)
+			for i := range data {
+				data[i] = 'x'
+			}
+			ch := []byte("c")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				hub.Publish(ch, nil, data)
+				d.Deliver()
+				b.StopTimer()
+				drain(peers)
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
+		})
+	}
+}
+
+func itoa(n int) string {
+	s := ""
+	for {
+		s = string(rune('0'+n%10)) + s
+		if n /= 10; n == 0 {
+			return s
+		}
+	}
+}

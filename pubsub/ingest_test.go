@@ -1,0 +1,255 @@
+package pubsub
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startIngest serves a hub on a fresh socket; the returned cursor sees
+// what was published.
+func startIngest(t *testing.T, cfg Config) (*Ingest, *Hub, *Cursor) {
+	t.Helper()
+	h := NewHub(cfg)
+	c := h.Subscribe(func() {})
+	in, err := Listen(h, IngestConfig{Path: filepath.Join(t.TempDir(), "p.sock")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close(context.Background()); h.Close() })
+	return in, h, c
+}
+
+func dialIngest(t *testing.T, in *Ingest) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("unix", in.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	return conn, bufio.NewReader(conn)
+}
+
+// readHTTP reads one response: status code and body.
+func readHTTP(t *testing.T, br *bufio.Reader) (int, string) {
+	t.Helper()
+	status, err := br.ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading status: %v", err)
+	}
+	code, _ := strconv.Atoi(strings.Fields(status)[1])
+	length := 0
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "\r\n" {
+			break
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, "Content-Length") {
+			length, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	body := make([]byte, length)
+	if _, err := io.ReadFull(br, body); err != nil {
+		t.Fatal(err)
+	}
+	return code, string(body)
+}
+
+// 1,000 pipelined HTTP publishes on one connection: 1,000 ids, in order.
+func TestHTTPPipelining(t *testing.T) {
+	in, _, cur := startIngest(t, Config{})
+	conn, br := dialIngest(t, in)
+	const n = 1000
+	go func() {
+		var b strings.Builder
+		for i := 0; i < n; i++ {
+			body := fmt.Sprintf("event %d", i)
+			fmt.Fprintf(&b, "POST /publish?channel=p&event=e HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		}
+		io.WriteString(conn, b.String())
+	}()
+	var last uint64
+	for i := 0; i < n; i++ {
+		code, body := readHTTP(t, br)
+		id, err := strconv.ParseUint(strings.TrimSuffix(body, "\n"), 10, 64)
+		if code != 200 || err != nil || id <= last {
+			t.Fatalf("reply %d: %d %q (last id %d)", i, code, body, last)
+		}
+		last = id
+	}
+	for i := 0; i < n; i++ {
+		ev := cur.Next()
+		if ev == nil || !strings.Contains(string(ev.Frame), fmt.Sprintf("data: event %d\n", i)) {
+			t.Fatalf("event %d on the ring: %+v", i, ev)
+		}
+	}
+}
+
+// 1,000 pipelined line-protocol publishes: 1,000 +OK ids, in order.
+func TestLinePipelining(t *testing.T) {
+	in, _, cur := startIngest(t, Config{})
+	conn, br := dialIngest(t, in)
+	const n = 1000
+	go func() {
+		var b strings.Builder
+		for i := 0; i < n; i++ {
+			body := fmt.Sprintf("line\nevent %d", i)
+			fmt.Fprintf(&b, "PUB lp %d\r\n%s\r\n", len(body), body)
+		}
+		io.WriteString(conn, b.String())
+	}()
+	var last uint64
+	for i := 0; i < n; i++ {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(line, "+OK ")), 10, 64)
+		if err != nil || id <= last {
+			t.Fatalf("reply %d: %q", i, line)
+		}
+		last = id
+	}
+	if ev := cur.Next(); ev == nil || string(ev.Frame[len(ev.Frame)-len("data: line\ndata: event 0\n\n"):]) != "data: line\ndata: event 0\n\n" {
+		t.Fatalf("first frame %q", ev.Frame)
+	}
+}
+
+// Malformed publishes over HTTP get a 4xx with a reason; the connection
+// stays usable and nothing bad is published.
+func TestHTTPRefusalsKeepConnection(t *testing.T) {
+	in, h, _ := startIngest(t, Config{MaxEventBytes: 16})
+	conn, br := dialIngest(t, in)
+	cases := []struct {
+		req    string
+		status int
+		reason string
+	}{
+		{"POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", 400, "no channel"},
+		{"POST /publish?channel=bad%20name HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", 400, "channel"},
+		{"POST /publish?channel=a&channel=b HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", 400, "one channel"},
+		{"POST /publish?channel=a&event=a%0Ab HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", 400, "event"},
+		{"POST /publish?channel=a HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n12345678901234567", 413, "limit is 16"},
+		{"GET /publish?channel=a HTTP/1.1\r\nHost: x\r\n\r\n", 405, "use POST"},
+		{"POST /pub?channel=a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", 404, "/publish"},
+		{"POST /publish?channel=ok HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok", 200, ""},
+	}
+	for _, c := range cases {
+		io.WriteString(conn, c.req)
+		code, body := readHTTP(t, br)
+		if code != c.status || !strings.Contains(body, c.reason) {
+			t.Errorf("%q: got %d %q, want %d mentioning %q", c.req, code, body, c.status, c.reason)
+		}
+	}
+	if h.Published() != 1 || in.Refused() == 0 {
+		t.Fatalf("published %d refused %d", h.Published(), in.Refused())
+	}
+}
+
+// A broken HTTP head is answered and the connection closed.
+func TestHTTPMalformedHeadCloses(t *testing.T) {
+	in, _, _ := startIngest(t, Config{})
+	for _, raw := range []string{
+		"POST /publish?channel=a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"POST /publish?channel=a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n",
+		"POST /publish?channel=a HTTP/1.1\r\nContent-Length: 1\r\n\r\nx",
+	} {
+		conn, br := dialIngest(t, in)
+		io.WriteString(conn, raw)
+		code, body := readHTTP(t, br)
+		if code < 400 || body == "" {
+			t.Errorf("%q: %d %q", raw, code, body)
+		}
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Errorf("%q: connection not closed (%v)", raw, err)
+		}
+	}
+}
+
+// Line-protocol errors: -ERR with a reason; recoverable ones keep the
+// connection, framing errors close it.
+func TestLineErrors(t *testing.T) {
+	in, h, _ := startIngest(t, Config{MaxEventBytes: 4})
+	conn, br := dialIngest(t, in)
+	io.WriteString(conn, "PING\r\nNOPE x\r\nPUB bad! 1\r\nx\r\nPUB ok 9\r\n123456789\r\nPUB ok \xff 2\r\nab\r\nPUB ok 2\nhi\n")
+	want := []string{"+PONG", "-ERR unknown command", "-ERR sse: invalid channel name", "-ERR pubsub: event data too large", "-ERR sse: invalid event name", "+OK "}
+	for _, w := range want {
+		line, err := br.ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, w) {
+			t.Fatalf("got %q (%v), want %q...", line, err, w)
+		}
+	}
+	if h.Published() != 1 {
+		t.Fatalf("published %d, want 1", h.Published())
+	}
+	// Framing lost: a payload longer than its count.
+	io.WriteString(conn, "PUB ok 1\r\nxyz\r\n")
+	for _, w := range []string{"+OK ", "-ERR payload not followed"} {
+		if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, w) {
+			t.Fatalf("got %q, want %q", line, w)
+		}
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("connection not closed after a framing error: %v", err)
+	}
+}
+
+func TestSocketLifecycle(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.sock")
+	h := NewHub(Config{})
+	defer h.Close()
+
+	// A stale socket file (nobody listening) is replaced.
+	stale, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.SetUnlinkOnClose(false)
+	stale.Close()
+	in, err := Listen(h, IngestConfig{Path: path, Mode: 0o640})
+	if err != nil {
+		t.Fatalf("stale socket not replaced: %v", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o640 {
+		t.Fatalf("mode %v, %v", fi.Mode(), err)
+	}
+	// A live one is not stolen.
+	if _, err := Listen(h, IngestConfig{Path: path}); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second listener on a live socket: %v", err)
+	}
+	in.Close(context.Background())
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Fatalf("socket not removed on close: %v", err)
+	}
+	// A regular file is never replaced.
+	os.WriteFile(path, []byte("precious"), 0o600)
+	if _, err := Listen(h, IngestConfig{Path: path}); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Fatalf("listening over a regular file: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "precious" {
+		t.Fatal("regular file was touched")
+	}
+}
+
+// Default mode is 0660.
+func TestSocketDefaultMode(t *testing.T) {
+	in, _, _ := startIngest(t, Config{})
+	fi, err := os.Stat(in.Path())
+	if err != nil || fi.Mode().Perm() != 0o660 {
+		t.Fatalf("mode %v, %v", fi.Mode(), err)
+	}
+}
