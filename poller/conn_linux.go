@@ -18,8 +18,15 @@ const (
 	stateReading              // waiting for (the rest of) a request head
 	stateStreaming            // subscribed: receives frames until closed
 	stateResponding           // flushing a non-stream response, then c.after
+	stateLingering            // answered and half-closed: draining input until EOF or lingerMs, then closed for c.after
 	stateDoomed               // closing at the end of this delivery pass
 )
+
+// lingerMs bounds how long a connection we answered and half-closed may
+// keep sending before we close it. Closing with unread input makes the
+// kernel send RST, which can destroy the answer before the client reads it
+// (nginx's lingering_close solves the same problem).
+const lingerMs = 2000
 
 // conn is one client connection in a loop's table. Owned by the loop
 // goroutine. Kept small: an idle subscriber costs this struct, its subs
@@ -28,8 +35,9 @@ type conn struct {
 	fd       int32
 	gen      uint32 // bumped on close; epoll tokens carry it against stale events
 	state    connState
-	inAgain  bool
-	after    CloseReason // for stateResponding: what to do once flushed (CloseNone: read the next request)
+	inAgain  bool        // on loop.again
+	readMore bool        // input may be left unread (a per-turn cap, or held back while responding)
+	after    CloseReason // stateResponding: what to do once flushed (CloseNone: read the next request); stateLingering: the close reason
 	wroteAt  uint32      // loop ms (wrapping) of the last write, for heartbeats
 	pendHead int32       // this turn's frames, as a list in loop.refs; -1 if none
 	pendTail int32
@@ -126,12 +134,22 @@ func (l *loop) close(slot int32, reason CloseReason) {
 func (l *loop) onReadable(slot int32) {
 	c := &l.conns[slot]
 	for i := 0; i < readBurst; i++ {
+		if c.state == stateResponding {
+			// Pipelined requests wait until the response is out; the read
+			// resumes from responseFlushed, as this edge is spent.
+			c.readMore = true
+			return
+		}
 		n, errno := l.read(c.fd, l.scratch)
 		switch {
 		case errno == unix.EAGAIN:
+			c.readMore = false
 			return
 		case errno == unix.EINTR:
 			continue
+		case errno != 0 && c.state == stateLingering, n == 0 && c.state == stateLingering:
+			l.close(slot, c.after)
+			return
 		case errno != 0:
 			l.close(slot, ClosePeerReset)
 			return
@@ -140,7 +158,7 @@ func (l *loop) onReadable(slot int32) {
 			return
 		}
 		if c.state != stateReading {
-			continue // a subscriber has nothing more to say; only EOF matters
+			continue // a subscriber or a lingering client has nothing more to say; only EOF matters
 		}
 		data := l.scratch[:n]
 		if c.rbuf != nil {
@@ -152,6 +170,7 @@ func (l *loop) onReadable(slot int32) {
 			return
 		}
 	}
+	c.readMore = true
 	l.pushAgain(slot)
 }
 
@@ -163,7 +182,7 @@ func (l *loop) process(slot int32, data []byte) {
 		n, err := httpmin.Parse(data, &l.req)
 		if err == httpmin.ErrNeedMore {
 			if c.rbuf == nil || &c.rbuf[0] != &data[0] {
-				c.rbuf = append(make([]byte, 0, 2*len(data)), data...)
+				c.rbuf = append([]byte(nil), data...)
 			}
 			return
 		}
@@ -174,6 +193,10 @@ func (l *loop) process(slot int32, data []byte) {
 		l.stats.requests.Add(1)
 		l.handle(slot, &l.req)
 		data = data[n:]
+	}
+	if c.state == stateResponding && c.after == CloseNone && len(data) > 0 {
+		c.rbuf = append([]byte(nil), data...) // the next pipelined requests
+		return
 	}
 	c.rbuf = nil
 }
@@ -238,10 +261,44 @@ func (l *loop) respond(slot int32, b []byte, after CloseReason) {
 
 func (l *loop) finishResponse(slot int32, after CloseReason) {
 	if after != CloseNone {
-		l.close(slot, after)
+		l.linger(slot, after)
 		return
 	}
 	l.startReading(slot)
+}
+
+// responseFlushed continues a connection whose response went out through
+// the backlog: with the requests that were held back, and with a read, as
+// the read edge was spent while responding.
+func (l *loop) responseFlushed(slot int32) {
+	c := &l.conns[slot]
+	if c.after != CloseNone {
+		l.linger(slot, c.after)
+		return
+	}
+	l.startReading(slot)
+	if c.rbuf != nil {
+		l.process(slot, c.rbuf)
+	}
+	if c.state == stateReading || c.state == stateLingering {
+		c.readMore = true
+		l.pushAgain(slot)
+	}
+}
+
+// linger half-closes a connection we have answered and drains its input
+// until EOF (or lingerMs), then closes it for reason.
+func (l *loop) linger(slot int32, reason CloseReason) {
+	c := &l.conns[slot]
+	if err := unix.Shutdown(int(c.fd), unix.SHUT_WR); err != nil {
+		l.close(slot, reason)
+		return
+	}
+	c.state, c.after, c.rbuf = stateLingering, reason, nil
+	c.deadline = l.now + lingerMs
+	l.headerQ = append(l.headerQ, deadline{connRef{slot, c.gen}, c.deadline})
+	c.readMore = true
+	l.pushAgain(slot)
 }
 
 // refuse answers status with reason and closes.

@@ -148,7 +148,7 @@ func (l *loop) flush(slot int32) {
 			l.pushAgain(slot) // the iovec cap, not the kernel, stopped us
 		}
 	case c.state == stateResponding:
-		l.finishResponse(slot, c.after)
+		l.responseFlushed(slot)
 	default:
 		c.out.release()
 	}

@@ -111,8 +111,9 @@ func TestSlowConsumerClosed(t *testing.T) {
 	fast := h.subscribe("/events?channel=flood")
 	waitFor(t, "subscriptions", func() bool { return h.srv.Stats().Subscribers == 2 })
 	data := strings.Repeat("x", 4000)
-	done := make(chan error, 1)
 	const events = 4000 // 16 MB: far more than the socket buffers plus the backlog bound
+	read := make(chan int, events)
+	done := make(chan error, 1)
 	go func() {
 		for i := 0; i < events; i++ {
 			f, err := fast.next(10 * time.Second)
@@ -123,10 +124,22 @@ func TestSlowConsumerClosed(t *testing.T) {
 				done <- fmt.Errorf("fast subscriber at event %d: %v", i, err)
 				return
 			}
+			read <- i
 		}
 		done <- nil
 	}()
+	// Publish at the pace of the fast reader (a window of 8 events, well
+	// inside its backlog bound), so only the one that never reads falls
+	// behind.
+	caughtUp := -1
 	for i := 0; i < events; i++ {
+		for i-caughtUp > 8 {
+			select {
+			case caughtUp = <-read:
+			case err := <-done:
+				t.Fatal(err)
+			}
+		}
 		if _, err := h.hub.Publish([]byte("flood"), nil, []byte(data)); err != nil {
 			t.Fatal(err)
 		}
@@ -270,4 +283,48 @@ func TestHeadAndPreflight(t *testing.T) {
 	if !strings.HasPrefix(all, "HTTP/1.1 ") || strings.Count(all, "HTTP/1.1 ") != 2 {
 		t.Fatalf("want preflight answer then stream head, got %q", all)
 	}
+}
+
+// Pipelined requests behind a response the kernel could not take at once
+// are answered after it, not dropped.
+func TestPipelinedBehindBackloggedResponse(t *testing.T) {
+	h := start(t, poller.Config{})
+	c := h.dial()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetReadBuffer(128 << 10)
+	}
+	const n = 30000 // answers of several MB: more than the socket buffers hold
+	req := strings.Repeat("OPTIONS /events HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example\r\n\r\n", n) +
+		"GET /events?channel=p HTTP/1.1\r\nHost: x\r\n\r\n"
+	go io.WriteString(c, req)
+	time.Sleep(300 * time.Millisecond) // let the answers back up
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	var all strings.Builder
+	buf := make([]byte, 64<<10)
+	for !strings.Contains(all.String(), "text/event-stream") {
+		k, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("after %d answers: %v", strings.Count(all.String(), "HTTP/1.1 "), err)
+		}
+		all.Write(buf[:k])
+	}
+	if got := strings.Count(all.String(), "HTTP/1.1 "); got != n+1 {
+		t.Fatalf("%d answers, want %d", got, n+1)
+	}
+}
+
+// A refused request whose unread remainder is still arriving gets its
+// answer: the server half-closes and drains instead of resetting.
+func TestRefusalWithUnreadInput(t *testing.T) {
+	h := start(t, poller.Config{})
+	for i := 0; i < 5; i++ {
+		c := h.dial()
+		go io.WriteString(c, "GET /events?channel=a HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("b", 256<<10)+"\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(c)
+		if !strings.HasPrefix(string(b), "HTTP/1.1 431 ") || err != nil {
+			t.Fatalf("got %q, %v; want 431 and a clean close (FIN, not RST)", b, err)
+		}
+	}
+	waitFor(t, "lingering connections closed", func() bool { return h.srv.Stats().Active == 0 })
 }

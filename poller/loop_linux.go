@@ -70,8 +70,10 @@ type loop struct {
 
 	wakeBuf [8]byte // the constant 1, written to evfd by publishers; read-only after newLoop
 
-	stop    atomic.Bool // set by Server.Close
-	running atomic.Bool
+	stop     atomic.Bool  // set by Server.Close
+	running  atomic.Bool  // run has started
+	evClosed atomic.Bool  // evfd is closing: wakeup must not write to it
+	wakers   atomic.Int32 // wakeup calls in progress (release waits for them)
 	stats   loopStats
 }
 
@@ -129,8 +131,16 @@ func (l *loop) ctl(op, fd int, events uint32, tok int32, gen uint32) error {
 
 // wakeup makes a sleeping epoll_wait return. Called by publishers (through
 // the ring) and by Server.Close; safe from any goroutine.
+//
+// A publisher may hold a stale cursor list and call this after the loop has
+// exited; the wakers count and evClosed flag (a Dekker pair with release)
+// make sure it never writes to a closed, possibly reused, descriptor.
 func (l *loop) wakeup() {
-	unix.RawSyscall(unix.SYS_WRITE, uintptr(l.evfd), uintptr(unsafe.Pointer(&l.wakeBuf[0])), 8)
+	l.wakers.Add(1)
+	if !l.evClosed.Load() {
+		unix.RawSyscall(unix.SYS_WRITE, uintptr(l.evfd), uintptr(unsafe.Pointer(&l.wakeBuf[0])), 8)
+	}
+	l.wakers.Add(-1)
 }
 
 func (l *loop) run() {
@@ -235,11 +245,11 @@ func (l *loop) runAgain() {
 			continue
 		}
 		c.inAgain = false
-		switch {
-		case c.state == stateReading:
-			l.onReadable(r.slot)
-		case c.out.len() > 0:
+		if c.out.len() > 0 {
 			l.flush(r.slot)
+		}
+		if c.gen == r.gen && c.readMore && c.state != stateFree {
+			l.onReadable(r.slot)
 		}
 	}
 	if len(l.again) == 0 {
@@ -290,8 +300,10 @@ func (l *loop) release() {
 		unix.Close(l.epfd)
 		l.epfd = -1
 	}
-	if l.evfd >= 0 {
+	if l.evfd >= 0 && !l.evClosed.Swap(true) {
+		for l.wakers.Load() != 0 {
+			runtime.Gosched()
+		}
 		unix.Close(l.evfd)
-		l.evfd = -1
 	}
 }

@@ -18,9 +18,15 @@ func (l *loop) timers() {
 		l.headerQ[l.headerH] = deadline{}
 		l.headerH++
 		c := &l.conns[d.slot]
-		if c.gen == d.gen && c.state == stateReading && c.deadline == d.at {
+		if c.gen != d.gen || c.deadline != d.at {
+			continue
+		}
+		switch c.state {
+		case stateReading:
 			l.out = httpmin.AppendError(l.out[:0], 408, "request head not received in time", false, "")
 			l.respond(d.slot, l.out, CloseHeaderTimeout)
+		case stateLingering:
+			l.close(d.slot, c.after)
 		}
 	}
 	if l.headerH == len(l.headerQ) {
@@ -79,8 +85,11 @@ func (l *loop) accept(i int) {
 			l.acceptBackoff(ln, errno)
 			return
 		default:
-			l.log.Error("accept failed", errorField(errno))
-			return
+			// accept(2) passes on errors pending on the new connection
+			// (ENETDOWN, EHOSTUNREACH...): that connection is gone, the
+			// queue behind it is not, and no new edge will come for it.
+			l.log.Debug("accept failed", errorField(errno))
+			continue
 		}
 	}
 	ln.more = true

@@ -149,15 +149,37 @@ func (in *Ingest) onRequest(ctx context.Context, conn netpoll.Connection) error 
 	return nil
 }
 
-// waitMore flushes pending replies, then blocks until the reader holds
-// more than have bytes (or the read timeout passes).
-func waitMore(r netpoll.Reader, w netpoll.Writer, have int) ([]byte, error) {
+// peekUpTo returns the buffered input, at most limit bytes of it. Peeking
+// only what a parse can use keeps a deep pipeline from being copied (netpoll
+// makes a contiguous copy of what spans its buffer nodes) once per command.
+func peekUpTo(r netpoll.Reader, limit int) ([]byte, error) {
+	return r.Peek(min(r.Len(), limit))
+}
+
+// waitMore flushes pending replies, blocks until the reader holds more than
+// have bytes (or the read timeout passes), then returns up to limit bytes.
+func waitMore(r netpoll.Reader, w netpoll.Writer, have, limit int) ([]byte, error) {
 	if w.MallocLen() > 0 {
 		if err := w.Flush(); err != nil {
 			return nil, err
 		}
 	}
-	return r.Peek(have + 1)
+	if _, err := r.Peek(have + 1); err != nil {
+		return nil, err
+	}
+	return peekUpTo(r, limit)
+}
+
+// reply queues b, which the caller reuses, for the next flush. netpoll's
+// WriteBinary keeps a reference to large slices instead of copying them,
+// so copy into writer-owned memory.
+func reply(w netpoll.Writer, b []byte) error {
+	buf, err := w.Malloc(len(b))
+	if err != nil {
+		return err
+	}
+	copy(buf, b)
+	return nil
 }
 
 // need returns the first n buffered bytes, waiting for them if needed.
@@ -174,7 +196,7 @@ func need(r netpoll.Reader, w netpoll.Writer, n int) ([]byte, error) {
 func discard(r netpoll.Reader, w netpoll.Writer, n int) error {
 	for n > 0 {
 		if r.Len() == 0 {
-			if _, err := waitMore(r, w, 0); err != nil {
+			if _, err := waitMore(r, w, 0, 1); err != nil {
 				return err
 			}
 		}

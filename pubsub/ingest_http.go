@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/cloudwego/netpoll"
 
@@ -16,7 +17,7 @@ const discardLimit = 64 << 20
 
 // serveHTTP handles one HTTP request from a publisher.
 func (in *Ingest) serveHTTP(ic *ingestConn, r netpoll.Reader, w netpoll.Writer) error {
-	buf, err := r.Peek(r.Len())
+	buf, err := peekUpTo(r, httpmin.MaxHeaderBytes+1)
 	if err != nil {
 		return err
 	}
@@ -31,7 +32,7 @@ func (in *Ingest) serveHTTP(ic *ingestConn, r netpoll.Reader, w netpoll.Writer) 
 			in.refused.Add(1)
 			return in.replyError(ic, w, httpmin.StatusOf(perr), perr.Error(), false, "")
 		}
-		if buf, err = waitMore(r, w, len(buf)); err != nil {
+		if buf, err = waitMore(r, w, len(buf), httpmin.MaxHeaderBytes+1); err != nil {
 			return err
 		}
 	}
@@ -46,7 +47,14 @@ func (in *Ingest) serveHTTP(ic *ingestConn, r netpoll.Reader, w netpoll.Writer) 
 	if status == 0 && size > in.hub.maxData {
 		status, reason = 413, fmt.Sprintf("%v: %d bytes, the limit is %d", ErrEventTooLarge, size, in.hub.maxData)
 	}
-	expect := len(req.Header("Expect")) > 0
+	expect := false
+	if e := req.Header("Expect"); e != nil {
+		if !strings.EqualFold(string(e), "100-continue") {
+			in.refused.Add(1)
+			return in.replyError(ic, w, 417, fmt.Sprintf("unsupported expectation %q: only 100-continue is understood", e), false, "")
+		}
+		expect = true
+	}
 	if err := r.Skip(head); err != nil {
 		return err
 	}
@@ -85,7 +93,7 @@ func (in *Ingest) serveHTTP(ic *ingestConn, r netpoll.Reader, w netpoll.Writer) 
 	ic.out = append(ic.out, "\r\n\r\n"...)
 	ic.out = strconv.AppendUint(ic.out, id, 10)
 	ic.out = append(ic.out, '\n')
-	if _, err := w.WriteBinary(ic.out); err != nil {
+	if err := reply(w, ic.out); err != nil {
 		return err
 	}
 	if !keep {
@@ -132,7 +140,7 @@ func (in *Ingest) route(ic *ingestConn, req *httpmin.Request) (int, string, stri
 
 func (in *Ingest) replyError(ic *ingestConn, w netpoll.Writer, status int, reason string, keep bool, allow string) error {
 	ic.out = httpmin.AppendError(ic.out[:0], status, reason, keep, allow)
-	if _, err := w.WriteBinary(ic.out); err != nil {
+	if err := reply(w, ic.out); err != nil {
 		return err
 	}
 	if !keep {

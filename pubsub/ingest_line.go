@@ -21,7 +21,7 @@ const maxLine = 1024
 // connection goes on; one whose framing is lost (no byte count, a payload
 // not followed by a line end, an over-long line) gets -ERR and is closed.
 func (in *Ingest) serveLine(ic *ingestConn, r netpoll.Reader, w netpoll.Writer) error {
-	buf, err := r.Peek(r.Len())
+	buf, err := peekUpTo(r, maxLine+1)
 	if err != nil {
 		return err
 	}
@@ -33,7 +33,7 @@ func (in *Ingest) serveLine(ic *ingestConn, r netpoll.Reader, w netpoll.Writer) 
 		if len(buf) > maxLine {
 			return in.lineError(ic, w, fmt.Sprintf("command line longer than %d bytes", maxLine), true)
 		}
-		if buf, err = waitMore(r, w, len(buf)); err != nil {
+		if buf, err = waitMore(r, w, len(buf), maxLine+1); err != nil {
 			return err
 		}
 	}
@@ -127,8 +127,7 @@ func (in *Ingest) lineOK(ic *ingestConn, w netpoll.Writer, id uint64) error {
 	ic.out = append(ic.out[:0], "+OK "...)
 	ic.out = strconv.AppendUint(ic.out, id, 10)
 	ic.out = append(ic.out, "\r\n"...)
-	_, err := w.WriteBinary(ic.out)
-	return err
+	return reply(w, ic.out)
 }
 
 // lineError replies -ERR reason; with hangUp the connection then closes.
@@ -136,7 +135,7 @@ func (in *Ingest) lineError(ic *ingestConn, w netpoll.Writer, reason string, han
 	ic.out = append(ic.out[:0], "-ERR "...)
 	ic.out = append(ic.out, bytes.ReplaceAll([]byte(reason), []byte("\n"), []byte(" "))...)
 	ic.out = append(ic.out, "\r\n"...)
-	if _, err := w.WriteBinary(ic.out); err != nil {
+	if err := reply(w, ic.out); err != nil {
 		return err
 	}
 	if hangUp {

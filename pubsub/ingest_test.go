@@ -253,3 +253,42 @@ func TestSocketDefaultMode(t *testing.T) {
 		t.Fatalf("mode %v, %v", fi.Mode(), err)
 	}
 }
+
+// A reply longer than netpoll's copy threshold is not overwritten by the
+// reply to the next pipelined request.
+func TestLargeReplyThenPipelined(t *testing.T) {
+	in, _, _ := startIngest(t, Config{})
+	conn, br := dialIngest(t, in)
+	long := "/" + strings.Repeat("x", 4500)
+	io.WriteString(conn, "POST "+long+" HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx"+
+		"POST /publish?channel=a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\ny")
+	code, body := readHTTP(t, br)
+	if code != 404 || !strings.Contains(body, long) {
+		t.Fatalf("first reply %d %q", code, body[:min(len(body), 80)])
+	}
+	if code, body = readHTTP(t, br); code != 200 {
+		t.Fatalf("second reply %d %q", code, body)
+	}
+}
+
+func TestExpect(t *testing.T) {
+	in, h, _ := startIngest(t, Config{})
+	conn, br := dialIngest(t, in)
+	io.WriteString(conn, "POST /publish?channel=a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+	if line, _ := br.ReadString('\n'); line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("got %q", line)
+	}
+	br.ReadString('\n')
+	io.WriteString(conn, "ok")
+	if code, _ := readHTTP(t, br); code != 200 {
+		t.Fatalf("after 100-continue: %d", code)
+	}
+	conn2, br2 := dialIngest(t, in)
+	io.WriteString(conn2, "POST /publish?channel=a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: teapot\r\n\r\nok")
+	if code, body := readHTTP(t, br2); code != 417 || !strings.Contains(body, "teapot") {
+		t.Fatalf("unknown expectation: %d %q", code, body)
+	}
+	if h.Published() != 1 {
+		t.Fatalf("published %d", h.Published())
+	}
+}

@@ -17,9 +17,12 @@ type Event struct {
 
 // slot is one ring entry. committed holds pos+1 once the event for ring
 // position pos is readable; ev is written before that store and read after
-// the matching load, so the atomic orders them.
+// the matching load, so the atomic orders them. readers counts the cursors
+// that have still to read the slot; the last one drops ev, so a delivered
+// frame is not kept alive by the ring until the slot comes round again.
 type slot struct {
 	committed atomic.Uint64
+	readers   atomic.Int32
 	ev        *Event
 }
 
@@ -65,9 +68,7 @@ func (r *Ring) claim() (uint64, bool) {
 		return pos, true
 	}
 	for spins := 0; ; spins++ {
-		low := r.minCursor(pos)
-		r.gate.Store(low)
-		if pos < low+size {
+		if pos < r.refreshGate(pos)+size {
 			return pos, true
 		}
 		if r.closed.Load() {
@@ -83,12 +84,26 @@ func (r *Ring) claim() (uint64, bool) {
 	}
 }
 
+// refreshGate recomputes the gate from the cursors. It runs under mu so
+// that it cannot store a gate computed from a cursor list that a
+// concurrent Subscribe has just extended (which would let the fast path
+// overwrite the new cursor's first slot). Only a full ring gets here.
+func (r *Ring) refreshGate(def uint64) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	low := r.minCursor(def)
+	r.gate.Store(low)
+	return low
+}
+
 // commit makes ev readable at pos and wakes the loops that sleep.
 func (r *Ring) commit(pos uint64, ev *Event) {
 	s := &r.slots[pos&r.mask]
 	s.ev = ev
+	cursors := *r.cursors.Load()
+	s.readers.Store(int32(len(cursors)))
 	s.committed.Store(pos + 1)
-	for _, c := range *r.cursors.Load() {
+	for _, c := range cursors {
 		if c.sleeping.Load() && c.sleeping.CompareAndSwap(true, false) {
 			c.wake()
 		}
@@ -122,6 +137,9 @@ func (r *Ring) Subscribe(wake func()) *Cursor {
 	// yet is not this cursor's concern; everything from start on is.
 	c.local = start
 	c.pos.Store(start)
+	if r.gate.Load() > start {
+		r.gate.Store(start)
+	}
 	list := append(append([]*Cursor(nil), *r.cursors.Load()...), c)
 	r.cursors.Store(&list)
 	return c
@@ -161,6 +179,9 @@ func (c *Cursor) Next() *Event {
 		return nil
 	}
 	ev := s.ev
+	if s.readers.Add(-1) == 0 {
+		s.ev = nil
+	}
 	c.local++
 	return ev
 }

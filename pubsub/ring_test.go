@@ -184,3 +184,19 @@ func TestIndexJoinLeave(t *testing.T) {
 		t.Fatal("empty topic not dropped")
 	}
 }
+
+// Once every cursor has read a slot, the ring no longer holds its event.
+func TestRingReleasesReadEvents(t *testing.T) {
+	h := NewHub(Config{RingSize: 8})
+	a, b := h.Subscribe(func() {}), h.Subscribe(func() {})
+	h.Publish([]byte("c"), nil, []byte("big"))
+	s := &h.ring.slots[0]
+	a.Next()
+	if s.ev == nil {
+		t.Fatal("released before the second cursor read it")
+	}
+	b.Next()
+	if s.ev != nil {
+		t.Fatal("the ring still holds an event every cursor has read")
+	}
+}

@@ -33,9 +33,9 @@ func listenUnix(path string, mode fs.FileMode) (*net.UnixListener, error) {
 	}
 	// Create the socket with no group/other bits, then open it up to mode,
 	// so it is never reachable more widely than configured.
-	old := syscall.Umask(0o177)
+	restore := privateUmask()
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	syscall.Umask(old)
+	restore()
 	if err != nil {
 		return nil, fmt.Errorf("pubsub: publish socket %q: %w", path, err)
 	}
@@ -71,20 +71,6 @@ func clearStaleSocket(path string) error {
 		return fmt.Errorf("pubsub: removing stale publish socket %q: %w", path, err)
 	}
 	return nil
-}
-
-// socketID identifies the socket file we created, so we never remove a
-// file another process put in its place.
-func socketID(path string) (dev, ino uint64, ok bool) {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return 0, 0, false
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, 0, false
-	}
-	return uint64(st.Dev), st.Ino, true
 }
 
 func removeSocket(path string, dev, ino uint64) {

@@ -46,6 +46,10 @@ func serve(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
+	// Catch signals before anything is bound, so a signal that arrives
+	// during start-up still ends in a clean exit.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	log, err := newLogger(*logFormat, *logLevel)
 	if err != nil {
 		return err
@@ -91,8 +95,6 @@ func serve(args []string) error {
 		zap.String("subscribe", fmt.Sprintf("http://%s/events?channel=NAME", addrs[0])),
 		zap.String("publish", fmt.Sprintf("curl --unix-socket %s -d DATA 'http://x/publish?channel=NAME'", in.Path())))
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	<-ctx.Done()
 	log.Info("stopping")
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
