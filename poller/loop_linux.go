@@ -74,7 +74,7 @@ type loop struct {
 	running  atomic.Bool  // run has started
 	evClosed atomic.Bool  // evfd is closing: wakeup must not write to it
 	wakers   atomic.Int32 // wakeup calls in progress (release waits for them)
-	stats   loopStats
+	stats    loopStats
 }
 
 // connRef names a connection at one generation, for lists that may outlive it.
