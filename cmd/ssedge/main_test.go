@@ -208,3 +208,47 @@ func TestSocketNotStolen(t *testing.T) {
 		t.Fatalf("second server: %v %q", err, out)
 	}
 }
+
+// needTool returns the path of an external tool; missing, it skips the
+// test, except under CI=true where the test command must have installed it.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not installed: scripts/test.sh installs it", name)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return p
+}
+
+// The README's curl commands work as pasted.
+func TestReadmeCurl(t *testing.T) {
+	curl := needTool(t, "curl")
+	s := startServer(t)
+	sub := exec.Command(curl, "-sN", "--max-time", "5", "http://"+s.listen+"/events?channel=news&channel=sport")
+	stdout, _ := sub.StdoutPipe()
+	if err := sub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Process.Kill()
+	time.Sleep(300 * time.Millisecond)
+	out, err := exec.Command(curl, "-s", "--unix-socket", s.socket, "-d", "hello", "http://x/publish?channel=news&event=headline").CombinedOutput()
+	if err != nil {
+		t.Fatalf("curl publish: %v %s", err, out)
+	}
+	id := strings.TrimSpace(string(out))
+	br := bufio.NewReader(stdout)
+	got := ""
+	for !strings.HasSuffix(got, "\n\n") {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("curl subscriber after %q: %v", got, err)
+		}
+		got += line
+	}
+	if want := "id: " + id + "\nevent: headline\ndata: hello\n\n"; got != want {
+		t.Fatalf("curl saw %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs every test ssedge has, installing what they need first. This is the
+# command README.md gives and .ci/run calls.
+#
+#   scripts/test.sh            # everything (about 5 minutes on 2 cores)
+#   FUZZTIME=5s scripts/test.sh   # shorter fuzzing
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CI=${CI:-false}
+FUZZTIME=${FUZZTIME:-20s}
+
+# Debian packages the tests drive for real.
+packages=(curl)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "== installing ${missing[*]}"
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	$sudo apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+fi
+
+echo "== go modules"
+go mod download
+go mod verify
+
+echo "== gofmt, go vet (linux and a non-linux build)"
+bad=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$bad" ]; then
+	echo "gofmt would change: $bad" >&2
+	exit 1
+fi
+go vet ./...
+GOOS=darwin go vet ./...
+GOOS=windows go build ./...
+
+echo "== tests with the race detector"
+go test -race -count=1 -timeout 15m ./...
+
+echo "== allocation tests (they only run without -race)"
+go test -count=1 -run 'Allocs' ./...
+
+echo "== bounded fuzzing ($FUZZTIME each)"
+fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 2s "$1"; }
+fuzz ./httpmin FuzzParseSplit
+fuzz ./httpmin FuzzParseDifferential
+fuzz ./sse FuzzRoundTrip
+fuzz ./sse FuzzAllowedHeaderSafe
+
+echo "== all tests passed"
