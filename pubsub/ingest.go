@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"net"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,7 @@ type Ingest struct {
 	ln       net.Listener
 	loop     netpoll.EventLoop
 	dev, ino uint64
+	lock     *os.File // flock held while serving; see listenUnix
 	done     chan struct{}
 
 	published atomic.Uint64
@@ -68,15 +70,16 @@ func Listen(hub *Hub, cfg IngestConfig) (*Ingest, error) {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	ul, err := listenUnix(cfg.Path, cfg.Mode)
+	ul, lock, err := listenUnix(cfg.Path, cfg.Mode)
 	if err != nil {
 		return nil, err
 	}
-	in := &Ingest{hub: hub, cfg: cfg, done: make(chan struct{})}
+	in := &Ingest{hub: hub, cfg: cfg, lock: lock, done: make(chan struct{})}
 	in.dev, in.ino, _ = socketID(cfg.Path)
 	if in.ln, err = netpoll.ConvertListener(ul); err != nil {
 		ul.Close()
 		removeSocket(cfg.Path, in.dev, in.ino)
+		lock.Close()
 		return nil, err
 	}
 	in.loop, err = netpoll.NewEventLoop(in.onRequest,
@@ -88,6 +91,7 @@ func Listen(hub *Hub, cfg IngestConfig) (*Ingest, error) {
 	if err != nil {
 		in.ln.Close()
 		removeSocket(cfg.Path, in.dev, in.ino)
+		lock.Close()
 		return nil, err
 	}
 	go func() {
@@ -112,6 +116,9 @@ func (in *Ingest) Refused() uint64   { return in.refused.Load() }
 func (in *Ingest) Close(ctx context.Context) error {
 	err := in.loop.Shutdown(ctx)
 	removeSocket(in.cfg.Path, in.dev, in.ino)
+	if in.lock != nil {
+		in.lock.Close()
+	}
 	return err
 }
 

@@ -24,10 +24,29 @@ func DefaultSocketPath() string {
 	return filepath.Join(os.TempDir(), fmt.Sprintf("ssedge-%d.sock", os.Getuid()))
 }
 
+var errSocketLocked = errors.New("locked by another server")
+
 // listenUnix binds a unix socket at path with the given mode. A socket
 // file left by a crashed run (nobody accepts on it) is replaced; a live
-// one, or a file that is not a socket, is refused.
-func listenUnix(path string, mode fs.FileMode) (*net.UnixListener, error) {
+// one, or a file that is not a socket, is refused. The returned lock file
+// must stay open while the socket is served.
+func listenUnix(path string, mode fs.FileMode) (*net.UnixListener, *os.File, error) {
+	lock, err := lockSocket(path)
+	if errors.Is(err, errSocketLocked) {
+		return nil, nil, fmt.Errorf("pubsub: publish socket %q is in use by a running server (%s.lock is held); stop it or choose another --publish-socket", path, path)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("pubsub: publish socket %q: lock: %w", path, err)
+	}
+	ln, err := bindUnix(path, mode)
+	if err != nil {
+		lock.Close()
+		return nil, nil, err
+	}
+	return ln, lock, nil
+}
+
+func bindUnix(path string, mode fs.FileMode) (*net.UnixListener, error) {
 	if err := clearStaleSocket(path); err != nil {
 		return nil, err
 	}
