@@ -1,0 +1,42 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case workerFlag:
+			os.Exit(workerMain())
+		case "compare":
+			os.Exit(compareMain(os.Args[2:], os.Stdout, os.Stderr))
+		}
+	}
+	cfg, err := parseConfig(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	res, err := runLoad(cfg, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	res.writeTable(os.Stdout)
+	if cfg.jsonPath != "" {
+		if err := res.writeJSON(cfg.jsonPath); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	if !res.OK {
+		os.Exit(1)
+	}
+}

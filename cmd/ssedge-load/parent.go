@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// published is one event as the publisher sent it.
+type published struct {
+	Seq    int    `json:"seq"`
+	ID     uint64 `json:"id"`
+	SentNs int64  `json:"sent_ns"`
+	RTTNs  int64  `json:"publish_rtt_ns"` // POST to answer
+}
+
+// runLoad is one measured run: baseline, connect, settle, publish, drain,
+// report. Progress goes to log.
+func runLoad(cfg *config, log io.Writer) (*result, error) {
+	pub, err := newPublisher(cfg.publishSocket, cfg.publishURL, cfg.channel, cfg.event)
+	if err != nil {
+		return nil, err
+	}
+	defer pub.close()
+	res := newResult(cfg)
+
+	var baseline, connected, cpuStart, cpuEnd procSample
+	sample := func(s *procSample) error {
+		if cfg.serverPID == 0 {
+			return nil
+		}
+		var err error
+		*s, err = readProc(cfg.serverPID)
+		return err
+	}
+	if err := sample(&baseline); err != nil {
+		return nil, fmt.Errorf("ssedge-load: --server-pid %d: %w", cfg.serverPID, err)
+	}
+
+	exe, err := os.Executable()
+	if err != nil {
+		exe = os.Args[0]
+	}
+	connectStart := time.Now()
+	ws, err := startWorkers(exe, cfg.jobs())
+	if err != nil {
+		return nil, err
+	}
+	defer ws.stop()
+
+	progress := func() {
+		if cfg.quiet {
+			return
+		}
+		var ok, failed int
+		for _, p := range ws.procs {
+			ok, failed = ok+p.status.Connected, failed+p.status.Failed
+		}
+		elapsed := time.Since(connectStart).Seconds()
+		fmt.Fprintf(log, "\rconnecting: %d/%d streaming, %d failed, %.0f conns/s   ", ok, cfg.conns, failed, float64(ok)/elapsed)
+	}
+	// Every connection has its own connect timeout, so the workers
+	// finish; the deadline only guards against a wedged worker.
+	deadline := connectStart.Add(cfg.connectTimeout + time.Duration(cfg.conns)*time.Millisecond + time.Minute)
+	ok, err := ws.until(deadline, func() bool { return ws.all(func(p *workerProc) bool { return p.connected }) }, progress)
+	progress()
+	if !cfg.quiet {
+		fmt.Fprintln(log)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("ssedge-load: workers still connecting after %s", time.Since(connectStart).Round(time.Second))
+	}
+	res.setConnect(ws.procs, time.Since(connectStart))
+
+	time.Sleep(cfg.settle)
+	if err := sample(&connected); err != nil {
+		return nil, err
+	}
+	if err := sample(&cpuStart); err != nil {
+		return nil, err
+	}
+	sends, err := publishAll(cfg, pub, log)
+	if err != nil {
+		return nil, err
+	}
+	_, err = ws.until(time.Now().Add(cfg.drain), func() bool { return ws.all(func(p *workerProc) bool { return p.complete }) }, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := sample(&cpuEnd); err != nil {
+		return nil, err
+	}
+
+	if err := ws.broadcast(command{Cmd: "report"}); err != nil {
+		return nil, err
+	}
+	ok, err = ws.until(time.Now().Add(time.Minute), func() bool { return ws.all(func(p *workerProc) bool { return p.report != nil }) }, nil)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("ssedge-load: workers sent no report within a minute")
+	}
+	reports := make([]*workerReport, len(ws.procs))
+	for i, p := range ws.procs {
+		reports[i] = p.report
+	}
+	res.setServer(cfg.serverPID != 0, baseline, connected, cpuStart, cpuEnd)
+	res.setDeliveries(sends, reports)
+	res.judge()
+	return res, nil
+}
+
+// publishAll posts cfg.events events, one every cfg.interval, each
+// carrying its send time.
+func publishAll(cfg *config, pub *publisher, log io.Writer) ([]published, error) {
+	sends := make([]published, 0, cfg.events)
+	var body []byte
+	start := time.Now()
+	for seq := 1; seq <= cfg.events; seq++ {
+		time.Sleep(time.Until(start.Add(time.Duration(seq-1) * cfg.interval)))
+		sent := time.Now()
+		body = appendPayload(body[:0], cfg.run, seq, sent.UnixNano(), cfg.size)
+		id, err := pub.publish(body)
+		if err != nil {
+			return nil, fmt.Errorf("%w (event %d of %d)", err, seq, cfg.events)
+		}
+		sends = append(sends, published{Seq: seq, ID: id, SentNs: sent.UnixNano(), RTTNs: time.Since(sent).Nanoseconds()})
+		if !cfg.quiet {
+			fmt.Fprintf(log, "\rpublished %d/%d (id %d)   ", seq, cfg.events, id)
+		}
+	}
+	if !cfg.quiet {
+		fmt.Fprintln(log)
+	}
+	return sends, nil
+}

@@ -1,0 +1,17 @@
+package main
+
+// procSample is one reading of the server process.
+type procSample struct {
+	RSSBytes   int64
+	CPUTicksNs int64 // utime+stime, in ns, 10 ms resolution
+	SchedNs    int64 // on-CPU ns summed over live threads
+	HaveSched  bool
+}
+
+// cpuNs is the best CPU figure the sample has.
+func (s procSample) cpuNs() int64 {
+	if s.HaveSched {
+		return s.SchedNs
+	}
+	return s.CPUTicksNs
+}
