@@ -123,7 +123,7 @@ func (l *loop) close(slot int32, reason CloseReason) {
 	l.stats.active.Add(-1)
 	l.stats.closed[reason].Add(1)
 	if reason == CloseSlowConsumer {
-		l.log.Warn("closed slow consumer", zap.Int("backlog_bytes", c.out.bytes), zap.Int("backlog_frames", c.out.len()))
+		l.logSlowConsumer(c)
 	}
 	c.out.release()
 	*c = conn{gen: c.gen, state: stateFree, pendHead: -1, pendTail: -1}

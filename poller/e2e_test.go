@@ -328,3 +328,15 @@ func TestRefusalWithUnreadInput(t *testing.T) {
 	}
 	waitFor(t, "lingering connections closed", func() bool { return h.srv.Stats().Active == 0 })
 }
+
+// A port another server listens on is refused, even when that server set
+// SO_REUSEPORT (the kernel would otherwise split clients between the two).
+func TestPortInUse(t *testing.T) {
+	h := start(t, poller.Config{})
+	_, err := poller.New(poller.Config{Hub: h.hub, Listen: []string{h.addr}, Loops: 1})
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("second server on %s: %v", h.addr, err)
+	}
+	// The first one still has every client.
+	h.subscribe("/events?channel=x")
+}

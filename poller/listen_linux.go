@@ -7,9 +7,36 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listenTCP opens a non-blocking SO_REUSEPORT listening socket on addr and
-// returns it with the address it is bound to.
-func listenTCP(addr *net.TCPAddr, backlog int) (int, *net.TCPAddr, error) {
+// claimPort checks that no other process listens on addr — not even one
+// that set SO_REUSEPORT too, which the kernel would otherwise let share the
+// port silently, splitting the clients between two servers. It binds a
+// probe socket without SO_REUSEPORT (SO_REUSEADDR only, so connections in
+// TIME_WAIT from a previous run do not count) and returns the address with
+// the port the kernel chose when addr's port is 0.
+func claimPort(addr *net.TCPAddr) (*net.TCPAddr, error) {
+	fd, bound, err := bindTCP(addr, false)
+	if err != nil {
+		return nil, err
+	}
+	unix.Close(fd)
+	return bound, nil
+}
+
+// listenTCP opens a non-blocking SO_REUSEPORT listening socket on addr.
+func listenTCP(addr *net.TCPAddr, backlog int) (int, error) {
+	fd, _, err := bindTCP(addr, true)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Listen(fd, backlog); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("listen", err)
+	}
+	return fd, nil
+}
+
+// bindTCP opens a non-blocking TCP socket bound to addr.
+func bindTCP(addr *net.TCPAddr, reusePort bool) (int, *net.TCPAddr, error) {
 	family, sa := unix.AF_INET, unix.Sockaddr(nil)
 	if ip4 := addr.IP.To4(); ip4 != nil || addr.IP == nil {
 		s := &unix.SockaddrInet4{Port: addr.Port}
@@ -34,8 +61,10 @@ func listenTCP(addr *net.TCPAddr, backlog int) (int, *net.TCPAddr, error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		return fail("setsockopt SO_REUSEADDR", err)
 	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-		return fail("setsockopt SO_REUSEPORT", err)
+	if reusePort {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			return fail("setsockopt SO_REUSEPORT", err)
+		}
 	}
 	// Accepted sockets inherit TCP_NODELAY: an event must not wait for the
 	// previous one's ACK (Nagle) — each writev is already a full batch.
@@ -47,9 +76,6 @@ func listenTCP(addr *net.TCPAddr, backlog int) (int, *net.TCPAddr, error) {
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		return fail("bind", err)
-	}
-	if err := unix.Listen(fd, backlog); err != nil {
-		return fail("listen", err)
 	}
 	got, err := unix.Getsockname(fd)
 	if err != nil {

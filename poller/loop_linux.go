@@ -68,6 +68,9 @@ type loop struct {
 	headerH int
 	sweepAt int64
 
+	slowLogAt int64 // loop ms before which slow-consumer closes are counted, not logged
+	slowQuiet int
+
 	wakeBuf [8]byte // the constant 1, written to evfd by publishers; read-only after newLoop
 
 	stop     atomic.Bool  // set by Server.Close

@@ -45,23 +45,24 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// listen binds one SO_REUSEPORT socket per loop for address a. A port of 0
-// is chosen by the kernel for the first loop and reused by the others.
+// listen binds one SO_REUSEPORT socket per loop for address a, after
+// checking that no other process holds the port (claimPort). A port of 0
+// is chosen by the kernel once and shared by the loops.
 func (s *Server) listen(a string) error {
 	addr, err := net.ResolveTCPAddr("tcp", a)
 	if err != nil {
 		return fmt.Errorf("poller: listen address %q: %w (expected HOST:PORT)", a, err)
 	}
+	if addr, err = claimPort(addr); err != nil {
+		return fmt.Errorf("poller: listen on %q: %w (is another server using the port?)", a, err)
+	}
 	for _, l := range s.loops {
-		fd, bound, err := listenTCP(addr, s.cfg.Backlog)
+		fd, err := listenTCP(addr, s.cfg.Backlog)
 		if err != nil {
 			return fmt.Errorf("poller: listen on %q: %w", a, err)
 		}
 		if err := l.addListener(fd); err != nil {
 			return err
-		}
-		if addr.Port == 0 {
-			addr = bound
 		}
 	}
 	s.addrs = append(s.addrs, addr)

@@ -60,3 +60,18 @@ func (l *loop) acceptResumed(ln *listener) {
 	l.log.Info("accept resumed", zap.Uint64("errors_in_burst", ln.burstErrs))
 	ln.backoff, ln.burstErrs = 0, 0
 }
+
+// logSlowConsumer logs a slow-consumer close, at most once a second per
+// loop; the line counts the ones closed silently since the previous line
+// (Stats.Closed has the exact total), so a mass stall cannot flood the log.
+func (l *loop) logSlowConsumer(c *conn) {
+	if l.now < l.slowLogAt {
+		l.slowQuiet++
+		return
+	}
+	l.log.Warn("closed slow consumer: its unsent backlog passed the limit; it will resume with Last-Event-ID",
+		zap.Int("backlog_bytes", c.out.bytes), zap.Int("backlog_frames", c.out.len()),
+		zap.Int("limit_bytes", l.cfg.MaxBacklogBytes), zap.Int("limit_frames", l.cfg.MaxBacklogFrames),
+		zap.Int("more_since_last_line", l.slowQuiet))
+	l.slowQuiet, l.slowLogAt = 0, l.now+1000
+}
