@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +14,7 @@ type Config struct {
 	RingSize      int    // events in flight between publishers and loops; default 16384
 	MaxEventBytes int    // largest event data accepted; default 256 KiB
 	Seed          uint64 // id seed; 0 means SeedFromClock(time.Now())
+	History       HistoryConfig
 }
 
 // Default limits.
@@ -25,9 +27,12 @@ const (
 // the ring. It is safe for concurrent use.
 type Hub struct {
 	ring    *Ring
+	hist    *history
 	seed    uint64
 	maxData int
 	count   atomic.Uint64 // events published
+	done    chan struct{}
+	once    sync.Once
 }
 
 // NewHub returns a hub for cfg.
@@ -41,8 +46,33 @@ func NewHub(cfg Config) *Hub {
 	if cfg.Seed == 0 {
 		cfg.Seed = SeedFromClock(time.Now())
 	}
-	return &Hub{ring: NewRing(cfg.RingSize), seed: cfg.Seed, maxData: cfg.MaxEventBytes}
+	h := &Hub{ring: NewRing(cfg.RingSize), hist: newHistory(cfg.History, cfg.Seed), seed: cfg.Seed,
+		maxData: cfg.MaxEventBytes, done: make(chan struct{})}
+	h.ring.base = cfg.Seed
+	go h.janitor()
+	return h
 }
+
+// janitor applies the age bound while nobody publishes (publishing applies
+// it too).
+func (h *Hub) janitor() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.done:
+			return
+		case <-t.C:
+			h.expire()
+		}
+	}
+}
+
+// LastID is an upper bound of the ids issued so far.
+func (h *Hub) LastID() uint64 { return h.seed + h.ring.next.Load() }
+
+// Seed is the id seed: every id this process issues is above it.
+func (h *Hub) Seed() uint64 { return h.seed }
 
 // MaxEventBytes is the largest event data Publish accepts.
 func (h *Hub) MaxEventBytes() int { return h.maxData }
@@ -57,7 +87,10 @@ func (h *Hub) Subscribe(wake func()) *Cursor { return h.ring.Subscribe(wake) }
 func (h *Hub) Unsubscribe(c *Cursor) { h.ring.Unsubscribe(c) }
 
 // Close stops publishing: Publish returns ErrClosed from now on.
-func (h *Hub) Close() { h.ring.Close() }
+func (h *Hub) Close() {
+	h.ring.Close()
+	h.once.Do(func() { close(h.done) })
+}
 
 // Publish validates and publishes one event and returns its id. name may
 // be empty (an unnamed "message" event). The error says what was wrong
@@ -82,15 +115,23 @@ func (h *Hub) Publish(channel, name, data []byte) (uint64, error) {
 	}
 	// Allocate before claiming so the window between claim and commit, in
 	// which loops wait for this slot, stays short. MaxID has 16 digits.
-	ev := &Event{Channel: string(channel), Published: time.Now().UnixNano()}
+	ev := &Event{Published: time.Now().UnixNano()}
 	ev.Frame = make([]byte, 0, sse.EventLen(MaxID, name, data))
+	// The history lock orders claims with history appends, so each
+	// channel's history is in id order. Loops never take it.
+	h.hist.mu.Lock()
+	ch := h.hist.channelFor(channel)
+	ev.Channel = ch.name
 	pos, ok := h.ring.claim()
 	if !ok {
 		// The position is lost, but nothing waits on it: Close ends all loops.
+		h.hist.mu.Unlock()
 		return 0, ErrClosed
 	}
 	ev.ID = h.seed + pos + 1
 	ev.Frame = sse.AppendEvent(ev.Frame, ev.ID, name, data)
+	h.hist.retain(ch, ev, ev.Published)
+	h.hist.mu.Unlock()
 	h.ring.commit(pos, ev)
 	h.count.Add(1)
 	return ev.ID, nil

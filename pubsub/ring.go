@@ -10,9 +10,10 @@ import (
 // Event is one published event. It is immutable once it is on the ring.
 type Event struct {
 	ID        uint64
-	Channel   string
+	Channel   string // shared with the channel's history, not a copy per event
 	Frame     []byte // the complete SSE frame, shared read-only by every subscriber
 	Published int64  // unix nanoseconds at publish
+	seq       uint64 // position in the channel's history
 }
 
 // slot is one ring entry. committed holds pos+1 once the event for ring
@@ -31,6 +32,7 @@ type slot struct {
 type Ring struct {
 	mask  uint64
 	slots []slot
+	base  uint64 // the id of ring position p is base + p + 1
 
 	_    [64]byte      // keep the producers' counter off the slots' header line
 	next atomic.Uint64 // next position to claim; written by producers
@@ -185,6 +187,11 @@ func (c *Cursor) Next() *Event {
 	c.local++
 	return ev
 }
+
+// NextID is the id of the next event Next will return: every event with a
+// smaller id has been read by this cursor (or was published before it
+// subscribed).
+func (c *Cursor) NextID() uint64 { return c.ring.base + c.local + 1 }
 
 // Pending reports whether Next would return an event.
 func (c *Cursor) Pending() bool {

@@ -1,0 +1,283 @@
+package pubsub
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Default history bounds.
+const (
+	DefaultHistoryPerChannel = 1000
+	DefaultHistoryAge        = time.Hour
+	DefaultHistoryBytes      = 256 << 20
+)
+
+// HistoryConfig bounds the events the hub retains for resuming clients.
+type HistoryConfig struct {
+	PerChannel int           // events kept per channel; default 1000; negative: no history
+	MaxAge     time.Duration // events older than this are evicted; default 1 h
+	MaxBytes   int64         // one budget for all channels (frames plus index); default 256 MiB
+}
+
+// eventOverhead is what retaining an event costs besides its frame: the
+// Event struct (64 bytes), its channel slot (8) and its entry in the
+// global eviction order (16).
+const eventOverhead = 64 + 8 + 16
+
+// channel is one channel's retained events: a ring of slots indexed by the
+// channel-local sequence number. Writers (publishers, under history.mu)
+// append at next and evict at first; readers (loops) read lock-free and
+// validate what they read against the event's seq.
+type channel struct {
+	name    string
+	slots   atomic.Pointer[[]atomic.Pointer[Event]] // length a power of two; replaced (never modified after) when grown
+	first   atomic.Uint64                           // seq of the oldest retained event
+	next    atomic.Uint64                           // seq the next event gets
+	evicted atomic.Uint64                           // the newest id that may have been evicted from this channel
+}
+
+// orderEntry names a retained event in the global eviction order without
+// pinning its frame (a count-evicted event leaves a stale entry behind).
+type orderEntry struct {
+	ch  *channel
+	seq uint64
+}
+
+// history is the hub's retained events. Publishers modify it under mu;
+// loops read it without any lock (Hub.HistoryAfter).
+type history struct {
+	cfg      HistoryConfig
+	channels sync.Map // string -> *channel; read lock-free by loops
+
+	mu    sync.Mutex   // publishers only: everything below and all channel writes
+	order []orderEntry // global FIFO, oldest first, from head
+	head  int
+	bytes int64
+	floor atomic.Uint64 // ids up to here may be gone from channels no longer tracked (starts at the seed: a restart)
+}
+
+func newHistory(cfg HistoryConfig, seed uint64) *history {
+	if cfg.PerChannel == 0 {
+		cfg.PerChannel = DefaultHistoryPerChannel
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = DefaultHistoryAge
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultHistoryBytes
+	}
+	h := &history{cfg: cfg}
+	h.floor.Store(seed)
+	return h
+}
+
+// channelFor returns the channel for name, creating it. Under mu.
+func (h *history) channelFor(name []byte) *channel {
+	if v, ok := h.channels.Load(string(name)); ok {
+		return v.(*channel)
+	}
+	ch := &channel{name: string(name)}
+	slots := make([]atomic.Pointer[Event], 8)
+	ch.slots.Store(&slots)
+	ch.evicted.Store(h.floor.Load())
+	h.channels.Store(ch.name, ch)
+	return ch
+}
+
+func cost(ev *Event) int64 { return int64(len(ev.Frame)) + eventOverhead }
+
+// retain appends ev (already numbered) to its channel and enforces the
+// bounds, oldest first. Under mu.
+func (h *history) retain(ch *channel, ev *Event, now int64) {
+	if h.cfg.PerChannel < 0 {
+		h.floor.Store(ev.ID) // nothing is kept: every resume is a gap
+		return
+	}
+	seq := ch.next.Load()
+	slots := *ch.slots.Load()
+	if seq-ch.first.Load() == uint64(len(slots)) {
+		if len(slots) < h.cfg.PerChannel {
+			slots = ch.grow(slots)
+		} else {
+			h.evictOldest(ch)
+		}
+	}
+	ev.seq = seq
+	slots[seq&uint64(len(slots)-1)].Store(ev)
+	ch.next.Store(seq + 1)
+	h.order = append(h.order, orderEntry{ch, seq})
+	h.bytes += cost(ev)
+	for ch.next.Load()-ch.first.Load() > uint64(h.cfg.PerChannel) {
+		h.evictOldest(ch)
+	}
+	h.trim(now)
+}
+
+// trim evicts from the global order while over budget or too old. Under mu.
+func (h *history) trim(now int64) {
+	oldest := now - int64(h.cfg.MaxAge)
+	for h.head < len(h.order) {
+		e := h.order[h.head]
+		if e.ch.first.Load() > e.seq { // already evicted by the channel's count bound
+			h.popOrder()
+			continue
+		}
+		ev := e.ch.at(e.seq)
+		if h.bytes <= h.cfg.MaxBytes && (ev == nil || ev.Published >= oldest) {
+			break
+		}
+		h.evictOldest(e.ch)
+		h.popOrder()
+	}
+	if h.head > 1024 && h.head > len(h.order)/2 {
+		n := copy(h.order, h.order[h.head:])
+		clear(h.order[n:])
+		h.order, h.head = h.order[:n], 0
+	}
+}
+
+func (h *history) popOrder() {
+	h.order[h.head] = orderEntry{}
+	h.head++
+	h.bytes -= 16 // the entry itself, counted in eventOverhead until popped
+}
+
+// evictOldest drops the oldest event of ch. Under mu.
+func (h *history) evictOldest(ch *channel) {
+	f := ch.first.Load()
+	ev := ch.at(f)
+	if ev == nil {
+		return
+	}
+	if ev.ID > ch.evicted.Load() {
+		ch.evicted.Store(ev.ID)
+	}
+	ch.first.Store(f + 1)
+	h.bytes -= cost(ev) - 16
+	if f+1 == ch.next.Load() {
+		// Nothing left: forget the channel so idle channels cost nothing,
+		// keeping its eviction mark in the floor.
+		if ch.evicted.Load() > h.floor.Load() {
+			h.floor.Store(ch.evicted.Load())
+		}
+		h.channels.CompareAndDelete(ch.name, ch)
+	}
+}
+
+// grow doubles ch's slots (under mu); readers holding the old slice still
+// see valid, unchanging contents.
+func (ch *channel) grow(old []atomic.Pointer[Event]) []atomic.Pointer[Event] {
+	slots := make([]atomic.Pointer[Event], 2*len(old))
+	for s := ch.first.Load(); s < ch.next.Load(); s++ {
+		slots[s&uint64(len(slots)-1)].Store(old[s&uint64(len(old)-1)].Load())
+	}
+	ch.slots.Store(&slots)
+	return slots
+}
+
+// at returns the retained event with seq s, or nil if it is not (or no
+// longer) retained. Safe without the lock.
+func (ch *channel) at(s uint64) *Event {
+	slots := *ch.slots.Load()
+	ev := slots[s&uint64(len(slots)-1)].Load()
+	if ev == nil || ev.seq != s {
+		return nil
+	}
+	return ev
+}
+
+// after returns the oldest retained event with after < ID < below, or nil.
+// Lock-free: a concurrent eviction shows up as a nil slot or a wrong seq,
+// and the search starts again from the new first.
+func (ch *channel) after(after, below uint64) *Event {
+	for try := 0; try < 8; try++ {
+		lo, hi := ch.first.Load(), ch.next.Load()
+		raced := false
+		for lo < hi { // first seq whose ID > after
+			mid := lo + (hi-lo)/2
+			ev := ch.at(mid)
+			if ev == nil {
+				raced = true
+				break
+			}
+			if ev.ID > after {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
+		}
+		if raced {
+			continue
+		}
+		if lo == ch.next.Load() {
+			return nil
+		}
+		ev := ch.at(lo)
+		if ev == nil {
+			continue
+		}
+		if ev.ID >= below {
+			return nil
+		}
+		return ev
+	}
+	return nil
+}
+
+// Resume is what a resuming reader needs to know about one channel.
+type Resume struct {
+	Next    *Event // the oldest retained event with after < ID < below; nil if none
+	Evicted uint64 // > after: events with IDs in (after, Evicted] may be gone — a gap
+}
+
+// HistoryAfter looks up channel name's retained events after id after and
+// below id below, without taking any lock publishers take.
+func (hub *Hub) HistoryAfter(name string, after, below uint64) Resume {
+	h := hub.hist
+	v, ok := h.channels.Load(name)
+	if !ok {
+		r := Resume{}
+		if f := h.floor.Load(); f > after {
+			r.Evicted = f
+		}
+		return r
+	}
+	ch := v.(*channel)
+	r := Resume{Next: ch.after(after, below)}
+	if e := ch.evicted.Load(); e > after {
+		r.Evicted = e
+	}
+	return r
+}
+
+// HistoryStats is a snapshot of what the history holds.
+type HistoryStats struct {
+	Events   int   // retained events
+	Bytes    int64 // accounted bytes (frames plus index)
+	Channels int   // channels with retained events
+}
+
+// HistoryStats reports the history's size. It takes the publishers' lock.
+func (hub *Hub) HistoryStats() HistoryStats {
+	h := hub.hist
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var st HistoryStats
+	st.Bytes = h.bytes
+	h.channels.Range(func(_, v any) bool {
+		ch := v.(*channel)
+		st.Channels++
+		st.Events += int(ch.next.Load() - ch.first.Load())
+		return true
+	})
+	return st
+}
+
+// expire evicts events past the age bound when nothing is being published.
+func (hub *Hub) expire() {
+	h := hub.hist
+	h.mu.Lock()
+	h.trim(time.Now().UnixNano())
+	h.mu.Unlock()
+}
