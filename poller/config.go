@@ -17,6 +17,7 @@ const (
 	DefaultMaxBacklogBytes  = 1 << 20
 	DefaultMaxBacklogFrames = 1024
 	DefaultMaxChannels      = 32
+	DefaultRetry            = 3 * time.Second
 )
 
 // Config configures a Server. Hub is required; the rest have defaults.
@@ -29,6 +30,7 @@ type Config struct {
 	MaxBacklogBytes  int           // unsent bytes per subscriber before it is closed as a slow consumer
 	MaxBacklogFrames int           // unsent frames per subscriber before it is closed as a slow consumer
 	MaxChannels      int           // channels per subscription
+	Retry            time.Duration // reconnection delay advised in each stream's first frame (retry:)
 	CORS             *sse.CORS     // nil: no CORS headers
 	Hub              *pubsub.Hub
 	Log              *zap.Logger
@@ -53,6 +55,9 @@ func (c *Config) setDefaults() {
 	if c.MaxBacklogFrames <= 0 {
 		c.MaxBacklogFrames = DefaultMaxBacklogFrames
 	}
+	if c.Retry <= 0 {
+		c.Retry = DefaultRetry
+	}
 	if c.MaxChannels <= 0 {
 		c.MaxChannels = DefaultMaxChannels
 	}
@@ -71,6 +76,8 @@ type Stats struct {
 	Writes       uint64               // write/writev system calls
 	AcceptErrors uint64               // EMFILE/ENFILE/ENOBUFS/ENOMEM on accept
 	Requests     uint64               // request heads parsed
+	Replayed     uint64               // history frames queued for resuming subscribers
+	Gaps         uint64               // ssedge.gap events sent
 }
 
 // SlowConsumers is the number of subscribers closed for a full backlog.

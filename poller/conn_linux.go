@@ -43,7 +43,8 @@ type conn struct {
 	pendTail int32
 	deadline int64    // loop ms by which the request head must be complete
 	rbuf     []byte   // partial request head; nil once parsed
-	subs     []subRef // channels of a streaming connection
+	subs     []subRef // channels of a streaming connection (non-nil once subscribed)
+	replay   *replay  // non-nil while catching up from history, before joining the live channels
 	out      backlog  // unsent bytes
 }
 

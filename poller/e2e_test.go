@@ -44,7 +44,7 @@ func TestFrameBytes(t *testing.T) {
 	s := h.subscribe("/events?channel=a")
 	waitFor(t, "subscription", func() bool { return h.srv.Stats().Subscribers == 1 })
 	id := h.publish("a", "greet", "x\r\ny\rz")
-	want := fmt.Sprintf("id: %d\nevent: greet\ndata: x\ndata: y\ndata: z\n\n", id)
+	want := fmt.Sprintf("retry: 3000\n\nid: %d\nevent: greet\ndata: x\ndata: y\ndata: z\n\n", id)
 	s.c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	buf := make([]byte, len(want))
 	if _, err := io.ReadFull(s.br, buf); err != nil {
@@ -76,7 +76,7 @@ func TestManySubscribers(t *testing.T) {
 			defer wg.Done()
 			for k, id := range ids {
 				f, err := s.next(20 * time.Second)
-				for err == nil && f.comment {
+				for err == nil && f.control() {
 					f, err = s.next(20 * time.Second)
 				}
 				if err != nil {
@@ -117,7 +117,7 @@ func TestSlowConsumerClosed(t *testing.T) {
 	go func() {
 		for i := 0; i < events; i++ {
 			f, err := fast.next(10 * time.Second)
-			for err == nil && f.comment {
+			for err == nil && f.control() {
 				f, err = fast.next(10 * time.Second)
 			}
 			if err != nil {
@@ -160,8 +160,11 @@ func TestSlowConsumerClosed(t *testing.T) {
 
 // An idle stream gets heartbeat comments.
 func TestHeartbeat(t *testing.T) {
-	h := start(t, poller.Config{Heartbeat: 100 * time.Millisecond})
+	h := start(t, poller.Config{Heartbeat: 100 * time.Millisecond, Retry: 1500 * time.Millisecond})
 	s := h.subscribe("/events?channel=quiet")
+	if f, err := s.next(2 * time.Second); err != nil || f.retry != 1500 {
+		t.Fatalf("first frame %+v (%v), want retry: 1500", f, err)
+	}
 	for i := 0; i < 3; i++ {
 		f, err := s.next(2 * time.Second)
 		if err != nil {

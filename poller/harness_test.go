@@ -33,7 +33,12 @@ type harness struct {
 
 func start(t *testing.T, cfg poller.Config) *harness {
 	t.Helper()
-	h := &harness{t: t, hub: pubsub.NewHub(pubsub.Config{})}
+	return startHub(t, cfg, pubsub.Config{})
+}
+
+func startHub(t *testing.T, cfg poller.Config, hubCfg pubsub.Config) *harness {
+	t.Helper()
+	h := &harness{t: t, hub: pubsub.NewHub(hubCfg)}
 	cfg.Hub = h.hub
 	if cfg.Listen == nil {
 		cfg.Listen = []string{"127.0.0.1:0"}
@@ -104,6 +109,12 @@ type frame struct {
 	event   string
 	data    string
 	comment bool
+	retry   int
+}
+
+// control reports a frame that is no event: a comment or a retry-only block.
+func (f frame) control() bool {
+	return f.comment || f.retry > 0 && f.id == 0 && f.event == "" && f.data == ""
 }
 
 // dial opens a TCP connection to the subscriber port.
@@ -186,6 +197,8 @@ func (s *sub) next(d time.Duration) (frame, error) {
 		switch k {
 		case "id":
 			f.id, _ = strconv.ParseUint(v, 10, 64)
+		case "retry":
+			f.retry, _ = strconv.Atoi(v)
 		case "event":
 			f.event = v
 		case "data":
@@ -206,7 +219,7 @@ func (s *sub) event(t *testing.T) frame {
 		if err != nil {
 			t.Fatalf("reading event: %v", err)
 		}
-		if !f.comment {
+		if !f.control() {
 			return f
 		}
 	}

@@ -52,21 +52,23 @@ type loop struct {
 	cursor *pubsub.Cursor
 	index  *pubsub.Index
 
-	events  []unix.EpollEvent
-	scratch []byte
-	out     []byte // response formatting
-	names   []byte // decoded channel names of the request being handled
-	nameEnd []int
-	req     httpmin.Request
-	iov     []unix.Iovec
-	batch   []*pubsub.Event
-	refs    []pendRef
-	dirty   []int32
-	again   []connRef
-	doomed  []int32
-	headerQ []deadline
-	headerH int
-	sweepAt int64
+	events    []unix.EpollEvent
+	scratch   []byte
+	out       []byte // response formatting
+	names     []byte // decoded channel names of the request being handled
+	nameEnd   []int
+	lastQuery []byte // decoded lastEventId parameter of that request
+	replaying []connRef
+	req       httpmin.Request
+	iov       []unix.Iovec
+	batch     []*pubsub.Event
+	refs      []pendRef
+	dirty     []int32
+	again     []connRef
+	doomed    []int32
+	headerQ   []deadline
+	headerH   int
+	sweepAt   int64
 
 	slowLogAt int64 // loop ms before which slow-consumer closes are counted, not logged
 	slowQuiet int
@@ -175,13 +177,14 @@ func (l *loop) turn() {
 	}
 	l.runAgain()
 	l.deliver()
+	l.runReplays()
 	l.timers()
 }
 
 // waitTimeout is how long epoll_wait may block: 0 when work is pending,
 // else until the next timer.
 func (l *loop) waitTimeout() int {
-	if len(l.again) > 0 || l.cursor.Pending() || l.stop.Load() {
+	if len(l.again) > 0 || l.cursor.Pending() || l.stop.Load() || l.replayReady() {
 		return 0
 	}
 	next := l.sweepAt

@@ -3,8 +3,11 @@ package poller
 import (
 	"bytes"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/ssedge/ssedge/httpmin"
+	"github.com/ssedge/ssedge/pubsub"
 	"github.com/ssedge/ssedge/sse"
 )
 
@@ -42,32 +45,76 @@ func (l *loop) subscribe(slot int32, r *httpmin.Request) {
 		l.refuse(slot, 400, msg, "")
 		return
 	}
+	last, resume, msg := l.resumeFrom(r)
+	if msg != "" {
+		l.refuse(slot, 400, msg, "")
+		return
+	}
 	l.out = sse.AppendStreamHead(l.out[:0], l.cfg.CORS, r.Origin)
 	if r.Method == httpmin.MethodHEAD {
 		l.respond(slot, l.out, CloseDone)
 		return
 	}
+	l.out = sse.AppendRetry(l.out, int(l.cfg.Retry/time.Millisecond))
 	c := &l.conns[slot]
 	c.state = stateStreaming
 	c.rbuf = nil
-	c.subs = make([]subRef, 0, len(l.nameEnd))
+	c.subs = make([]subRef, 0, len(l.nameEnd)) // non-nil: counted as a subscriber
+	l.stats.subscribers.Add(1)
+	if !l.send(slot, l.out) {
+		return
+	}
+	if resume {
+		l.startReplay(slot, last)
+		return
+	}
 	start := 0
 	for _, end := range l.nameEnd {
-		t, pos := l.index.Join(l.names[start:end], slot)
-		c.subs = append(c.subs, subRef{t, pos})
+		l.join(slot, l.names[start:end])
 		start = end
 	}
-	l.stats.subscribers.Add(1)
-	l.send(slot, l.out)
+}
+
+// join subscribes a streaming connection to one channel's live events.
+func (l *loop) join(slot int32, name []byte) {
+	t, pos := l.index.Join(name, slot)
+	c := &l.conns[slot]
+	c.subs = append(c.subs, subRef{t, pos})
+}
+
+// resumeFrom reads the id a client resumes from: the Last-Event-ID header,
+// else the lastEventId query parameter (for clients that cannot set
+// headers; an EventSource reconnecting sends the header, which is newer
+// than the id in its URL). An empty value means no resume.
+func (l *loop) resumeFrom(r *httpmin.Request) (id uint64, ok bool, msg string) {
+	v := r.LastEventID
+	if len(v) == 0 {
+		v = l.lastQuery
+	}
+	if len(v) == 0 {
+		return 0, false, ""
+	}
+	id, err := strconv.ParseUint(string(v), 10, 64)
+	if err != nil || id > pubsub.MaxID {
+		return 0, false, fmt.Sprintf("Last-Event-ID %q is not an ssedge event id: expected a decimal integer below 2^53", v)
+	}
+	return id, true, ""
 }
 
 // parseChannels decodes the channel parameters of query into l.names /
 // l.nameEnd, dropping repeats. It returns a refusal reason, or "".
 func (l *loop) parseChannels(query []byte) string {
-	l.names, l.nameEnd = l.names[:0], l.nameEnd[:0]
+	l.names, l.nameEnd, l.lastQuery = l.names[:0], l.nameEnd[:0], l.lastQuery[:0]
 	for q := query; len(q) > 0; {
 		var k, v []byte
 		k, v, q = httpmin.NextParam(q)
+		if string(k) == "lastEventId" {
+			var err error
+			if l.lastQuery, err = httpmin.Unescape(l.lastQuery[:0], v); err != nil {
+				return fmt.Sprintf("lastEventId parameter %q: %v", v, err)
+			}
+			continue
+		}
 		if string(k) != "channel" {
 			continue
 		}

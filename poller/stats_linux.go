@@ -18,6 +18,8 @@ type loopStats struct {
 	writes       atomic.Uint64
 	acceptErrors atomic.Uint64
 	requests     atomic.Uint64
+	replayed     atomic.Uint64
+	gaps         atomic.Uint64
 }
 
 func (s *loopStats) addTo(st *Stats) {
@@ -31,6 +33,8 @@ func (s *loopStats) addTo(st *Stats) {
 	st.Writes += s.writes.Load()
 	st.AcceptErrors += s.acceptErrors.Load()
 	st.Requests += s.requests.Load()
+	st.Replayed += s.replayed.Load()
+	st.Gaps += s.gaps.Load()
 }
 
 func errorField(errno unix.Errno) zap.Field { return zap.Error(errno) }

@@ -1,0 +1,184 @@
+package poller
+
+import (
+	"strconv"
+
+	"github.com/ssedge/ssedge/pubsub"
+	"github.com/ssedge/ssedge/sse"
+)
+
+// replay is a resuming subscriber's catch-up state: per channel, the last
+// id sent (or asked from) and the next retained event after it. It exists
+// only while catching up.
+type replay struct {
+	asked uint64 // the client's Last-Event-ID
+	chans []replayChan
+}
+
+type replayChan struct {
+	name  string
+	after uint64        // ids up to here are sent, reported as a gap, or were the client's
+	next  *pubsub.Event // the oldest retained event after it and below the loop's position; nil if none
+}
+
+// Gap reasons, in the gap event's "reason" field.
+const (
+	gapEvicted = "evicted" // history no longer holds events after the client's id
+	gapRestart = "restart" // the id is from before this server started: its history is gone
+	gapFuture  = "future"  // the id is above every id this server has issued
+)
+
+// startReplay begins catching a resuming subscriber up. The stream head is
+// already sent; the history is replayed in id order, in chunks paced by
+// the backlog, until it reaches the loop's ring position, and only then
+// does the connection join the live channels — so there is no hole and no
+// duplicate at the seam: replay sends ids below the position, live
+// delivery ids from it on.
+func (l *loop) startReplay(slot int32, last uint64) {
+	rp := &replay{asked: last, chans: make([]replayChan, len(l.nameEnd))}
+	start := 0
+	for i, end := range l.nameEnd {
+		rp.chans[i] = replayChan{name: string(l.names[start:end]), after: last}
+		start = end
+	}
+	c := &l.conns[slot]
+	c.replay = rp
+	below := l.cursor.NextID()
+	if last >= below && last > l.srv.cfg.Hub.LastID() {
+		for i := range rp.chans {
+			l.sendGap(slot, &rp.chans[i], below, gapFuture)
+			rp.chans[i].after = below - 1
+		}
+	}
+	l.replaying = append(l.replaying, connRef{slot, c.gen})
+	l.replayStep(slot)
+}
+
+// replayChunk bounds the frames one step queues: replay never pushes a
+// connection's backlog past half its bounds, so replay alone never closes
+// a client as a slow consumer.
+func (l *loop) replayChunk() (frames, bytes int) {
+	return max(l.cfg.MaxBacklogFrames/2, 1), max(l.cfg.MaxBacklogBytes/2, 1)
+}
+
+// replayReady reports whether some replaying connection can take more.
+func (l *loop) replayReady() bool {
+	frames, bytes := l.replayChunk()
+	for _, r := range l.replaying {
+		c := &l.conns[r.slot]
+		if c.gen == r.gen && c.replay != nil && c.out.len() < frames/2 && c.out.bytes < bytes/2 {
+			return true
+		}
+	}
+	return false
+}
+
+// runReplays moves every replaying connection whose backlog has drained
+// on by one step, and forgets the finished ones.
+func (l *loop) runReplays() {
+	if len(l.replaying) == 0 {
+		return
+	}
+	frames, bytes := l.replayChunk()
+	keep := l.replaying[:0]
+	for _, r := range l.replaying {
+		c := &l.conns[r.slot]
+		if c.gen != r.gen || c.replay == nil || c.state != stateStreaming {
+			continue
+		}
+		if c.out.len() < frames/2 && c.out.bytes < bytes/2 {
+			l.replayStep(r.slot)
+		}
+		if c.gen == r.gen && c.replay != nil {
+			keep = append(keep, r)
+		}
+	}
+	clear(l.replaying[len(keep):])
+	l.replaying = keep
+}
+
+// replayStep queues the next chunk of history, merged across channels in
+// id order, with a gap event first for each channel that lost events.
+func (l *loop) replayStep(slot int32) {
+	c := &l.conns[slot]
+	rp := c.replay
+	below := l.cursor.NextID()
+	frames, bytes := l.replayChunk()
+	for i := range rp.chans {
+		l.lookAhead(slot, &rp.chans[i], below)
+	}
+	for c.state == stateStreaming && c.out.len() < frames && c.out.bytes < bytes {
+		var best *replayChan
+		for i := range rp.chans {
+			if rc := &rp.chans[i]; rc.next != nil && (best == nil || rc.next.ID < best.next.ID) {
+				best = rc
+			}
+		}
+		if best == nil {
+			l.finishReplay(slot)
+			break
+		}
+		ev := best.next
+		best.after = ev.ID
+		if !l.enqueue(slot, ev.Frame) {
+			break
+		}
+		l.stats.replayed.Add(1)
+		l.lookAhead(slot, best, below)
+	}
+	if c.state == stateStreaming && c.out.len() > 0 {
+		l.flush(slot)
+	}
+}
+
+// lookAhead finds rc's next retained event below the loop's position,
+// reporting first a gap if events after rc.after were evicted.
+func (l *loop) lookAhead(slot int32, rc *replayChan, below uint64) {
+	hub := l.srv.cfg.Hub
+	res := hub.HistoryAfter(rc.name, rc.after, below)
+	if res.Evicted > rc.after {
+		first := below
+		if res.Next != nil {
+			first = res.Next.ID
+		}
+		reason := gapEvicted
+		if rc.after < hub.Seed() {
+			reason = gapRestart
+		}
+		l.sendGap(slot, rc, first, reason)
+		rc.after = min(res.Evicted, first-1)
+		res = hub.HistoryAfter(rc.name, rc.after, below)
+	}
+	rc.next = res.Next
+}
+
+// sendGap queues the ssedge.gap event for one channel: the client asked
+// for events after rc.after and the first one still available is first.
+// It carries no id: the client's Last-Event-ID stays what it was until the
+// next real event.
+func (l *loop) sendGap(slot int32, rc *replayChan, first uint64, reason string) {
+	b := make([]byte, 0, 128+len(rc.name))
+	b = append(b, "event: "+sse.GapEvent+"\ndata: {\"channel\":\""...)
+	b = append(b, rc.name...) // the channel charset needs no JSON escaping
+	b = append(b, "\",\"lastEventId\":"...)
+	b = strconv.AppendUint(b, rc.after, 10)
+	b = append(b, ",\"firstAvailableId\":"...)
+	b = strconv.AppendUint(b, first, 10)
+	b = append(b, ",\"reason\":\""...)
+	b = append(b, reason...)
+	b = append(b, "\"}\n\n"...)
+	if l.enqueue(slot, b) {
+		l.stats.gaps.Add(1)
+	}
+}
+
+// finishReplay joins the live channels: from the loop's current position
+// on, the ring delivers what history no longer needs to.
+func (l *loop) finishReplay(slot int32) {
+	c := &l.conns[slot]
+	rp := c.replay
+	c.replay = nil
+	for i := range rp.chans {
+		l.join(slot, []byte(rp.chans[i].name))
+	}
+}

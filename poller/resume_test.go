@@ -1,0 +1,150 @@
+package poller_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssedge/ssedge/poller"
+	"github.com/ssedge/ssedge/pubsub"
+)
+
+type gapData struct {
+	Channel          string `json:"channel"`
+	LastEventID      uint64 `json:"lastEventId"`
+	FirstAvailableID uint64 `json:"firstAvailableId"`
+	Reason           string `json:"reason"`
+}
+
+func parseGap(t *testing.T, f frame) gapData {
+	t.Helper()
+	if f.event != "ssedge.gap" {
+		t.Fatalf("got %+v, want an ssedge.gap event", f)
+	}
+	var g gapData
+	if err := json.Unmarshal([]byte(f.data), &g); err != nil {
+		t.Fatalf("gap data %q: %v", f.data, err)
+	}
+	return g
+}
+
+// Reconnecting with Last-Event-ID replays exactly what was missed, across
+// channels in id order, then continues live without a duplicate.
+func TestResumeExact(t *testing.T) {
+	h := start(t, poller.Config{})
+	var ids []uint64
+	for i := 0; i < 6; i++ {
+		ids = append(ids, h.publish([]string{"a", "b", "c"}[i%3], "", fmt.Sprint(i)))
+	}
+	for _, hdr := range []string{fmt.Sprintf("Last-Event-ID: %d", ids[1]), ""} {
+		target := "/events?channel=a&channel=b"
+		if hdr == "" {
+			target += fmt.Sprintf("&lastEventId=%d", ids[1])
+		}
+		s := h.subscribe(target, hdr)
+		// ids[2] is channel c: not ours. a and b after ids[1]: 3, 4.
+		for _, want := range []uint64{ids[3], ids[4]} {
+			if f := s.event(t); f.id != want {
+				t.Fatalf("%q: replay got %+v, want id %d", hdr, f, want)
+			}
+		}
+	}
+	// Live continues after the replay.
+	s := h.subscribe("/events?channel=a", fmt.Sprintf("Last-Event-ID: %d", ids[5]))
+	waitFor(t, "the resumed stream to go live", func() bool { return h.srv.Stats().Subscribers == 3 })
+	time.Sleep(50 * time.Millisecond)
+	live := h.publish("a", "", "live")
+	if f := s.event(t); f.id != live {
+		t.Fatalf("live after replay: %+v, want %d", f, live)
+	}
+}
+
+// The header wins over the query parameter (an EventSource reconnecting
+// keeps its URL but sends a newer header).
+func TestResumeHeaderWins(t *testing.T) {
+	h := start(t, poller.Config{})
+	a := h.publish("a", "", "1")
+	b := h.publish("a", "", "2")
+	s := h.subscribe(fmt.Sprintf("/events?channel=a&lastEventId=%d", a-1), fmt.Sprintf("Last-Event-ID: %d", a))
+	if f := s.event(t); f.id != b {
+		t.Fatalf("got %+v, want %d", f, b)
+	}
+}
+
+// Events evicted from history: the stream says so with ssedge.gap first.
+func TestResumeGap(t *testing.T) {
+	h := startHub(t, poller.Config{}, pubsub.Config{History: pubsub.HistoryConfig{PerChannel: 3}})
+	var ids []uint64
+	for i := 0; i < 10; i++ {
+		ids = append(ids, h.publish("a", "", fmt.Sprint(i)))
+	}
+	s := h.subscribe("/events?channel=a", fmt.Sprintf("Last-Event-ID: %d", ids[0]))
+	g := parseGap(t, s.event(t))
+	if g != (gapData{"a", ids[0], ids[7], "evicted"}) {
+		t.Fatalf("gap %+v", g)
+	}
+	for _, want := range ids[7:] {
+		if f := s.event(t); f.id != want {
+			t.Fatalf("after the gap got %+v, want %d", f, want)
+		}
+	}
+	if st := h.srv.Stats(); st.Gaps != 1 {
+		t.Fatalf("gaps counted %d", st.Gaps)
+	}
+}
+
+// An id from before this server started, an id from the future, and a
+// malformed id each get a clear answer.
+func TestResumeOddIDs(t *testing.T) {
+	h := start(t, poller.Config{})
+	id := h.publish("a", "", "x")
+	s := h.subscribe("/events?channel=a", fmt.Sprintf("Last-Event-ID: %d", h.hub.Seed()-100))
+	if g := parseGap(t, s.event(t)); g.Reason != "restart" || g.FirstAvailableID != id {
+		t.Fatalf("restart gap %+v", g)
+	}
+	if f := s.event(t); f.id != id {
+		t.Fatalf("after the restart gap: %+v", f)
+	}
+	s = h.subscribe("/events?channel=a", fmt.Sprintf("Last-Event-ID: %d", id+1_000_000))
+	if g := parseGap(t, s.event(t)); g.Reason != "future" {
+		t.Fatalf("future gap %+v", g)
+	}
+	for _, bad := range []string{"abc", "-1", "9007199254740993", "1.5"} {
+		got := h.rawRequest("GET /events?channel=a HTTP/1.1\r\nHost: x\r\nLast-Event-ID: " + bad + "\r\n\r\n")
+		if !strings.HasPrefix(got, "HTTP/1.1 400 ") || !strings.Contains(got, "Last-Event-ID") {
+			t.Errorf("Last-Event-ID %q: %q", bad, got)
+		}
+	}
+}
+
+// Events published while a long replay is being paced out arrive once, in
+// order: no hole and no duplicate at the seam between replay and live.
+func TestResumeSeam(t *testing.T) {
+	h := startHub(t, poller.Config{MaxBacklogFrames: 32}, pubsub.Config{History: pubsub.HistoryConfig{PerChannel: 100000}})
+	first := h.publish("s", "", "0")
+	for i := 1; i < 3000; i++ {
+		h.hub.Publish([]byte("s"), nil, []byte(fmt.Sprint(i)))
+	}
+	s := h.subscribe("/events?channel=s", fmt.Sprintf("Last-Event-ID: %d", first))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // keep publishing across the seam
+		defer wg.Done()
+		for i := 3000; i < 5000; i++ {
+			h.hub.Publish([]byte("s"), nil, []byte(fmt.Sprint(i)))
+		}
+	}()
+	for i := 1; i < 5000; i++ {
+		f := s.event(t)
+		if f.data != fmt.Sprint(i) {
+			t.Fatalf("event %d: got %+v", i, f)
+		}
+	}
+	wg.Wait()
+	if st := h.srv.Stats(); st.Replayed == 0 || st.SlowConsumers() != 0 {
+		t.Fatalf("replayed %d, slow consumers %d", st.Replayed, st.SlowConsumers())
+	}
+}
