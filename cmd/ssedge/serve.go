@@ -35,6 +35,11 @@ func serve(args []string) error {
 	eventBytes := sizeFlag(pubsub.DefaultMaxEventBytes)
 	fs.Var(&eventBytes, "max-event-bytes", "largest event data a publisher may send")
 	ringSize := fs.Int("ring-size", pubsub.DefaultRingSize, "events in flight between publishers and loops (publishers wait when it is full)")
+	histCount := fs.Int("history-per-channel", pubsub.DefaultHistoryPerChannel, "events retained per channel for Last-Event-ID resume and long-poll; -1: none")
+	histAge := fs.Duration("history-age", pubsub.DefaultHistoryAge, "events older than this are evicted from history")
+	histBytes := sizeFlag(pubsub.DefaultHistoryBytes)
+	fs.Var(&histBytes, "history-memory", "one memory budget for all channels' history (frames plus index); the oldest events go first")
+	retry := fs.Duration("retry", poller.DefaultRetry, "reconnection delay advised to clients in each stream's first frame (retry:)")
 	cors := &listFlag{}
 	fs.Var(cors, "cors-origin", "allowed CORS origin: https://example.com, https://*.example.com or *; repeat for several (default: CORS off)")
 	corsCreds := fs.Bool("cors-credentials", false, "allow credentials (cookies) on CORS requests; the origin is echoed, never *")
@@ -65,7 +70,8 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	hub := pubsub.NewHub(pubsub.Config{RingSize: *ringSize, MaxEventBytes: int(eventBytes)})
+	hub := pubsub.NewHub(pubsub.Config{RingSize: *ringSize, MaxEventBytes: int(eventBytes),
+		History: pubsub.HistoryConfig{PerChannel: *histCount, MaxAge: *histAge, MaxBytes: int64(histBytes)}})
 	srv, err := poller.New(poller.Config{
 		Listen:           listen.vals,
 		Loops:            *loops,
@@ -74,6 +80,7 @@ func serve(args []string) error {
 		MaxBacklogBytes:  int(backlogBytes),
 		MaxBacklogFrames: *backlogFrames,
 		MaxChannels:      *maxChannels,
+		Retry:            *retry,
 		CORS:             corsList,
 		Hub:              hub,
 		Log:              log,
