@@ -116,14 +116,14 @@ func TestServePublishTour(t *testing.T) {
 	}
 	id2 := strings.TrimSpace(out)
 	got := ""
-	for strings.Count(got, "\n\n") < 2 {
+	for strings.Count(got, "\n\n") < 3 { // retry advice, then the two events
 		line, err := br.ReadString('\n')
 		if err != nil {
 			t.Fatalf("after %q: %v", got, err)
 		}
 		got += line
 	}
-	if !strings.HasPrefix(got, "id: "+strings.TrimSpace(string(id1))+"\nevent: headline\ndata: hello\n\n") || !strings.HasSuffix(got, "id: "+id2+"\ndata: goal!\n\n") {
+	if !strings.HasPrefix(got, "retry: 3000\n\nid: "+strings.TrimSpace(string(id1))+"\nevent: headline\ndata: hello\n\n") || !strings.HasSuffix(got, "id: "+id2+"\ndata: goal!\n\n") {
 		t.Fatalf("stream %q", got)
 	}
 }
@@ -241,14 +241,14 @@ func TestReadmeCurl(t *testing.T) {
 	id := strings.TrimSpace(string(out))
 	br := bufio.NewReader(stdout)
 	got := ""
-	for !strings.HasSuffix(got, "\n\n") {
+	for strings.Count(got, "\n\n") < 2 {
 		line, err := br.ReadString('\n')
 		if err != nil {
 			t.Fatalf("curl subscriber after %q: %v", got, err)
 		}
 		got += line
 	}
-	if want := "id: " + id + "\nevent: headline\ndata: hello\n\n"; got != want {
+	if want := "retry: 3000\n\nid: " + id + "\nevent: headline\ndata: hello\n\n"; got != want {
 		t.Fatalf("curl saw %q, want %q", got, want)
 	}
 }
