@@ -18,6 +18,8 @@ const (
 	DefaultMaxBacklogFrames = 1024
 	DefaultMaxChannels      = 32
 	DefaultRetry            = 3 * time.Second
+	DefaultPollTimeout      = 25 * time.Second
+	DefaultPollMaxTimeout   = 55 * time.Second
 )
 
 // Config configures a Server. Hub is required; the rest have defaults.
@@ -31,6 +33,8 @@ type Config struct {
 	MaxBacklogFrames int           // unsent frames per subscriber before it is closed as a slow consumer
 	MaxChannels      int           // channels per subscription
 	Retry            time.Duration // reconnection delay advised in each stream's first frame (retry:)
+	PollTimeout      time.Duration // long-poll wait when the request gives no timeout
+	PollMaxTimeout   time.Duration // longest long-poll wait a request may ask for (keep under proxy timeouts)
 	CORS             *sse.CORS     // nil: no CORS headers
 	Hub              *pubsub.Hub
 	Log              *zap.Logger
@@ -55,6 +59,12 @@ func (c *Config) setDefaults() {
 	if c.MaxBacklogFrames <= 0 {
 		c.MaxBacklogFrames = DefaultMaxBacklogFrames
 	}
+	if c.PollTimeout <= 0 {
+		c.PollTimeout = DefaultPollTimeout
+	}
+	if c.PollMaxTimeout <= 0 {
+		c.PollMaxTimeout = DefaultPollMaxTimeout
+	}
 	if c.Retry <= 0 {
 		c.Retry = DefaultRetry
 	}
@@ -78,6 +88,7 @@ type Stats struct {
 	Requests     uint64               // request heads parsed
 	Replayed     uint64               // history frames queued for resuming subscribers
 	Gaps         uint64               // ssedge.gap events sent
+	PollsParked  uint64               // long-poll requests that waited for an event
 }
 
 // SlowConsumers is the number of subscribers closed for a full backlog.

@@ -18,6 +18,7 @@ const (
 	stateReading              // waiting for (the rest of) a request head
 	stateStreaming            // subscribed: receives frames until closed
 	stateResponding           // flushing a non-stream response, then c.after
+	stateLongPoll             // a parked GET /poll: on its channels until an event or its deadline
 	stateLingering            // answered and half-closed: draining input until EOF or lingerMs, then closed for c.after
 	stateDoomed               // closing at the end of this delivery pass
 )
@@ -32,20 +33,21 @@ const lingerMs = 2000
 // goroutine. Kept small: an idle subscriber costs this struct, its subs
 // slice and one int32 per channel in the topics.
 type conn struct {
-	fd       int32
-	gen      uint32 // bumped on close; epoll tokens carry it against stale events
-	state    connState
-	inAgain  bool        // on loop.again
-	readMore bool        // input may be left unread (a per-turn cap, or held back while responding)
-	after    CloseReason // stateResponding: what to do once flushed (CloseNone: read the next request); stateLingering: the close reason
-	wroteAt  uint32      // loop ms (wrapping) of the last write, for heartbeats
-	pendHead int32       // this turn's frames, as a list in loop.refs; -1 if none
-	pendTail int32
-	deadline int64    // loop ms by which the request head must be complete
-	rbuf     []byte   // partial request head; nil once parsed
-	subs     []subRef // channels of a streaming connection (non-nil once subscribed)
-	replay   *replay  // non-nil while catching up from history, before joining the live channels
-	out      backlog  // unsent bytes
+	fd         int32
+	gen        uint32 // bumped on close; epoll tokens carry it against stale events
+	state      connState
+	inAgain    bool        // on loop.again
+	readMore   bool        // input may be left unread (a per-turn cap, or held back while responding)
+	after      CloseReason // stateResponding: what to do once flushed (CloseNone: read the next request); stateLingering: the close reason
+	wroteAt    uint32      // loop ms (wrapping) of the last write, for heartbeats
+	pendHead   int32       // this turn's frames, as a list in loop.refs; -1 if none
+	pendTail   int32
+	deadline   int64    // loop ms by which the request head must be complete
+	rbuf       []byte   // partial request head; nil once parsed
+	subs       []subRef // channels of a streaming connection (non-nil once subscribed)
+	replay     *replay  // non-nil while catching up from history, before joining the live channels
+	pollOrigin []byte   // a parked poll's Origin, for the CORS headers of its answer
+	out        backlog  // unsent bytes
 }
 
 // subRef is a subscription: the topic and this connection's index in it.
@@ -99,27 +101,17 @@ func (l *loop) startReading(slot int32) {
 	c := &l.conns[slot]
 	c.state = stateReading
 	c.deadline = l.now + int64(l.cfg.HeaderTimeout/1e6)
-	l.headerQ = append(l.headerQ, deadline{connRef{slot, c.gen}, c.deadline})
+	l.deadlines.push(deadline{connRef{slot, c.gen}, c.deadline})
 }
 
 // close releases a connection for reason. The slot is reused later with a
 // new generation, so stale epoll events and list entries are ignored.
 func (l *loop) close(slot int32, reason CloseReason) {
 	c := &l.conns[slot]
-	for _, s := range c.subs {
-		if moved, ok := l.index.Leave(s.t, s.pos); ok {
-			mc := &l.conns[moved]
-			for i := range mc.subs {
-				if mc.subs[i].t == s.t {
-					mc.subs[i].pos = s.pos
-					break
-				}
-			}
-		}
-	}
-	if c.subs != nil {
+	if c.state == stateStreaming || c.state == stateDoomed {
 		l.stats.subscribers.Add(-1)
 	}
+	l.leave(slot)
 	unix.Close(int(c.fd))
 	l.stats.active.Add(-1)
 	l.stats.closed[reason].Add(1)
@@ -135,9 +127,9 @@ func (l *loop) close(slot int32, reason CloseReason) {
 func (l *loop) onReadable(slot int32) {
 	c := &l.conns[slot]
 	for i := 0; i < readBurst; i++ {
-		if c.state == stateResponding {
+		if c.state == stateResponding || c.state == stateLongPoll {
 			// Pipelined requests wait until the response is out; the read
-			// resumes from responseFlushed, as this edge is spent.
+			// resumes afterwards, as this edge is spent.
 			c.readMore = true
 			return
 		}
@@ -297,7 +289,7 @@ func (l *loop) linger(slot int32, reason CloseReason) {
 	}
 	c.state, c.after, c.rbuf = stateLingering, reason, nil
 	c.deadline = l.now + lingerMs
-	l.headerQ = append(l.headerQ, deadline{connRef{slot, c.gen}, c.deadline})
+	l.deadlines.push(deadline{connRef{slot, c.gen}, c.deadline})
 	c.readMore = true
 	l.pushAgain(slot)
 }

@@ -26,7 +26,7 @@ func (l *loop) deliver() {
 		}
 		for _, slot := range t.Subs {
 			c := &l.conns[slot]
-			if c.state != stateStreaming {
+			if c.state != stateStreaming && c.state != stateLongPoll {
 				continue
 			}
 			queued++
@@ -62,6 +62,10 @@ func (l *loop) writePending(slot int32) {
 	c := &l.conns[slot]
 	head := c.pendHead
 	c.pendHead, c.pendTail = -1, -1
+	if c.state == stateLongPoll {
+		l.answerParked(slot, head)
+		return
+	}
 	if c.state != stateStreaming {
 		return
 	}

@@ -52,23 +52,25 @@ type loop struct {
 	cursor *pubsub.Cursor
 	index  *pubsub.Index
 
-	events    []unix.EpollEvent
-	scratch   []byte
-	out       []byte // response formatting
-	names     []byte // decoded channel names of the request being handled
-	nameEnd   []int
-	lastQuery []byte // decoded lastEventId parameter of that request
-	replaying []connRef
-	req       httpmin.Request
-	iov       []unix.Iovec
-	batch     []*pubsub.Event
-	refs      []pendRef
-	dirty     []int32
-	again     []connRef
-	doomed    []int32
-	headerQ   []deadline
-	headerH   int
-	sweepAt   int64
+	events       []unix.EpollEvent
+	scratch      []byte
+	out          []byte // response formatting
+	names        []byte // decoded channel names of the request being handled
+	nameEnd      []int
+	lastQuery    []byte // decoded lastEventId parameter of that request
+	timeoutQuery []byte // decoded timeout parameter of that request
+	body         []byte // long-poll answer body
+	gapsJSON     []byte
+	replaying    []connRef
+	req          httpmin.Request
+	iov          []unix.Iovec
+	batch        []*pubsub.Event
+	refs         []pendRef
+	dirty        []int32
+	again        []connRef
+	doomed       []int32
+	deadlines    deadlines // request-head, lingering and long-poll deadlines
+	sweepAt      int64
 
 	slowLogAt int64 // loop ms before which slow-consumer closes are counted, not logged
 	slowQuiet int
@@ -178,7 +180,7 @@ func (l *loop) turn() {
 	l.runAgain()
 	l.deliver()
 	l.runReplays()
-	l.timers()
+	l.runTimers()
 }
 
 // waitTimeout is how long epoll_wait may block: 0 when work is pending,
@@ -188,8 +190,8 @@ func (l *loop) waitTimeout() int {
 		return 0
 	}
 	next := l.sweepAt
-	if l.headerH < len(l.headerQ) && l.headerQ[l.headerH].at < next {
-		next = l.headerQ[l.headerH].at
+	if at, ok := l.deadlines.next(); ok && at < next {
+		next = at
 	}
 	for i := range l.lns {
 		if ln := &l.lns[i]; ln.more {

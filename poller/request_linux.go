@@ -15,8 +15,12 @@ const allowEvents = "GET, HEAD, OPTIONS"
 
 // handle routes one parsed request.
 func (l *loop) handle(slot int32, r *httpmin.Request) {
-	if string(r.Path) != "/events" {
-		l.refuse(slot, 404, fmt.Sprintf("no such endpoint %q: subscribe with GET /events?channel=NAME", r.Path), "")
+	if string(r.Path) == "/poll" && r.Method == httpmin.MethodGET {
+		l.poll(slot, r)
+		return
+	}
+	if string(r.Path) != "/events" && string(r.Path) != "/poll" {
+		l.refuse(slot, 404, fmt.Sprintf("no such endpoint %q: subscribe with GET /events?channel=NAME (or long-poll GET /poll?channel=NAME)", r.Path), "")
 		return
 	}
 	switch r.Method {
@@ -30,7 +34,7 @@ func (l *loop) handle(slot int32, r *httpmin.Request) {
 		l.out = sse.AppendPreflight(l.out[:0], l.cfg.CORS, r.Origin, after == CloseNone)
 		l.respond(slot, l.out, after)
 	default:
-		l.refuse(slot, 405, fmt.Sprintf("method %q not allowed on /events: use GET", r.MethodName), allowEvents)
+		l.refuse(slot, 405, fmt.Sprintf("method %q not allowed on %s: use GET", r.MethodName, r.Path), allowEvents)
 	}
 }
 
@@ -104,10 +108,17 @@ func (l *loop) resumeFrom(r *httpmin.Request) (id uint64, ok bool, msg string) {
 // parseChannels decodes the channel parameters of query into l.names /
 // l.nameEnd, dropping repeats. It returns a refusal reason, or "".
 func (l *loop) parseChannels(query []byte) string {
-	l.names, l.nameEnd, l.lastQuery = l.names[:0], l.nameEnd[:0], l.lastQuery[:0]
+	l.names, l.nameEnd, l.lastQuery, l.timeoutQuery = l.names[:0], l.nameEnd[:0], l.lastQuery[:0], l.timeoutQuery[:0]
 	for q := query; len(q) > 0; {
 		var k, v []byte
 		k, v, q = httpmin.NextParam(q)
+		if string(k) == "timeout" {
+			var err error
+			if l.timeoutQuery, err = httpmin.Unescape(l.timeoutQuery[:0], v); err != nil {
+				return fmt.Sprintf("timeout parameter %q: %v", v, err)
+			}
+			continue
+		}
 		if string(k) == "lastEventId" {
 			var err error
 			if l.lastQuery, err = httpmin.Unescape(l.lastQuery[:0], v); err != nil {

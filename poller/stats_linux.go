@@ -20,6 +20,7 @@ type loopStats struct {
 	requests     atomic.Uint64
 	replayed     atomic.Uint64
 	gaps         atomic.Uint64
+	pollsParked  atomic.Uint64
 }
 
 func (s *loopStats) addTo(st *Stats) {
@@ -35,6 +36,7 @@ func (s *loopStats) addTo(st *Stats) {
 	st.Requests += s.requests.Load()
 	st.Replayed += s.replayed.Load()
 	st.Gaps += s.gaps.Load()
+	st.PollsParked += s.pollsParked.Load()
 }
 
 func errorField(errno unix.Errno) zap.Field { return zap.Error(errno) }

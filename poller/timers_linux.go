@@ -7,16 +7,14 @@ import (
 	"github.com/ssedge/ssedge/sse"
 )
 
-// timers runs the loop's timers: request-head deadlines, the heartbeat
+// runTimers runs the loop's timers: connection deadlines, the heartbeat
 // sweep and the accept back-off.
-func (l *loop) timers() {
-	for l.headerH < len(l.headerQ) {
-		d := l.headerQ[l.headerH]
-		if d.at > l.now {
+func (l *loop) runTimers() {
+	for {
+		if at, ok := l.deadlines.next(); !ok || at > l.now {
 			break
 		}
-		l.headerQ[l.headerH] = deadline{}
-		l.headerH++
+		d := l.deadlines.pop()
 		c := &l.conns[d.slot]
 		if c.gen != d.gen || c.deadline != d.at {
 			continue
@@ -25,15 +23,11 @@ func (l *loop) timers() {
 		case stateReading:
 			l.out = httpmin.AppendError(l.out[:0], 408, "request head not received in time", false, "")
 			l.respond(d.slot, l.out, CloseHeaderTimeout)
+		case stateLongPoll:
+			l.answerParked(d.slot, -1)
 		case stateLingering:
 			l.close(d.slot, c.after)
 		}
-	}
-	if l.headerH == len(l.headerQ) {
-		l.headerQ, l.headerH = l.headerQ[:0], 0
-	} else if l.headerH > 1024 && l.headerH > len(l.headerQ)/2 {
-		n := copy(l.headerQ, l.headerQ[l.headerH:])
-		l.headerQ, l.headerH = l.headerQ[:n], 0
 	}
 	if l.now >= l.sweepAt {
 		l.heartbeat()

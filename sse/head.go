@@ -95,3 +95,10 @@ func appendRefusal(dst []byte, cors *CORS, origin []byte, keepAlive bool) []byte
 	dst = append(dst, "\r\n\r\n"...)
 	return append(dst, body...)
 }
+
+// AppendCORSHeaders appends the CORS response headers for origin (none when
+// CORS is off or origin is not allowed; Vary: Origin whenever the answer
+// depends on it), for responses other than the stream head and preflight.
+func AppendCORSHeaders(dst []byte, cors *CORS, origin []byte) []byte {
+	return cors.appendHeaders(dst, origin)
+}

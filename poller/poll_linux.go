@@ -1,0 +1,231 @@
+package poller
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ssedge/ssedge/httpmin"
+	"github.com/ssedge/ssedge/pubsub"
+	"github.com/ssedge/ssedge/sse"
+)
+
+// Long-poll answer bounds: a client with more to catch up polls again
+// from the answer's lastEventId.
+const (
+	pollMaxEvents = 1000
+	pollMaxBytes  = 1 << 20
+)
+
+// poll answers GET /poll: the retained events after lastEventId at once,
+// or, when there are none, parks the connection on its channels (no
+// goroutine: it sits in the loop's topics like a subscriber) until an
+// event arrives or the timeout passes.
+func (l *loop) poll(slot int32, r *httpmin.Request) {
+	if r.ContentLength > 0 || r.Chunked {
+		l.refuse(slot, 400, "a poll request must not have a body", "")
+		return
+	}
+	if msg := l.parseChannels(r.RawQuery); msg != "" {
+		l.refuse(slot, 400, msg, "")
+		return
+	}
+	last, resume, msg := l.resumeFrom(r)
+	if msg != "" {
+		l.refuse(slot, 400, msg, "")
+		return
+	}
+	timeout, msg := l.pollTimeout()
+	if msg != "" {
+		l.refuse(slot, 400, msg, "")
+		return
+	}
+	after := CloseDone
+	if r.KeepAlive {
+		after = CloseNone
+	}
+	below := l.cursor.NextID()
+	chans := make([]replayChan, len(l.nameEnd))
+	start := 0
+	for i, end := range l.nameEnd {
+		chans[i] = replayChan{name: string(l.names[start:end]), after: below - 1}
+		if resume {
+			chans[i].after = last
+		}
+		start = end
+	}
+	l.body = append(l.body[:0], `{"events":[`...)
+	n, gaps, lastID := l.collectHistory(chans, resume && last >= below && last > l.srv.cfg.Hub.LastID(), below)
+	if n > 0 || gaps > 0 || timeout == 0 {
+		l.sendPollAnswer(slot, r.Origin, after, lastID)
+		return
+	}
+	c := &l.conns[slot]
+	c.state, c.after = stateLongPoll, after
+	if len(r.Origin) > 0 {
+		c.pollOrigin = append([]byte(nil), r.Origin...)
+	}
+	c.subs = make([]subRef, 0, len(chans))
+	for i := range chans {
+		l.join(slot, []byte(chans[i].name))
+	}
+	c.deadline = l.now + int64(timeout/time.Millisecond)
+	l.deadlines.push(deadline{connRef{slot, c.gen}, c.deadline})
+	l.stats.pollsParked.Add(1)
+}
+
+// pollTimeout reads the timeout parameter, in seconds: default
+// Config.PollTimeout, clamped to Config.PollMaxTimeout.
+func (l *loop) pollTimeout() (time.Duration, string) {
+	if len(l.timeoutQuery) == 0 {
+		return min(l.cfg.PollTimeout, l.cfg.PollMaxTimeout), ""
+	}
+	s, err := strconv.ParseFloat(string(l.timeoutQuery), 64)
+	if err != nil || s < 0 || s != s {
+		return 0, fmt.Sprintf("timeout %q: expected seconds, such as 25", l.timeoutQuery)
+	}
+	return min(time.Duration(s*float64(time.Second)), l.cfg.PollMaxTimeout), ""
+}
+
+// collectHistory appends to l.body the retained events of chans below
+// below, merged in id order (at most pollMaxEvents / pollMaxBytes), and
+// the gaps to l.gapsJSON. future marks a client id above every id. lastID
+// is where the client polls from next: below-1 when everything was
+// included, else the last id included (every smaller one of these
+// channels is in the answer, as the merge goes in id order).
+func (l *loop) collectHistory(chans []replayChan, future bool, below uint64) (events, gaps int, lastID uint64) {
+	hub := l.srv.cfg.Hub
+	l.gapsJSON = l.gapsJSON[:0]
+	for i := range chans {
+		rc := &chans[i]
+		if future {
+			l.gapsJSON = appendGapJSON(l.gapsJSON, rc.name, rc.after, below, gapFuture)
+			rc.after = below - 1
+			gaps++
+			continue
+		}
+		res := hub.HistoryAfter(rc.name, rc.after, below)
+		if res.Evicted > rc.after {
+			first := below
+			if res.Next != nil {
+				first = res.Next.ID
+			}
+			reason := gapEvicted
+			if rc.after < hub.Seed() {
+				reason = gapRestart
+			}
+			l.gapsJSON = appendGapJSON(l.gapsJSON, rc.name, rc.after, first, reason)
+			gaps++
+			rc.after = min(res.Evicted, first-1)
+			res = hub.HistoryAfter(rc.name, rc.after, below)
+		}
+		rc.next = res.Next
+	}
+	lastID = below - 1
+	for {
+		var best *replayChan
+		for i := range chans {
+			if rc := &chans[i]; rc.next != nil && (best == nil || rc.next.ID < best.next.ID) {
+				best = rc
+			}
+		}
+		if best == nil {
+			break
+		}
+		if events == pollMaxEvents || len(l.body) >= pollMaxBytes {
+			lastID = chans[0].after
+			for i := range chans {
+				lastID = max(lastID, chans[i].after)
+			}
+			break
+		}
+		l.appendPollEvent(best.next)
+		events++
+		best.after = best.next.ID
+		best.next = hub.HistoryAfter(best.name, best.after, below).Next
+	}
+	l.stats.gaps.Add(uint64(gaps))
+	return events, gaps, lastID
+}
+
+func (l *loop) appendPollEvent(ev *pubsub.Event) {
+	if len(l.body) > len(`{"events":[`) {
+		l.body = append(l.body, ',')
+	}
+	l.body = sse.AppendEventJSON(l.body, ev.Frame, ev.Channel)
+}
+
+// sendPollAnswer completes l.body and sends it as the 200 answer.
+func (l *loop) sendPollAnswer(slot int32, origin []byte, after CloseReason, lastID uint64) {
+	l.body = append(l.body, `],"gaps":[`...)
+	l.body = append(l.body, l.gapsJSON...)
+	l.body = append(l.body, `],"lastEventId":`...)
+	l.body = strconv.AppendUint(l.body, lastID, 10)
+	l.body = append(l.body, "}\n"...)
+	l.out = append(l.out[:0], "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-cache\r\nContent-Length: "...)
+	l.out = strconv.AppendInt(l.out, int64(len(l.body)), 10)
+	l.out = append(l.out, "\r\n"...)
+	l.out = sse.AppendCORSHeaders(l.out, l.cfg.CORS, origin)
+	if after != CloseNone {
+		l.out = append(l.out, "Connection: close\r\n"...)
+	}
+	l.out = append(l.out, "\r\n"...)
+	l.out = append(l.out, l.body...)
+	l.respond(slot, l.out, after)
+}
+
+// answerParked answers a parked poll with this batch's events for it (or
+// none, at its deadline), then leaves its channels.
+func (l *loop) answerParked(slot int32, head int32) {
+	c := &l.conns[slot]
+	l.leave(slot)
+	l.body = append(l.body[:0], `{"events":[`...)
+	l.gapsJSON = l.gapsJSON[:0]
+	lastID := l.cursor.NextID() - 1
+	for r := head; r >= 0; r = l.refs[r].next {
+		ev := l.batch[l.refs[r].ev]
+		l.appendPollEvent(ev)
+		lastID = ev.ID
+	}
+	origin, after := c.pollOrigin, c.after
+	c.pollOrigin = nil
+	c.state = stateReading // as far as respond is concerned
+	l.sendPollAnswer(slot, origin, after, lastID)
+	if c.state == stateReading && c.gen == l.conns[slot].gen {
+		c.readMore = true // the read edge was spent while parked
+		l.pushAgain(slot)
+	}
+}
+
+// leave takes a connection off all its channels.
+func (l *loop) leave(slot int32) {
+	c := &l.conns[slot]
+	for _, s := range c.subs {
+		if moved, ok := l.index.Leave(s.t, s.pos); ok {
+			mc := &l.conns[moved]
+			for i := range mc.subs {
+				if mc.subs[i].t == s.t {
+					mc.subs[i].pos = s.pos
+					break
+				}
+			}
+		}
+	}
+	c.subs = nil
+}
+
+// appendGapJSON appends one gap object (after the first, a comma).
+func appendGapJSON(dst []byte, channel string, asked, first uint64, reason string) []byte {
+	if len(dst) > 0 {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `{"channel":`...)
+	dst = sse.AppendJSONString(dst, channel)
+	dst = append(dst, `,"lastEventId":`...)
+	dst = strconv.AppendUint(dst, asked, 10)
+	dst = append(dst, `,"firstAvailableId":`...)
+	dst = strconv.AppendUint(dst, first, 10)
+	dst = append(dst, `,"reason":"`...)
+	dst = append(dst, reason...)
+	return append(dst, `"}`...)
+}

@@ -1,0 +1,111 @@
+package poller_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/ssedge/ssedge/poller"
+	"github.com/ssedge/ssedge/pubsub"
+)
+
+type pollAnswer struct {
+	Events []struct {
+		ID      uint64  `json:"id"`
+		Channel string  `json:"channel"`
+		Event   *string `json:"event"`
+		Data    string  `json:"data"`
+	} `json:"events"`
+	Gaps        []gapData `json:"gaps"`
+	LastEventID uint64    `json:"lastEventId"`
+}
+
+// pollOn sends one GET on c and reads the JSON answer.
+func pollOn(t *testing.T, c net.Conn, br *bufio.Reader, target string) (pollAnswer, http.Header, time.Duration) {
+	t.Helper()
+	begin := time.Now()
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n\r\n", target)
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("poll %s: %v", target, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("poll %s: %s %q", target, resp.Status, body)
+	}
+	var a pollAnswer
+	if err := json.Unmarshal(body, &a); err != nil {
+		t.Fatalf("poll %s: %q: %v", target, body, err)
+	}
+	return a, resp.Header, time.Since(begin)
+}
+
+func TestPollImmediateWaitingTimeoutKeepAlive(t *testing.T) {
+	h := start(t, poller.Config{})
+	id0 := h.publish("a", "", "zero")
+	id1 := h.publish("a", "greet", "one\ntwo")
+	h.publish("b", "", "other channel")
+	id2 := h.publish("a", "", "two")
+	c := h.dial()
+	br := bufio.NewReader(c)
+
+	// Immediate: what history holds after id0.
+	a, _, _ := pollOn(t, c, br, fmt.Sprintf("/poll?channel=a&lastEventId=%d", id0))
+	if len(a.Events) != 2 || a.Events[0].ID != id1 || a.Events[0].Data != "one\ntwo" || *a.Events[0].Event != "greet" ||
+		a.Events[1].ID != id2 || a.LastEventID < id2 {
+		t.Fatalf("immediate answer %+v", a)
+	}
+
+	// Waiting, on the same connection: answered as soon as an event comes.
+	done := make(chan pollAnswer, 1)
+	go func() {
+		a, _, _ := pollOn(t, c, br, fmt.Sprintf("/poll?channel=a&lastEventId=%d", a.LastEventID))
+		done <- a
+	}()
+	waitFor(t, "the poll to park", func() bool { return h.srv.Stats().PollsParked == 1 })
+	id3 := h.publish("a", "", "three")
+	select {
+	case a = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("parked poll not answered")
+	}
+	if len(a.Events) != 1 || a.Events[0].ID != id3 || a.LastEventID != id3 {
+		t.Fatalf("waiting answer %+v", a)
+	}
+
+	// Timeout: an empty answer whose lastEventId loses nothing.
+	a, _, took := pollOn(t, c, br, fmt.Sprintf("/poll?channel=a&lastEventId=%d&timeout=0.3", id3))
+	if len(a.Events) != 0 || a.LastEventID < id3 || took < 250*time.Millisecond {
+		t.Fatalf("timeout answer %+v after %v", a, took)
+	}
+	id4 := h.publish("a", "", "four")
+	a, _, _ = pollOn(t, c, br, fmt.Sprintf("/poll?channel=a&lastEventId=%d&timeout=0", a.LastEventID))
+	if len(a.Events) != 1 || a.Events[0].ID != id4 {
+		t.Fatalf("after a timeout, the next poll got %+v", a)
+	}
+}
+
+func TestPollGapAndBadRequests(t *testing.T) {
+	h := startHub(t, poller.Config{}, pubsub.Config{History: pubsub.HistoryConfig{PerChannel: 2}})
+	var ids []uint64
+	for i := 0; i < 5; i++ {
+		ids = append(ids, h.publish("g", "", fmt.Sprint(i)))
+	}
+	c := h.dial()
+	a, _, _ := pollOn(t, c, bufio.NewReader(c), fmt.Sprintf("/poll?channel=g&lastEventId=%d", ids[0]))
+	if len(a.Gaps) != 1 || a.Gaps[0] != (gapData{"g", ids[0], ids[3], "evicted"}) || len(a.Events) != 2 {
+		t.Fatalf("gap answer %+v", a)
+	}
+	for _, target := range []string{"/poll?channel=g&timeout=soon", "/poll?channel=g&timeout=-1", "/poll", "/poll?channel=g&lastEventId=x"} {
+		got := h.rawRequest("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n")
+		if len(got) < 12 || got[:12] != "HTTP/1.1 400" {
+			t.Errorf("%s: %q", target, got)
+		}
+	}
+}
