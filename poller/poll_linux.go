@@ -62,6 +62,11 @@ func (l *loop) poll(slot int32, r *httpmin.Request) {
 	}
 	c := &l.conns[slot]
 	c.state, c.after = stateLongPoll, after
+	if resume && last >= below {
+		// This loop lags the id the client has: events up to it must not
+		// be answered again (answerParked skips them).
+		c.replay = &replay{asked: last}
+	}
 	if len(r.Origin) > 0 {
 		c.pollOrigin = append([]byte(nil), r.Origin...)
 	}
@@ -178,6 +183,15 @@ func (l *loop) sendPollAnswer(slot int32, origin []byte, after CloseReason, last
 // none, at its deadline), then leaves its channels.
 func (l *loop) answerParked(slot int32, head int32) {
 	c := &l.conns[slot]
+	if c.replay != nil {
+		for head >= 0 && l.batch[l.refs[head].ev].ID <= c.replay.asked {
+			head = l.refs[head].next
+		}
+		if head < 0 && l.now < c.deadline {
+			return // only events the client already has: keep waiting
+		}
+		c.replay = nil
+	}
 	l.leave(slot)
 	l.body = append(l.body[:0], `{"events":[`...)
 	l.gapsJSON = l.gapsJSON[:0]

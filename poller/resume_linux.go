@@ -49,6 +49,7 @@ func (l *loop) startReplay(slot int32, last uint64) {
 			l.sendGap(slot, &rp.chans[i], below, gapFuture)
 			rp.chans[i].after = below - 1
 		}
+		rp.asked = below - 1
 	}
 	l.replaying = append(l.replaying, connRef{slot, c.gen})
 	l.replayStep(slot)
@@ -115,7 +116,13 @@ func (l *loop) replayStep(slot int32) {
 			}
 		}
 		if best == nil {
-			l.finishReplay(slot)
+			// Join only once this loop's ring position is past the client's
+			// id: a loop lagging behind the one that served the client's
+			// previous connection would otherwise deliver it again what it
+			// already has. Until then the connection waits here.
+			if below > rp.asked {
+				l.finishReplay(slot)
+			}
 			break
 		}
 		ev := best.next

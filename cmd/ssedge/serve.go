@@ -40,6 +40,8 @@ func serve(args []string) error {
 	histBytes := sizeFlag(pubsub.DefaultHistoryBytes)
 	fs.Var(&histBytes, "history-memory", "one memory budget for all channels' history (frames plus index); the oldest events go first")
 	retry := fs.Duration("retry", poller.DefaultRetry, "reconnection delay advised to clients in each stream's first frame (retry:)")
+	pollTimeout := fs.Duration("poll-timeout", poller.DefaultPollTimeout, "long-poll wait when the request gives no timeout= (keep under the proxy's read timeout)")
+	pollMax := fs.Duration("poll-max-timeout", poller.DefaultPollMaxTimeout, "longest long-poll wait a request may ask for with timeout=")
 	cors := &listFlag{}
 	fs.Var(cors, "cors-origin", "allowed CORS origin: https://example.com, https://*.example.com or *; repeat for several (default: CORS off)")
 	corsCreds := fs.Bool("cors-credentials", false, "allow credentials (cookies) on CORS requests; the origin is echoed, never *")
@@ -81,6 +83,8 @@ func serve(args []string) error {
 		MaxBacklogFrames: *backlogFrames,
 		MaxChannels:      *maxChannels,
 		Retry:            *retry,
+		PollTimeout:      *pollTimeout,
+		PollMaxTimeout:   *pollMax,
 		CORS:             corsList,
 		Hub:              hub,
 		Log:              log,
