@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand"
-	"strconv"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -229,7 +229,6 @@ func TestSequenceNoSilentLoss(t *testing.T) {
 		t.Fatalf("the test did not exercise resume: %d reconnects, %d replayed, %d gaps", reconnects, st.Replayed, st.Gaps)
 	}
 }
-
 
 // around returns the received ids nearest to id, for failure messages.
 func around(got []uint64, id uint64) []uint64 {
