@@ -154,6 +154,10 @@ func (h *history) evictOldest(ch *channel) {
 		ch.evicted.Store(ev.ID)
 	}
 	ch.first.Store(f + 1)
+	// Drop the slot's reference so the evicted frame can be collected
+	// (readers treat a nil slot as evicted and search again).
+	slots := *ch.slots.Load()
+	slots[f&uint64(len(slots)-1)].CompareAndSwap(ev, nil)
 	h.bytes -= cost(ev) - 16
 	if f+1 == ch.next.Load() {
 		// Nothing left: forget the channel so idle channels cost nothing,
