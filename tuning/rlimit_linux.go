@@ -6,12 +6,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// FileLimit is the open-files limit before and after RaiseFileLimit.
+// FileLimit is the open-files limit (RLIMIT_NOFILE) before and after
+// RaiseFileLimit.
 type FileLimit struct {
 	Soft, Hard, Before uint64
 }
 
-// RaiseFileLimit raises the soft RLIMIT_NOFILE to the hard limit.
+// RaiseFileLimit raises the soft RLIMIT_NOFILE to the hard limit. It never
+// touches the hard limit: raising that needs CAP_SYS_RESOURCE and is the
+// service manager's job (systemd LimitNOFILE=).
 func RaiseFileLimit() (FileLimit, error) {
 	var rl unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
@@ -26,4 +29,13 @@ func RaiseFileLimit() (FileLimit, error) {
 		fl.Soft = rl.Max
 	}
 	return fl, nil
+}
+
+// CurrentFileLimit reads this process's RLIMIT_NOFILE without changing it.
+func CurrentFileLimit() (FileLimit, error) {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return FileLimit{}, os.NewSyscallError("getrlimit", err)
+	}
+	return FileLimit{Soft: rl.Cur, Hard: rl.Max, Before: rl.Cur}, nil
 }

@@ -18,6 +18,7 @@ const usage = `ssedge — a Server-Sent Events edge server
 Usage:
   ssedge serve   [flags]                 run the server (ssedge serve --help)
   ssedge publish [flags] DATA            publish one event, print its id (ssedge publish --help)
+  ssedge tune    check|plan|apply|revert  size the kernel for N connections (ssedge tune --help)
   ssedge version                         print the version
 
 Subscribe:  curl -N 'http://127.0.0.1:8080/events?channel=news'
@@ -35,6 +36,8 @@ func main() {
 		err = serve(args)
 	case "publish":
 		err = publish(args)
+	case "tune":
+		err = tune(args)
 	case "version", "--version", "-version":
 		fmt.Println("ssedge", buildVersion())
 	case "help", "--help", "-help", "-h":

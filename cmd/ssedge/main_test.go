@@ -37,6 +37,7 @@ type server struct {
 	cmd    *exec.Cmd
 	listen string
 	socket string
+	log    string // the log up to the "ssedge serving" line
 }
 
 // startServer runs the binary and waits for its "ssedge serving" log line.
@@ -52,6 +53,7 @@ func startServer(t *testing.T, args ...string) *server {
 	s := &server{cmd: cmd, socket: sock}
 	lines := bufio.NewScanner(stderr)
 	for lines.Scan() {
+		s.log += lines.Text() + "\n"
 		var entry struct {
 			Msg    string   `json:"msg"`
 			Listen []string `json:"listen"`
@@ -152,7 +154,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	}
 	for _, f := range []string{"listen", "publish-socket", "publish-socket-mode", "loops", "heartbeat", "header-timeout",
 		"max-backlog-bytes", "max-backlog-frames", "max-channels", "max-event-bytes", "ring-size", "cors-origin",
-		"cors-credentials", "log-format", "log-level", "history-per-channel", "history-age", "history-memory", "retry", "poll-timeout", "poll-max-timeout"} {
+		"cors-credentials", "log-format", "log-level", "history-per-channel", "history-age", "history-memory", "retry", "poll-timeout", "poll-max-timeout", "conns"} {
 		if !strings.Contains(out, "--"+f+" ") {
 			t.Errorf("--help does not list --%s:\n%s", f, out)
 		}
@@ -184,6 +186,15 @@ func TestCLIErrors(t *testing.T) {
 	}
 	if out, err := run(t, "version"); err != nil || !strings.HasPrefix(out, "ssedge ") {
 		t.Errorf("version: %q %v", out, err)
+	}
+}
+
+// A connection target the open-files limit cannot hold is warned about at
+// start, with the fix.
+func TestFileLimitWarning(t *testing.T) {
+	s := startServer(t, "--conns", "50000")
+	if !strings.Contains(s.log, "open-files limit") || !strings.Contains(s.log, "LimitNOFILE=") {
+		t.Fatalf("no open-files warning in %q", s.log)
 	}
 }
 

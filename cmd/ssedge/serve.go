@@ -26,6 +26,7 @@ func serve(args []string) error {
 	mode := modeFlag(0o660)
 	fs.Var(&mode, "publish-socket-mode", "file mode of the publish socket, octal")
 	loops := fs.Int("loops", runtime.NumCPU(), "subscriber event loops (one per core is right)")
+	conns := fs.Int("conns", 0, "connections this process is expected to hold: at start, warn with the fix if the open-files limit cannot (0: no check)")
 	heartbeat := fs.Duration("heartbeat", poller.DefaultHeartbeat, "send a comment frame to streams silent this long (keep under proxies' read timeouts)")
 	headerTimeout := fs.Duration("header-timeout", poller.DefaultHeaderTimeout, "time a client has to send its request head (slowloris defence)")
 	backlogBytes := sizeFlag(poller.DefaultMaxBacklogBytes)
@@ -67,6 +68,9 @@ func serve(args []string) error {
 		log.Warn("cannot raise the open-files limit", zap.Error(err))
 	} else {
 		log.Info("open-files limit", zap.Uint64("soft", fl.Soft), zap.Uint64("hard", fl.Hard), zap.Uint64("was", fl.Before))
+		if advice := tuning.FileLimitAdvice(fl, *conns); advice != "" {
+			log.Warn(advice)
+		}
 	}
 	corsList, err := sse.NewCORS(cors.vals, *corsCreds)
 	if err != nil {
@@ -77,6 +81,7 @@ func serve(args []string) error {
 	srv, err := poller.New(poller.Config{
 		Listen:           listen.vals,
 		Loops:            *loops,
+		Backlog:          tuning.ListenBacklog(""),
 		HeaderTimeout:    *headerTimeout,
 		Heartbeat:        *heartbeat,
 		MaxBacklogBytes:  int(backlogBytes),

@@ -1,0 +1,7 @@
+package tuning
+
+// Test seams.
+var (
+	ReadKeys = readKeys
+	RTOTotal = rtoTotal
+)
