@@ -52,6 +52,30 @@
 // from 10 ms to 1 s; it keeps serving the connections it has. Each burst is
 // counted and logged once when it starts and once when accepting resumes.
 //
+// Resume: a subscriber that sends Last-Event-ID (or ?lastEventId=) is
+// caught up from the hub's history before it joins its channels. The
+// replay sends, merged in id order across its channels, the retained
+// events with ids between the client's id and the loop's ring position
+// (Cursor.NextID), in chunks of at most half the backlog bounds, each next
+// chunk when the backlog has drained; it chases the position as the loop
+// moves on, and joins the live channels only when nothing is left below
+// it and the position is past the client's id (a client may come from a
+// loop further ahead). Replay sends ids below the join point, live
+// delivery the rest: no hole, no duplicate. Channels whose events after
+// the client's id may be gone get an ssedge.gap event first. The replay
+// state exists only while replaying.
+//
+// Long-poll: GET /poll answers from history at once, or parks the
+// connection on its channels like a subscriber (state stateLongPoll, no
+// goroutine) until the delivery pass has events for it or its deadline
+// passes, then answers JSON and reads the next request.
+//
+// Deadlines (request head, lingering close, long-poll) live in one
+// min-heap per loop; a popped deadline counts only if the connection still
+// has that generation and that deadline. A connection we answer and close
+// is half-closed and drained for up to lingerMs first, so the client reads
+// the answer instead of a reset.
+//
 // Heartbeats: a streaming connection that has not been written for
 // Config.Heartbeat gets the shared sse.Heartbeat comment frame; the sweep
 // runs every Heartbeat/4, so a stream is silent for at most 1.25x the

@@ -28,6 +28,20 @@
 //     frame once (sse.AppendEvent) and puts the immutable Event on the ring.
 //     Hub.Publish is safe for concurrent use by any number of goroutines.
 //
+//   - History, the retained events of each channel for resuming clients,
+//     bounded by a count per channel, an age, and one byte budget for all
+//     channels (frame plus about 90 bytes of index per event); the oldest
+//     events go first. It holds the same *Event values the ring carries:
+//     no second copy. Publishers append under a history lock that also
+//     orders their ring claims, so each channel's history is in id order;
+//     loops read it lock-free (Hub.HistoryAfter): a slot read is validated
+//     against the event's channel sequence, and an eviction that races a
+//     read shows up as a nil or mismatched slot and restarts the search.
+//     A channel whose events are all evicted is forgotten; its newest
+//     evicted id raises a floor that makes later resumes on forgotten
+//     channels report a gap. The floor starts at the id seed, so a resume
+//     from before a restart always reports one.
+//
 //   - Index, the per-loop map from channel name to the loop's subscribers
 //     of that channel. An Index belongs to one loop goroutine and is never
 //     touched by anyone else, so it has no lock.
@@ -36,7 +50,8 @@
 //
 //   - An Event and its Frame are immutable once on the ring; loops share
 //     the Frame read-only across all their subscribers (zero copies).
-//   - Publishing takes no lock that delivery takes: producers and loops
+//   - Publishing takes no lock that delivery takes (the history lock is
+//     publishers' only): producers and loops
 //     meet only through the ring's atomics and each loop's wake-up function
 //     (an eventfd write in the poller), which is called only when that loop
 //     has announced it is about to sleep.
