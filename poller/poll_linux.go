@@ -22,17 +22,8 @@ const (
 // goroutine: it sits in the loop's topics like a subscriber) until an
 // event arrives or the timeout passes.
 func (l *loop) poll(slot int32, r *httpmin.Request) {
-	if r.ContentLength > 0 || r.Chunked {
-		l.refuse(slot, 400, "a poll request must not have a body", "")
-		return
-	}
-	if msg := l.parseChannels(r.RawQuery); msg != "" {
-		l.refuse(slot, 400, msg, "")
-		return
-	}
-	last, resume, msg := l.resumeFrom(r)
-	if msg != "" {
-		l.refuse(slot, 400, msg, "")
+	last, resume, ok := l.parseSubscription(slot, r)
+	if !ok {
 		return
 	}
 	timeout, msg := l.pollTimeout()

@@ -41,17 +41,8 @@ func (l *loop) handle(slot int32, r *httpmin.Request) {
 // subscribe validates the channels of a GET /events, sends the stream head
 // and joins the channels. From here on the connection keeps no read buffer.
 func (l *loop) subscribe(slot int32, r *httpmin.Request) {
-	if r.ContentLength > 0 || r.Chunked {
-		l.refuse(slot, 400, "a subscribe request must not have a body", "")
-		return
-	}
-	if msg := l.parseChannels(r.RawQuery); msg != "" {
-		l.refuse(slot, 400, msg, "")
-		return
-	}
-	last, resume, msg := l.resumeFrom(r)
-	if msg != "" {
-		l.refuse(slot, 400, msg, "")
+	last, resume, ok := l.parseSubscription(slot, r)
+	if !ok {
 		return
 	}
 	l.out = sse.AppendStreamHead(l.out[:0], l.cfg.CORS, r.Origin)
@@ -77,6 +68,24 @@ func (l *loop) subscribe(slot int32, r *httpmin.Request) {
 		l.join(slot, l.names[start:end])
 		start = end
 	}
+}
+
+// parseSubscription reads what /events and /poll share — no body, the
+// channels, the id to resume from — into the loop's scratch (l.names,
+// l.nameEnd, l.timeoutQuery). On a bad request it refuses and returns
+// false.
+func (l *loop) parseSubscription(slot int32, r *httpmin.Request) (last uint64, resume, ok bool) {
+	msg := ""
+	if r.ContentLength > 0 || r.Chunked {
+		msg = fmt.Sprintf("a %s request must not have a body", r.Path)
+	} else if msg = l.parseChannels(r.RawQuery); msg == "" {
+		last, resume, msg = l.resumeFrom(r)
+	}
+	if msg != "" {
+		l.refuse(slot, 400, msg, "")
+		return 0, false, false
+	}
+	return last, resume, true
 }
 
 // join subscribes a streaming connection to one channel's live events.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/ssedge/ssedge/sse"
 	"sync"
 	"sync/atomic"
 )
@@ -86,7 +87,7 @@ func (h *hub) publish(channel, event string, data []byte) (id uint64, queued int
 	h.publishMu.Lock()
 	defer h.publishMu.Unlock()
 	id = h.nextID.Add(1)
-	frame := appendFrame(nil, id, event, data)
+	frame := sse.AppendEvent(nil, id, []byte(event), data) // the same formatter ssedge uses: once per event
 
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -105,7 +106,7 @@ func (h *hub) heartbeat() {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for s := range h.all {
-		if !s.offer(heartbeatFrame) {
+		if !s.offer(sse.Heartbeat) {
 			h.dropped.Add(1)
 		}
 	}

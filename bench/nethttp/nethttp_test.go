@@ -2,23 +2,6 @@ package main
 
 import "testing"
 
-func TestAppendFrame(t *testing.T) {
-	tests := []struct {
-		event, data, want string
-	}{
-		{"", "hello", "id: 7\ndata: hello\n\n"},
-		{"tick", "x", "id: 7\nevent: tick\ndata: x\n\n"},
-		{"", "a\nb\r\nc", "id: 7\ndata: a\ndata: b\ndata: c\n\n"},
-		{"", "", "id: 7\ndata: \n\n"},
-		{"", "end\n", "id: 7\ndata: end\ndata: \n\n"},
-	}
-	for _, tt := range tests {
-		if got := string(appendFrame(nil, 7, tt.event, []byte(tt.data))); got != tt.want {
-			t.Errorf("appendFrame(7, %q, %q) = %q, want %q", tt.event, tt.data, got, tt.want)
-		}
-	}
-}
-
 func TestHubSharesFramesAndDropsSlowConsumers(t *testing.T) {
 	h := newHub(100)
 	fast, slow := newSubscriber(4), newSubscriber(1)
