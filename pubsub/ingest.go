@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"net"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -13,11 +12,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ssedge/ssedge/httpmin"
+	"github.com/ssedge/ssedge/internal/sockfile"
 )
 
 // IngestConfig configures the publish socket.
 type IngestConfig struct {
-	Path        string        // unix socket path; default DefaultSocketPath()
+	Path        string        // unix socket path; default sockfile.DefaultPublishPath()
 	Mode        fs.FileMode   // socket file mode; default 0660
 	ReadTimeout time.Duration // longest wait for the rest of a started message; default 30 s
 	Log         *zap.Logger
@@ -28,13 +28,12 @@ type IngestConfig struct {
 // connection choose its protocol: "PUB " or "PING" select the line
 // protocol, anything else is HTTP.
 type Ingest struct {
-	hub      *Hub
-	cfg      IngestConfig
-	ln       net.Listener
-	loop     netpoll.EventLoop
-	dev, ino uint64
-	lock     *os.File // flock held while serving; see listenUnix
-	done     chan struct{}
+	hub  *Hub
+	cfg  IngestConfig
+	sock *sockfile.Socket
+	ln   net.Listener
+	loop netpoll.EventLoop
+	done chan struct{}
 
 	published atomic.Uint64
 	refused   atomic.Uint64
@@ -59,7 +58,7 @@ var errHangUp = errors.New("pubsub: closing publisher connection")
 // Listen binds the publish socket and starts serving it.
 func Listen(hub *Hub, cfg IngestConfig) (*Ingest, error) {
 	if cfg.Path == "" {
-		cfg.Path = DefaultSocketPath()
+		cfg.Path = sockfile.DefaultPublishPath()
 	}
 	if cfg.Mode == 0 {
 		cfg.Mode = 0o660
@@ -70,16 +69,14 @@ func Listen(hub *Hub, cfg IngestConfig) (*Ingest, error) {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	ul, lock, err := listenUnix(cfg.Path, cfg.Mode)
+	sock, err := sockfile.Listen(cfg.Path, cfg.Mode, "publish socket", "--publish-socket")
 	if err != nil {
 		return nil, err
 	}
-	in := &Ingest{hub: hub, cfg: cfg, lock: lock, done: make(chan struct{})}
-	in.dev, in.ino, _ = socketID(cfg.Path)
-	if in.ln, err = netpoll.ConvertListener(ul); err != nil {
-		ul.Close()
-		removeSocket(cfg.Path, in.dev, in.ino)
-		lock.Close()
+	in := &Ingest{hub: hub, cfg: cfg, sock: sock, done: make(chan struct{})}
+	if in.ln, err = netpoll.ConvertListener(sock.Listener); err != nil {
+		sock.Listener.Close()
+		sock.Remove()
 		return nil, err
 	}
 	in.loop, err = netpoll.NewEventLoop(in.onRequest,
@@ -90,8 +87,7 @@ func Listen(hub *Hub, cfg IngestConfig) (*Ingest, error) {
 	)
 	if err != nil {
 		in.ln.Close()
-		removeSocket(cfg.Path, in.dev, in.ino)
-		lock.Close()
+		sock.Remove()
 		return nil, err
 	}
 	go func() {
@@ -115,10 +111,7 @@ func (in *Ingest) Refused() uint64   { return in.refused.Load() }
 // still the one this Ingest created.
 func (in *Ingest) Close(ctx context.Context) error {
 	err := in.loop.Shutdown(ctx)
-	removeSocket(in.cfg.Path, in.dev, in.ino)
-	if in.lock != nil {
-		in.lock.Close()
-	}
+	in.sock.Remove()
 	return err
 }
 

@@ -11,12 +11,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ssedge/ssedge/pubsub"
+	"github.com/ssedge/ssedge/internal/sockfile"
 )
 
 func publish(args []string) error {
 	fs := newFlagSet("publish", "ssedge publish --channel NAME [--event TYPE] [--socket PATH] DATA   (DATA - reads standard input)")
-	socket := fs.String("socket", pubsub.DefaultSocketPath(), "the server's publish socket")
+	socket := fs.String("socket", sockfile.DefaultPublishPath(), "the server's publish socket")
 	channel := fs.String("channel", "", "channel to publish to (required)")
 	event := fs.String("event", "", "event type (the EventSource event name); empty: a plain message")
 	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")

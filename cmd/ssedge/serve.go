@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/ssedge/ssedge/internal/sockfile"
 	"github.com/ssedge/ssedge/poller"
 	"github.com/ssedge/ssedge/pubsub"
 	"github.com/ssedge/ssedge/sse"
@@ -22,7 +23,7 @@ func serve(args []string) error {
 	fs := newFlagSet("serve", "ssedge serve [flags]")
 	listen := &listFlag{vals: []string{"127.0.0.1:8080"}}
 	fs.Var(listen, "listen", "subscriber listen address HOST:PORT; repeat for several")
-	socket := fs.String("publish-socket", pubsub.DefaultSocketPath(), "unix socket for publishers (HTTP POST /publish and the line protocol)")
+	socket := fs.String("publish-socket", sockfile.DefaultPublishPath(), "unix socket for publishers (HTTP POST /publish and the line protocol)")
 	mode := modeFlag(0o660)
 	fs.Var(&mode, "publish-socket-mode", "file mode of the publish socket, octal")
 	loops := fs.Int("loops", runtime.NumCPU(), "subscriber event loops (one per core is right)")

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package pubsub
+package sockfile
 
 import "os"
 
