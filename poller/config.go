@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"io/fs"
 	"runtime"
 	"time"
 
@@ -24,7 +25,8 @@ const (
 
 // Config configures a Server. Hub is required; the rest have defaults.
 type Config struct {
-	Listen           []string      // TCP "host:port" addresses; each loop gets its own SO_REUSEPORT socket per address
+	Listen           []string      // "host:port" (each loop gets its own SO_REUSEPORT socket) or "unix:PATH" (one socket all loops watch)
+	UnixMode         fs.FileMode   // file mode of unix-socket listeners; default 0666 (like a TCP port on loopback: any local user may connect)
 	Loops            int           // event loops; default runtime.NumCPU()
 	Backlog          int           // listen(2) backlog; default 4096 (the kernel caps it at net.core.somaxconn)
 	HeaderTimeout    time.Duration // time allowed for a complete request head
@@ -43,6 +45,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.Loops <= 0 {
 		c.Loops = runtime.NumCPU()
+	}
+	if c.UnixMode == 0 {
+		c.UnixMode = 0o666
 	}
 	if c.Backlog <= 0 {
 		c.Backlog = 4096

@@ -140,7 +140,12 @@ func (h *harness) subscribe(target string, headers ...string) *sub {
 }
 
 func (h *harness) trySubscribe(target string, headers ...string) (*sub, error) {
-	c, err := net.Dial("tcp", h.addr)
+	return h.subscribeOn("tcp", h.addr, target, headers...)
+}
+
+// subscribeOn is trySubscribe over any stream network ("tcp", "unix").
+func (h *harness) subscribeOn(network, addr, target string, headers ...string) (*sub, error) {
+	c, err := net.Dial(network, addr)
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,7 @@ const (
 // listener is one of the loop's SO_REUSEPORT sockets.
 type listener struct {
 	fd          int
+	shared      bool  // a unix socket every loop watches; the server closes it
 	more        bool  // the accept burst cap was hit: accept again next turn
 	pausedUntil int64 // loop ms; non-zero while backing off after EMFILE and co.
 	backoff     int64 // ms
@@ -121,13 +122,22 @@ func newLoop(s *Server, id int) (*loop, error) {
 	return l, nil
 }
 
-func (l *loop) addListener(fd int) error {
+// addListener watches a listening socket. A shared one (the same socket
+// in every loop) is registered EPOLLEXCLUSIVE so a new connection wakes one
+// loop, not all; the loop that loses an accept race just sees EAGAIN.
+func (l *loop) addListener(fd int, shared bool) error {
 	tok := -2 - int32(len(l.lns))
-	if err := l.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN|unix.EPOLLET, tok, 0); err != nil {
-		unix.Close(fd)
+	events := uint32(unix.EPOLLIN | unix.EPOLLET)
+	if shared {
+		events |= unix.EPOLLEXCLUSIVE
+	}
+	if err := l.ctl(unix.EPOLL_CTL_ADD, fd, events, tok, 0); err != nil {
+		if !shared {
+			unix.Close(fd)
+		}
 		return err
 	}
-	l.lns = append(l.lns, listener{fd: fd})
+	l.lns = append(l.lns, listener{fd: fd, shared: shared})
 	return nil
 }
 
@@ -281,7 +291,11 @@ func (l *loop) heartbeatMs() int64 { return int64(l.cfg.Heartbeat / time.Millise
 // connection, then the cursor so publishers no longer wait for this loop.
 func (l *loop) closeAll() {
 	for i := range l.lns {
-		unix.Close(l.lns[i].fd)
+		if l.lns[i].shared {
+			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, l.lns[i].fd, nil) // stop accepting; the server closes it
+		} else {
+			unix.Close(l.lns[i].fd)
+		}
 		l.lns[i].fd = -1
 	}
 	for i := range l.conns {
@@ -296,7 +310,7 @@ func (l *loop) closeAll() {
 // when it never ran).
 func (l *loop) release() {
 	for i := range l.lns {
-		if l.lns[i].fd >= 0 {
+		if l.lns[i].fd >= 0 && !l.lns[i].shared {
 			unix.Close(l.lns[i].fd)
 			l.lns[i].fd = -1
 		}

@@ -4,9 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/ssedge/ssedge/internal/sockfile"
 )
 
 // Server is the subscriber side of ssedge: its listeners and loops.
@@ -14,6 +18,7 @@ type Server struct {
 	cfg   Config
 	loops []*loop
 	addrs []net.Addr
+	unix  []unixListener // shared by all loops; closed by the server after they exit
 
 	wg        sync.WaitGroup
 	startOnce sync.Once
@@ -45,13 +50,57 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// unixListener is one unix-socket subscriber listener: a single socket
+// that every loop's epoll watches with EPOLLEXCLUSIVE (unix sockets have
+// no SO_REUSEPORT), so one loop is woken per new connection.
+type unixListener struct {
+	fd   int
+	sock *sockfile.Socket
+}
+
+// listenUnix opens the subscriber socket at path (for nginx's
+// "proxy_pass http://unix:PATH:" — no ephemeral ports to run out of).
+func (s *Server) listenUnix(path string) error {
+	sock, err := sockfile.Listen(path, s.cfg.UnixMode, "subscriber socket", "--listen unix:PATH")
+	if err != nil {
+		return fmt.Errorf("poller: %w", err)
+	}
+	f, err := sock.Listener.File() // a dup of the socket, for our own epoll
+	sock.Listener.Close()
+	if err != nil {
+		sock.Remove()
+		return fmt.Errorf("poller: subscriber socket %q: %w", path, err)
+	}
+	fd, err := unix.Dup(int(f.Fd()))
+	f.Close()
+	if err == nil {
+		unix.CloseOnExec(fd)
+		err = unix.SetNonblock(fd, true)
+	}
+	if err != nil {
+		sock.Remove()
+		return fmt.Errorf("poller: subscriber socket %q: %w", path, err)
+	}
+	s.unix = append(s.unix, unixListener{fd, sock})
+	for _, l := range s.loops {
+		if err := l.addListener(fd, true); err != nil {
+			return err
+		}
+	}
+	s.addrs = append(s.addrs, &net.UnixAddr{Name: path, Net: "unix"})
+	return nil
+}
+
 // listen binds one SO_REUSEPORT socket per loop for address a, after
 // checking that no other process holds the port (claimPort). A port of 0
 // is chosen by the kernel once and shared by the loops.
 func (s *Server) listen(a string) error {
+	if path, ok := strings.CutPrefix(a, "unix:"); ok {
+		return s.listenUnix(path)
+	}
 	addr, err := net.ResolveTCPAddr("tcp", a)
 	if err != nil {
-		return fmt.Errorf("poller: listen address %q: %w (expected HOST:PORT)", a, err)
+		return fmt.Errorf("poller: listen address %q: %w (expected HOST:PORT or unix:PATH)", a, err)
 	}
 	if addr, err = claimPort(addr); err != nil {
 		return fmt.Errorf("poller: listen on %q: %w (is another server using the port?)", a, err)
@@ -61,7 +110,7 @@ func (s *Server) listen(a string) error {
 		if err != nil {
 			return fmt.Errorf("poller: listen on %q: %w", a, err)
 		}
-		if err := l.addListener(fd); err != nil {
+		if err := l.addListener(fd, false); err != nil {
 			return err
 		}
 	}
@@ -106,6 +155,11 @@ func (s *Server) release() {
 	for _, l := range s.loops {
 		l.release()
 	}
+	for _, u := range s.unix {
+		unix.Close(u.fd)
+		u.sock.Remove()
+	}
+	s.unix = nil
 }
 
 // Stats sums the loops' counters. Safe for concurrent use.

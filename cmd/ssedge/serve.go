@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,7 +23,9 @@ import (
 func serve(args []string) error {
 	fs := newFlagSet("serve", "ssedge serve [flags]")
 	listen := &listFlag{vals: []string{"127.0.0.1:8080"}}
-	fs.Var(listen, "listen", "subscriber listen address HOST:PORT; repeat for several")
+	fs.Var(listen, "listen", "subscriber listen address: HOST:PORT, or unix:PATH (for nginx: no ephemeral ports); repeat for several")
+	unixMode := modeFlag(0o666)
+	fs.Var(&unixMode, "listen-unix-mode", "file mode of unix:PATH subscriber sockets, octal")
 	socket := fs.String("publish-socket", sockfile.DefaultPublishPath(), "unix socket for publishers (HTTP POST /publish and the line protocol)")
 	mode := modeFlag(0o660)
 	fs.Var(&mode, "publish-socket-mode", "file mode of the publish socket, octal")
@@ -81,6 +84,7 @@ func serve(args []string) error {
 		History: pubsub.HistoryConfig{PerChannel: *histCount, MaxAge: *histAge, MaxBytes: int64(histBytes)}})
 	srv, err := poller.New(poller.Config{
 		Listen:           listen.vals,
+		UnixMode:         os.FileMode(unixMode),
 		Loops:            *loops,
 		Backlog:          tuning.ListenBacklog(""),
 		HeaderTimeout:    *headerTimeout,
@@ -106,10 +110,18 @@ func serve(args []string) error {
 	srv.Start()
 	addrs := make([]string, 0, len(srv.Addrs()))
 	for _, a := range srv.Addrs() {
-		addrs = append(addrs, a.String())
+		if a.Network() == "unix" {
+			addrs = append(addrs, "unix:"+a.String())
+		} else {
+			addrs = append(addrs, a.String())
+		}
+	}
+	subscribe := fmt.Sprintf("curl -N 'http://%s/events?channel=NAME'", addrs[0])
+	if path, ok := strings.CutPrefix(addrs[0], "unix:"); ok {
+		subscribe = fmt.Sprintf("curl -N --unix-socket %s 'http://x/events?channel=NAME'", path)
 	}
 	log.Info("ssedge serving", zap.Strings("listen", addrs), zap.String("publish_socket", in.Path()),
-		zap.String("subscribe", fmt.Sprintf("http://%s/events?channel=NAME", addrs[0])),
+		zap.String("subscribe", subscribe),
 		zap.String("publish", fmt.Sprintf("curl --unix-socket %s -d DATA 'http://x/publish?channel=NAME'", in.Path())))
 
 	<-ctx.Done()
