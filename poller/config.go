@@ -2,6 +2,7 @@ package poller
 
 import (
 	"io/fs"
+	"net/netip"
 	"runtime"
 	"time"
 
@@ -25,19 +26,21 @@ const (
 
 // Config configures a Server. Hub is required; the rest have defaults.
 type Config struct {
-	Listen           []string      // "host:port" (each loop gets its own SO_REUSEPORT socket) or "unix:PATH" (one socket all loops watch)
-	UnixMode         fs.FileMode   // file mode of unix-socket listeners; default 0666 (like a TCP port on loopback: any local user may connect)
-	Loops            int           // event loops; default runtime.NumCPU()
-	Backlog          int           // listen(2) backlog; default 4096 (the kernel caps it at net.core.somaxconn)
-	HeaderTimeout    time.Duration // time allowed for a complete request head
-	Heartbeat        time.Duration // silence after which a stream gets a heartbeat comment
-	MaxBacklogBytes  int           // unsent bytes per subscriber before it is closed as a slow consumer
-	MaxBacklogFrames int           // unsent frames per subscriber before it is closed as a slow consumer
-	MaxChannels      int           // channels per subscription
-	Retry            time.Duration // reconnection delay advised in each stream's first frame (retry:)
-	PollTimeout      time.Duration // long-poll wait when the request gives no timeout
-	PollMaxTimeout   time.Duration // longest long-poll wait a request may ask for (keep under proxy timeouts)
-	CORS             *sse.CORS     // nil: no CORS headers
+	Listen           []string       // "host:port" (each loop gets its own SO_REUSEPORT socket) or "unix:PATH" (one socket all loops watch)
+	ProxyListen      []string       // like Listen, but each connection must start with a PROXY protocol header (v1 or v2) from a trusted proxy
+	TrustedProxies   []netip.Prefix // peers whose PROXY headers and X-Forwarded-For / X-Real-IP are believed; default loopback
+	UnixMode         fs.FileMode    // file mode of unix-socket listeners; default 0666 (like a TCP port on loopback: any local user may connect)
+	Loops            int            // event loops; default runtime.NumCPU()
+	Backlog          int            // listen(2) backlog; default 4096 (the kernel caps it at net.core.somaxconn)
+	HeaderTimeout    time.Duration  // time allowed for a complete request head
+	Heartbeat        time.Duration  // silence after which a stream gets a heartbeat comment
+	MaxBacklogBytes  int            // unsent bytes per subscriber before it is closed as a slow consumer
+	MaxBacklogFrames int            // unsent frames per subscriber before it is closed as a slow consumer
+	MaxChannels      int            // channels per subscription
+	Retry            time.Duration  // reconnection delay advised in each stream's first frame (retry:)
+	PollTimeout      time.Duration  // long-poll wait when the request gives no timeout
+	PollMaxTimeout   time.Duration  // longest long-poll wait a request may ask for (keep under proxy timeouts)
+	CORS             *sse.CORS      // nil: no CORS headers
 	Hub              *pubsub.Hub
 	Log              *zap.Logger
 }
@@ -45,6 +48,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.Loops <= 0 {
 		c.Loops = runtime.NumCPU()
+	}
+	if c.TrustedProxies == nil {
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
 	if c.UnixMode == 0 {
 		c.UnixMode = 0o666

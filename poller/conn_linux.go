@@ -1,6 +1,8 @@
 package poller
 
 import (
+	"fmt"
+	"net/netip"
 	"os"
 	"unsafe"
 
@@ -37,6 +39,8 @@ type conn struct {
 	gen        uint32 // bumped on close; epoll tokens carry it against stale events
 	state      connState
 	inAgain    bool        // on loop.again
+	proxy      bool        // a PROXY protocol header must come first
+	peer       netip.Addr  // the client: the socket peer, or what a trusted proxy said; invalid for unix sockets
 	readMore   bool        // input may be left unread (a per-turn cap, or held back while responding)
 	after      CloseReason // stateResponding: what to do once flushed (CloseNone: read the next request); stateLingering: the close reason
 	wroteAt    uint32      // loop ms (wrapping) of the last write, for heartbeats
@@ -69,8 +73,34 @@ func wrapErr(op string, err error) error {
 	return os.NewSyscallError(op, err)
 }
 
+// peerAddr reads accept4's address: the IP of a TCP peer, nothing for a
+// unix-socket peer.
+func peerAddr(sa *unix.RawSockaddrAny) netip.Addr {
+	switch sa.Addr.Family {
+	case unix.AF_INET:
+		return netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(sa)).Addr)
+	case unix.AF_INET6:
+		return netip.AddrFrom16((*unix.RawSockaddrInet6)(unsafe.Pointer(sa)).Addr).Unmap()
+	}
+	return netip.Addr{}
+}
+
+// trusted reports whether peer may speak for clients (PROXY headers,
+// X-Forwarded-For): a configured proxy, or a local unix-socket peer.
+func (l *loop) trusted(peer netip.Addr) bool {
+	if !peer.IsValid() {
+		return true
+	}
+	for _, p := range l.cfg.TrustedProxies {
+		if p.Contains(peer) {
+			return true
+		}
+	}
+	return false
+}
+
 // open registers an accepted socket.
-func (l *loop) open(fd int) {
+func (l *loop) open(fd int, peer netip.Addr, proxy bool) {
 	var slot int32
 	if n := len(l.free); n > 0 {
 		slot, l.free = l.free[n-1], l.free[:n-1]
@@ -83,7 +113,7 @@ func (l *loop) open(fd int) {
 	if gen == 0 {
 		gen = 1 // 0 marks the loop's own descriptors in epoll tokens
 	}
-	*c = conn{fd: int32(fd), gen: gen, state: stateReading, pendHead: -1, pendTail: -1, wroteAt: uint32(l.now)}
+	*c = conn{fd: int32(fd), gen: gen, state: stateReading, pendHead: -1, pendTail: -1, wroteAt: uint32(l.now), peer: peer, proxy: proxy}
 	if err := l.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET, slot, gen); err != nil {
 		l.log.Error("register connection", zap.Error(err))
 		unix.Close(fd)
@@ -171,6 +201,11 @@ func (l *loop) onReadable(slot int32) {
 // honoured for responses that keep the connection open).
 func (l *loop) process(slot int32, data []byte) {
 	c := &l.conns[slot]
+	if c.proxy && len(data) > 0 {
+		if data = l.proxyHeader(slot, data); data == nil {
+			return
+		}
+	}
 	for c.state == stateReading && len(data) > 0 {
 		n, err := httpmin.Parse(data, &l.req)
 		if err == httpmin.ErrNeedMore {
@@ -192,6 +227,37 @@ func (l *loop) process(slot int32, data []byte) {
 		return
 	}
 	c.rbuf = nil
+}
+
+// proxyHeader consumes the PROXY protocol header at the start of data
+// and returns what follows, or nil when it needs more bytes (kept in rbuf)
+// or refused the connection.
+func (l *loop) proxyHeader(slot int32, data []byte) []byte {
+	c := &l.conns[slot]
+	if !l.trusted(c.peer) {
+		l.refuse(slot, 400, fmt.Sprintf("PROXY protocol listener: %s is not a trusted proxy", c.peer), "")
+		return nil
+	}
+	n, src, err := httpmin.ParseProxy(data)
+	if err == httpmin.ErrNeedMore {
+		if c.rbuf == nil || &c.rbuf[0] != &data[0] {
+			c.rbuf = append([]byte(nil), data...)
+		}
+		return nil
+	}
+	if err != nil {
+		l.refuse(slot, 400, err.Error(), "")
+		return nil
+	}
+	c.proxy = false
+	if src.IsValid() {
+		c.peer = src.Addr()
+	}
+	if n == len(data) {
+		c.rbuf = nil
+		return nil
+	}
+	return data[n:]
 }
 
 // read is read(2) without the scheduler hand-off: the socket never blocks.

@@ -1,5 +1,7 @@
 package poller
 
+import "net/netip"
+
 // Driver runs a loop of a server that was not started, by hand, from the
 // test goroutine: a seam for allocation tests and benchmarks.
 type Driver struct{ l *loop }
@@ -10,7 +12,7 @@ func (s *Server) Drive(i int) *Driver { return &Driver{s.loops[i]} }
 // Subscribe adopts fd as a connection and feeds it a subscribe request
 // for channels, as if the client had sent it.
 func (d *Driver) Subscribe(fd int, query string) {
-	d.l.open(fd)
+	d.l.open(fd, netip.Addr{}, false)
 	slot := int32(len(d.l.conns) - 1)
 	if n := len(d.l.free); n > 0 {
 		panic("Driver.Subscribe expects a fresh table")

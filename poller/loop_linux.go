@@ -29,6 +29,7 @@ const (
 type listener struct {
 	fd          int
 	shared      bool  // a unix socket every loop watches; the server closes it
+	proxy       bool  // connections start with a PROXY protocol header
 	more        bool  // the accept burst cap was hit: accept again next turn
 	pausedUntil int64 // loop ms; non-zero while backing off after EMFILE and co.
 	backoff     int64 // ms
@@ -76,7 +77,8 @@ type loop struct {
 	slowLogAt int64 // loop ms before which slow-consumer closes are counted, not logged
 	slowQuiet int
 
-	wakeBuf [8]byte // the constant 1, written to evfd by publishers; read-only after newLoop
+	wakeBuf [8]byte             // the constant 1, written to evfd by publishers; read-only after newLoop
+	peer    unix.RawSockaddrAny // accept4's address buffer
 
 	stop     atomic.Bool  // set by Server.Close
 	running  atomic.Bool  // run has started
@@ -125,7 +127,7 @@ func newLoop(s *Server, id int) (*loop, error) {
 // addListener watches a listening socket. A shared one (the same socket
 // in every loop) is registered EPOLLEXCLUSIVE so a new connection wakes one
 // loop, not all; the loop that loses an accept race just sees EAGAIN.
-func (l *loop) addListener(fd int, shared bool) error {
+func (l *loop) addListener(fd int, shared, proxy bool) error {
 	tok := -2 - int32(len(l.lns))
 	events := uint32(unix.EPOLLIN | unix.EPOLLET)
 	if shared {
@@ -137,7 +139,7 @@ func (l *loop) addListener(fd int, shared bool) error {
 		}
 		return err
 	}
-	l.lns = append(l.lns, listener{fd: fd, shared: shared})
+	l.lns = append(l.lns, listener{fd: fd, shared: shared, proxy: proxy})
 	return nil
 }
 

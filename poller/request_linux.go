@@ -3,8 +3,11 @@ package poller
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/ssedge/ssedge/httpmin"
 	"github.com/ssedge/ssedge/pubsub"
@@ -85,7 +88,41 @@ func (l *loop) parseSubscription(slot int32, r *httpmin.Request) (last uint64, r
 		l.refuse(slot, 400, msg, "")
 		return 0, false, false
 	}
+	l.clientFrom(slot, r)
+	if ce := l.log.Check(zap.DebugLevel, "subscribe"); ce != nil {
+		ce.Write(zap.Stringer("client", l.conns[slot].peer), zap.ByteString("path", r.Path), zap.ByteString("query", r.RawQuery))
+	}
 	return last, resume, true
+}
+
+// clientFrom takes the client's address from X-Real-IP, else from the
+// nearest untrusted hop of X-Forwarded-For, when the request comes from a
+// trusted proxy; anyone else's headers are ignored.
+func (l *loop) clientFrom(slot int32, r *httpmin.Request) {
+	c := &l.conns[slot]
+	if !l.trusted(c.peer) {
+		return
+	}
+	if v := r.Header("X-Real-IP"); v != nil {
+		if a, err := netip.ParseAddr(string(bytes.TrimSpace(v))); err == nil {
+			c.peer = a.Unmap()
+			return
+		}
+	}
+	xff := r.Header("X-Forwarded-For")
+	for len(xff) > 0 {
+		i := bytes.LastIndexByte(xff, ',')
+		hop := bytes.TrimSpace(xff[i+1:])
+		xff = xff[:max(i, 0)]
+		a, err := netip.ParseAddr(string(hop))
+		if err != nil {
+			return
+		}
+		c.peer = a.Unmap()
+		if !l.trusted(c.peer) || i < 0 {
+			return
+		}
+	}
 }
 
 // join subscribes a streaming connection to one channel's live events.

@@ -42,7 +42,13 @@ func New(cfg Config) (*Server, error) {
 		s.loops = append(s.loops, l)
 	}
 	for _, a := range cfg.Listen {
-		if err := s.listen(a); err != nil {
+		if err := s.listen(a, false); err != nil {
+			s.release()
+			return nil, err
+		}
+	}
+	for _, a := range cfg.ProxyListen {
+		if err := s.listen(a, true); err != nil {
 			s.release()
 			return nil, err
 		}
@@ -60,7 +66,7 @@ type unixListener struct {
 
 // listenUnix opens the subscriber socket at path (for nginx's
 // "proxy_pass http://unix:PATH:" — no ephemeral ports to run out of).
-func (s *Server) listenUnix(path string) error {
+func (s *Server) listenUnix(path string, proxy bool) error {
 	sock, err := sockfile.Listen(path, s.cfg.UnixMode, "subscriber socket", "--listen unix:PATH")
 	if err != nil {
 		return fmt.Errorf("poller: %w", err)
@@ -83,7 +89,7 @@ func (s *Server) listenUnix(path string) error {
 	}
 	s.unix = append(s.unix, unixListener{fd, sock})
 	for _, l := range s.loops {
-		if err := l.addListener(fd, true); err != nil {
+		if err := l.addListener(fd, true, proxy); err != nil {
 			return err
 		}
 	}
@@ -94,9 +100,9 @@ func (s *Server) listenUnix(path string) error {
 // listen binds one SO_REUSEPORT socket per loop for address a, after
 // checking that no other process holds the port (claimPort). A port of 0
 // is chosen by the kernel once and shared by the loops.
-func (s *Server) listen(a string) error {
+func (s *Server) listen(a string, proxy bool) error {
 	if path, ok := strings.CutPrefix(a, "unix:"); ok {
-		return s.listenUnix(path)
+		return s.listenUnix(path, proxy)
 	}
 	addr, err := net.ResolveTCPAddr("tcp", a)
 	if err != nil {
@@ -110,7 +116,7 @@ func (s *Server) listen(a string) error {
 		if err != nil {
 			return fmt.Errorf("poller: listen on %q: %w", a, err)
 		}
-		if err := l.addListener(fd, false); err != nil {
+		if err := l.addListener(fd, false, proxy); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,8 @@
 package poller
 
 import (
+	"unsafe"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/ssedge/ssedge/httpmin"
@@ -64,11 +66,13 @@ func (l *loop) accept(i int) {
 	}
 	ln.pausedUntil = 0
 	for k := 0; k < acceptBurst; k++ {
-		fd, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(ln.fd), 0, 0, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+		salen := uint32(unix.SizeofSockaddrAny)
+		fd, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(ln.fd), uintptr(unsafe.Pointer(&l.peer)),
+			uintptr(unsafe.Pointer(&salen)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
 		switch errno {
 		case 0:
 			l.acceptResumed(ln)
-			l.open(int(fd))
+			l.open(int(fd), peerAddr(&l.peer), ln.proxy)
 			continue
 		case unix.EAGAIN:
 			l.acceptResumed(ln)

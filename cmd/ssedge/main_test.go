@@ -154,7 +154,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	}
 	for _, f := range []string{"listen", "publish-socket", "publish-socket-mode", "loops", "heartbeat", "header-timeout",
 		"max-backlog-bytes", "max-backlog-frames", "max-channels", "max-event-bytes", "ring-size", "cors-origin",
-		"cors-credentials", "log-format", "log-level", "history-per-channel", "history-age", "history-memory", "retry", "poll-timeout", "poll-max-timeout", "conns", "listen-unix-mode"} {
+		"cors-credentials", "log-format", "log-level", "history-per-channel", "history-age", "history-memory", "retry", "poll-timeout", "poll-max-timeout", "conns", "listen-unix-mode", "proxy-listen", "trusted-proxy"} {
 		if !strings.Contains(out, "--"+f+" ") {
 			t.Errorf("--help does not list --%s:\n%s", f, out)
 		}
@@ -174,6 +174,7 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"serve", "--max-event-bytes", "lots"}, "expected a positive byte count"},
 		{[]string{"serve", "--listen", "nonsense", "--publish-socket", "/tmp/ssedge-cli-unused.sock"}, `listen address "nonsense"`},
 		{[]string{"serve", "--log-format", "xml"}, `--log-format "xml"`},
+		{[]string{"serve", "--trusted-proxy", "nginx-box"}, `--trusted-proxy "nginx-box"`},
 		{[]string{"publish", "x"}, "--channel is required"},
 		{[]string{"publish", "--channel", "a"}, "exactly one DATA"},
 		{[]string{"publish", "--socket", "/nonexistent/s.sock", "--channel", "a", "x"}, "is `ssedge serve` running"},

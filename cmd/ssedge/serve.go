@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -24,6 +25,10 @@ func serve(args []string) error {
 	fs := newFlagSet("serve", "ssedge serve [flags]")
 	listen := &listFlag{vals: []string{"127.0.0.1:8080"}}
 	fs.Var(listen, "listen", "subscriber listen address: HOST:PORT, or unix:PATH (for nginx: no ephemeral ports); repeat for several")
+	proxyListen := &listFlag{}
+	fs.Var(proxyListen, "proxy-listen", "like --listen, but each connection starts with a PROXY protocol header (v1 or v2), as nginx's stream proxy_protocol sends; repeat for several")
+	trusted := &listFlag{vals: []string{"127.0.0.0/8", "::1/128"}}
+	fs.Var(trusted, "trusted-proxy", "address or CIDR whose PROXY headers and X-Forwarded-For / X-Real-IP are believed; repeat for several")
 	unixMode := modeFlag(0o666)
 	fs.Var(&unixMode, "listen-unix-mode", "file mode of unix:PATH subscriber sockets, octal")
 	socket := fs.String("publish-socket", sockfile.DefaultPublishPath(), "unix socket for publishers (HTTP POST /publish and the line protocol)")
@@ -76,6 +81,10 @@ func serve(args []string) error {
 			log.Warn(advice)
 		}
 	}
+	trustedNets, err := parsePrefixes(trusted.vals)
+	if err != nil {
+		return err
+	}
 	corsList, err := sse.NewCORS(cors.vals, *corsCreds)
 	if err != nil {
 		return err
@@ -84,6 +93,8 @@ func serve(args []string) error {
 		History: pubsub.HistoryConfig{PerChannel: *histCount, MaxAge: *histAge, MaxBytes: int64(histBytes)}})
 	srv, err := poller.New(poller.Config{
 		Listen:           listen.vals,
+		ProxyListen:      proxyListen.vals,
+		TrustedProxies:   trustedNets,
 		UnixMode:         os.FileMode(unixMode),
 		Loops:            *loops,
 		Backlog:          tuning.ListenBacklog(""),
@@ -135,6 +146,24 @@ func serve(args []string) error {
 	log.Info("stopped", zap.Uint64("published", in.Published()), zap.Uint64("accepted", st.Accepted),
 		zap.Uint64("slow_consumers", st.SlowConsumers()))
 	return nil
+}
+
+// parsePrefixes reads addresses and CIDR prefixes (a bare address is its
+// own /32 or /128).
+func parsePrefixes(vals []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(vals))
+	for _, v := range vals {
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxy %q: expected an address or CIDR such as 10.0.0.0/8", v)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 func newLogger(format, level string) (*zap.Logger, error) {
