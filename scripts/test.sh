@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CI=${CI:-false}
-FUZZTIME=${FUZZTIME:-20s}
+FUZZTIME=${FUZZTIME:-15s}
 
 # Debian packages the tests drive for real.
 packages=(curl)
@@ -47,6 +47,7 @@ echo "== bounded fuzzing ($FUZZTIME each)"
 fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 2s "$1"; }
 fuzz ./httpmin FuzzParseSplit
 fuzz ./httpmin FuzzParseDifferential
+fuzz ./httpmin FuzzParseProxy
 fuzz ./sse FuzzRoundTrip
 fuzz ./sse FuzzAllowedHeaderSafe
 
