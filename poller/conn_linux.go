@@ -138,6 +138,9 @@ func (l *loop) startReading(slot int32) {
 // new generation, so stale epoll events and list entries are ignored.
 func (l *loop) close(slot int32, reason CloseReason) {
 	c := &l.conns[slot]
+	if c.state == stateFree {
+		return
+	}
 	if c.state == stateStreaming || c.state == stateDoomed {
 		l.stats.subscribers.Add(-1)
 	}
@@ -157,7 +160,7 @@ func (l *loop) close(slot int32, reason CloseReason) {
 func (l *loop) onReadable(slot int32) {
 	c := &l.conns[slot]
 	for i := 0; i < readBurst; i++ {
-		if c.state == stateResponding || c.state == stateLongPoll {
+		if c.state == stateResponding {
 			// Pipelined requests wait until the response is out; the read
 			// resumes afterwards, as this edge is spent.
 			c.readMore = true
@@ -179,6 +182,16 @@ func (l *loop) onReadable(slot int32) {
 		case n == 0:
 			l.close(slot, ClosePeer)
 			return
+		}
+		if c.state == stateLongPoll {
+			// Keep what a parked poll's client pipelines behind it (bounded)
+			// for after the answer; reading on notices a client that left.
+			if len(c.rbuf)+n > httpmin.MaxHeaderBytes {
+				l.close(slot, CloseBadRequest)
+				return
+			}
+			c.rbuf = append(c.rbuf, l.scratch[:n]...)
+			continue
 		}
 		if c.state != stateReading {
 			continue // a subscriber or a lingering client has nothing more to say; only EOF matters

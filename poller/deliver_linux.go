@@ -48,10 +48,7 @@ func (l *loop) deliver() {
 	for _, slot := range l.dirty {
 		l.writePending(slot)
 	}
-	for _, slot := range l.doomed {
-		l.close(slot, CloseSlowConsumer)
-	}
-	l.doomed = l.doomed[:0]
+	l.closeDoomed()
 	clear(l.batch) // drop the references so frames can be collected
 	l.stats.deliveries.Add(queued)
 }
@@ -108,13 +105,28 @@ func (l *loop) writePending(slot int32) {
 // frame was queued.
 func (l *loop) enqueue(slot int32, f []byte) bool {
 	c := &l.conns[slot]
+	if c.state == stateDoomed {
+		return false
+	}
 	c.out.push(f)
 	if c.out.bytes > l.cfg.MaxBacklogBytes || c.out.len() > l.cfg.MaxBacklogFrames {
 		c.state = stateDoomed
-		l.doomed = append(l.doomed, slot)
+		l.doomed = append(l.doomed, connRef{slot, c.gen})
 		return false
 	}
 	return true
+}
+
+// closeDoomed closes the subscribers enqueue doomed. It runs after each
+// pass that may doom (delivery, replay): closing earlier would change the
+// topics being iterated.
+func (l *loop) closeDoomed() {
+	for _, r := range l.doomed {
+		if c := &l.conns[r.slot]; c.gen == r.gen && c.state == stateDoomed {
+			l.close(r.slot, CloseSlowConsumer)
+		}
+	}
+	l.doomed = l.doomed[:0]
 }
 
 // flush writes a backlog (at most iovMax frames per turn).

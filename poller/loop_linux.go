@@ -70,7 +70,7 @@ type loop struct {
 	refs         []pendRef
 	dirty        []int32
 	again        []connRef
-	doomed       []int32
+	doomed       []connRef
 	deadlines    deadlines // request-head, lingering and long-poll deadlines
 	sweepAt      int64
 
@@ -192,6 +192,7 @@ func (l *loop) turn() {
 	l.runAgain()
 	l.deliver()
 	l.runReplays()
+	l.closeDoomed()
 	l.runTimers()
 }
 

@@ -46,7 +46,11 @@ func (l *loop) poll(slot int32, r *httpmin.Request) {
 		start = end
 	}
 	l.body = append(l.body[:0], `{"events":[`...)
-	n, gaps, lastID := l.collectHistory(chans, resume && last >= below && last > l.srv.cfg.Hub.LastID(), below)
+	future := resume && last >= below && last > l.srv.cfg.Hub.LastID()
+	n, gaps, lastID := l.collectHistory(chans, future, below)
+	if resume && !future {
+		lastID = max(lastID, last) // a lagging loop must not send the client back
+	}
 	if n > 0 || gaps > 0 || timeout == 0 {
 		l.sendPollAnswer(slot, r.Origin, after, lastID)
 		return
@@ -95,27 +99,21 @@ func (l *loop) collectHistory(chans []replayChan, future bool, below uint64) (ev
 	for i := range chans {
 		rc := &chans[i]
 		if future {
+			if len(l.gapsJSON) > 0 {
+				l.gapsJSON = append(l.gapsJSON, ',')
+			}
 			l.gapsJSON = appendGapJSON(l.gapsJSON, rc.name, rc.after, below, gapFuture)
 			rc.after = below - 1
 			gaps++
 			continue
 		}
-		res := hub.HistoryAfter(rc.name, rc.after, below)
-		if res.Evicted > rc.after {
-			first := below
-			if res.Next != nil {
-				first = res.Next.ID
+		if gap, asked, first, reason := l.lookAhead(rc, below); gap {
+			if len(l.gapsJSON) > 0 {
+				l.gapsJSON = append(l.gapsJSON, ',')
 			}
-			reason := gapEvicted
-			if rc.after < hub.Seed() {
-				reason = gapRestart
-			}
-			l.gapsJSON = appendGapJSON(l.gapsJSON, rc.name, rc.after, first, reason)
+			l.gapsJSON = appendGapJSON(l.gapsJSON, rc.name, asked, first, reason)
 			gaps++
-			rc.after = min(res.Evicted, first-1)
-			res = hub.HistoryAfter(rc.name, rc.after, below)
 		}
-		rc.next = res.Next
 	}
 	lastID = below - 1
 	for {
@@ -129,10 +127,9 @@ func (l *loop) collectHistory(chans []replayChan, future bool, below uint64) (ev
 			break
 		}
 		if events == pollMaxEvents || len(l.body) >= pollMaxBytes {
-			lastID = chans[0].after
-			for i := range chans {
-				lastID = max(lastID, chans[i].after)
-			}
+			// Every smaller id of these channels is in the answer or
+			// covered by one of its gaps.
+			lastID = best.next.ID - 1
 			break
 		}
 		l.appendPollEvent(best.next)
@@ -174,6 +171,7 @@ func (l *loop) sendPollAnswer(slot int32, origin []byte, after CloseReason, last
 // none, at its deadline), then leaves its channels.
 func (l *loop) answerParked(slot int32, head int32) {
 	c := &l.conns[slot]
+	lastID := l.cursor.NextID() - 1
 	if c.replay != nil {
 		for head >= 0 && l.batch[l.refs[head].ev].ID <= c.replay.asked {
 			head = l.refs[head].next
@@ -181,12 +179,12 @@ func (l *loop) answerParked(slot int32, head int32) {
 		if head < 0 && l.now < c.deadline {
 			return // only events the client already has: keep waiting
 		}
+		lastID = max(lastID, c.replay.asked)
 		c.replay = nil
 	}
 	l.leave(slot)
 	l.body = append(l.body[:0], `{"events":[`...)
 	l.gapsJSON = l.gapsJSON[:0]
-	lastID := l.cursor.NextID() - 1
 	for r := head; r >= 0; r = l.refs[r].next {
 		ev := l.batch[l.refs[r].ev]
 		l.appendPollEvent(ev)
@@ -195,10 +193,13 @@ func (l *loop) answerParked(slot int32, head int32) {
 	origin, after := c.pollOrigin, c.after
 	c.pollOrigin = nil
 	c.state = stateReading // as far as respond is concerned
+	held := c.rbuf
+	c.rbuf = nil
 	l.sendPollAnswer(slot, origin, after, lastID)
-	if c.state == stateReading && c.gen == l.conns[slot].gen {
-		c.readMore = true // the read edge was spent while parked
-		l.pushAgain(slot)
+	if c.state == stateReading && held != nil {
+		l.process(slot, held) // requests pipelined behind the poll
+	} else if c.state == stateResponding && held != nil {
+		c.rbuf = held // responseFlushed processes them
 	}
 }
 
@@ -219,11 +220,9 @@ func (l *loop) leave(slot int32) {
 	c.subs = nil
 }
 
-// appendGapJSON appends one gap object (after the first, a comma).
+// appendGapJSON appends one gap object, as the ssedge.gap event's data and
+// the long-poll answer's "gaps" entries carry it.
 func appendGapJSON(dst []byte, channel string, asked, first uint64, reason string) []byte {
-	if len(dst) > 0 {
-		dst = append(dst, ',')
-	}
 	dst = append(dst, `{"channel":`...)
 	dst = sse.AppendJSONString(dst, channel)
 	dst = append(dst, `,"lastEventId":`...)

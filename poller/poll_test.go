@@ -109,3 +109,46 @@ func TestPollGapAndBadRequests(t *testing.T) {
 		}
 	}
 }
+
+// An answer cut at the event bound, on channels one of which lost events,
+// resumes exactly: polling on from its lastEventId loses nothing.
+func TestPollTruncatedWithGap(t *testing.T) {
+	h := startHub(t, poller.Config{}, pubsub.Config{History: pubsub.HistoryConfig{PerChannel: 1500}})
+	var b []uint64
+	for i := 0; i < 1200; i++ {
+		id, _ := h.hub.Publish([]byte("b"), nil, []byte("x"))
+		b = append(b, id)
+	}
+	for i := 0; i < 1600; i++ { // a loses its first 100
+		h.hub.Publish([]byte("a"), nil, []byte("y"))
+	}
+	c := h.dial()
+	br := bufio.NewReader(c)
+	got := map[uint64]bool{}
+	last := h.hub.Seed()
+	for round := 0; round < 5; round++ {
+		a, _, _ := pollOn(t, c, br, fmt.Sprintf("/poll?channel=a&channel=b&lastEventId=%d&timeout=0", last))
+		for _, e := range a.Events {
+			if got[e.ID] {
+				t.Fatalf("event %d answered twice", e.ID)
+			}
+			got[e.ID] = true
+		}
+		last = a.LastEventID
+	}
+	for _, id := range b {
+		if !got[id] {
+			t.Fatalf("event %d of channel b never answered (no gap covers it)", id)
+		}
+	}
+}
+
+// A parked poll whose client hangs up is closed at once, not at its deadline.
+func TestPollClientLeaves(t *testing.T) {
+	h := start(t, poller.Config{})
+	c := h.dial()
+	io.WriteString(c, "GET /poll?channel=z&timeout=50 HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, "the poll to park", func() bool { return h.srv.Stats().PollsParked == 1 })
+	c.Close()
+	waitFor(t, "the parked poll to be closed", func() bool { return h.srv.Stats().Active == 0 })
+}

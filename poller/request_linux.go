@@ -18,7 +18,11 @@ const allowEvents = "GET, HEAD, OPTIONS"
 
 // handle routes one parsed request.
 func (l *loop) handle(slot int32, r *httpmin.Request) {
-	if string(r.Path) == "/poll" && r.Method == httpmin.MethodGET {
+	if string(r.Path) == "/poll" && r.Method != httpmin.MethodOPTIONS {
+		if r.Method != httpmin.MethodGET {
+			l.refuse(slot, 405, fmt.Sprintf("method %q not allowed on /poll: use GET", r.MethodName), "GET, OPTIONS")
+			return
+		}
 		l.poll(slot, r)
 		return
 	}

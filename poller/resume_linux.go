@@ -1,8 +1,6 @@
 package poller
 
 import (
-	"strconv"
-
 	"github.com/ssedge/ssedge/pubsub"
 	"github.com/ssedge/ssedge/sse"
 )
@@ -46,7 +44,7 @@ func (l *loop) startReplay(slot int32, last uint64) {
 	below := l.cursor.NextID()
 	if last >= below && last > l.srv.cfg.Hub.LastID() {
 		for i := range rp.chans {
-			l.sendGap(slot, &rp.chans[i], below, gapFuture)
+			l.sendGap(slot, rp.chans[i].name, last, below, gapFuture)
 			rp.chans[i].after = below - 1
 		}
 		rp.asked = below - 1
@@ -67,11 +65,17 @@ func (l *loop) replayReady() bool {
 	frames, bytes := l.replayChunk()
 	for _, r := range l.replaying {
 		c := &l.conns[r.slot]
-		if c.gen == r.gen && c.replay != nil && c.out.len() < frames/2 && c.out.bytes < bytes/2 {
+		if c.gen == r.gen && c.replay != nil && c.state == stateStreaming && replayRoom(c, frames, bytes) {
 			return true
 		}
 	}
 	return false
+}
+
+// replayRoom reports whether c's backlog has drained enough for the next
+// replay chunk.
+func replayRoom(c *conn, frames, bytes int) bool {
+	return c.out.len() < max(frames/2, 1) && c.out.bytes < max(bytes/2, 1)
 }
 
 // runReplays moves every replaying connection whose backlog has drained
@@ -87,7 +91,7 @@ func (l *loop) runReplays() {
 		if c.gen != r.gen || c.replay == nil || c.state != stateStreaming {
 			continue
 		}
-		if c.out.len() < frames/2 && c.out.bytes < bytes/2 {
+		if replayRoom(c, frames, bytes) {
 			l.replayStep(r.slot)
 		}
 		if c.gen == r.gen && c.replay != nil {
@@ -106,7 +110,7 @@ func (l *loop) replayStep(slot int32) {
 	below := l.cursor.NextID()
 	frames, bytes := l.replayChunk()
 	for i := range rp.chans {
-		l.lookAhead(slot, &rp.chans[i], below)
+		l.look(slot, &rp.chans[i], below)
 	}
 	for c.state == stateStreaming && c.out.len() < frames && c.out.bytes < bytes {
 		var best *replayChan
@@ -131,49 +135,59 @@ func (l *loop) replayStep(slot int32) {
 			break
 		}
 		l.stats.replayed.Add(1)
-		l.lookAhead(slot, best, below)
+		l.look(slot, best, below)
 	}
 	if c.state == stateStreaming && c.out.len() > 0 {
 		l.flush(slot)
 	}
 }
 
-// lookAhead finds rc's next retained event below the loop's position,
-// reporting first a gap if events after rc.after were evicted.
-func (l *loop) lookAhead(slot int32, rc *replayChan, below uint64) {
+// lookAhead sets rc.next to rc's oldest retained event after rc.after and
+// below the loop's position. When events after rc.after may be gone it
+// reports the gap — the first id still available and why — and moves
+// rc.after past what the gap covers (never backwards). Until the loop's
+// position is past rc.after there is nothing to look at: a lagging loop
+// waits rather than judge gaps against a position behind the client.
+func (l *loop) lookAhead(rc *replayChan, below uint64) (gap bool, asked, first uint64, reason string) {
+	rc.next = nil
+	if below <= rc.after+1 {
+		return false, 0, 0, ""
+	}
 	hub := l.srv.cfg.Hub
 	res := hub.HistoryAfter(rc.name, rc.after, below)
-	if res.Evicted > rc.after {
-		first := below
-		if res.Next != nil {
-			first = res.Next.ID
-		}
-		reason := gapEvicted
-		if rc.after < hub.Seed() {
-			reason = gapRestart
-		}
-		l.sendGap(slot, rc, first, reason)
-		rc.after = min(res.Evicted, first-1)
-		res = hub.HistoryAfter(rc.name, rc.after, below)
-	}
 	rc.next = res.Next
+	if res.Evicted <= rc.after {
+		return false, 0, 0, ""
+	}
+	first = below
+	if res.Next != nil {
+		first = res.Next.ID
+	}
+	reason = gapEvicted
+	if rc.after < hub.Seed() {
+		reason = gapRestart
+	}
+	asked = rc.after
+	rc.after = max(rc.after, min(res.Evicted, first-1))
+	return true, asked, first, reason
+}
+
+// look is lookAhead for a streaming replay: a gap goes out as an event.
+func (l *loop) look(slot int32, rc *replayChan, below uint64) {
+	if gap, asked, first, reason := l.lookAhead(rc, below); gap {
+		l.sendGap(slot, rc.name, asked, first, reason)
+	}
 }
 
 // sendGap queues the ssedge.gap event for one channel: the client asked
-// for events after rc.after and the first one still available is first.
-// It carries no id: the client's Last-Event-ID stays what it was until the
+// for events after asked and the first one still available is first. It
+// carries no id: the client's Last-Event-ID stays what it was until the
 // next real event.
-func (l *loop) sendGap(slot int32, rc *replayChan, first uint64, reason string) {
-	b := make([]byte, 0, 128+len(rc.name))
-	b = append(b, "event: "+sse.GapEvent+"\ndata: {\"channel\":\""...)
-	b = append(b, rc.name...) // the channel charset needs no JSON escaping
-	b = append(b, "\",\"lastEventId\":"...)
-	b = strconv.AppendUint(b, rc.after, 10)
-	b = append(b, ",\"firstAvailableId\":"...)
-	b = strconv.AppendUint(b, first, 10)
-	b = append(b, ",\"reason\":\""...)
-	b = append(b, reason...)
-	b = append(b, "\"}\n\n"...)
+func (l *loop) sendGap(slot int32, channel string, asked, first uint64, reason string) {
+	b := make([]byte, 0, 128+len(channel))
+	b = append(b, "event: "+sse.GapEvent+"\ndata: "...)
+	b = appendGapJSON(b, channel, asked, first, reason)
+	b = append(b, "\n\n"...)
 	if l.enqueue(slot, b) {
 		l.stats.gaps.Add(1)
 	}

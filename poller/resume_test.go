@@ -148,3 +148,25 @@ func TestResumeSeam(t *testing.T) {
 		t.Fatalf("replayed %d, slow consumers %d", st.Replayed, st.SlowConsumers())
 	}
 }
+
+// A replay paced by a tiny backlog bound still finishes and goes live.
+func TestResumeTinyBacklog(t *testing.T) {
+	h := startHub(t, poller.Config{MaxBacklogFrames: 2}, pubsub.Config{})
+	first := h.publish("t", "", "0")
+	var ids []uint64
+	for i := 1; i < 8; i++ {
+		ids = append(ids, h.publish("t", "", fmt.Sprint(i)))
+	}
+	s := h.subscribe("/events?channel=t", fmt.Sprintf("Last-Event-ID: %d", first))
+	for _, want := range ids {
+		if f := s.event(t); f.id != want {
+			t.Fatalf("got %+v, want %d", f, want)
+		}
+	}
+	waitFor(t, "the replay to go live", func() bool { return h.srv.Stats().Subscribers == 1 })
+	time.Sleep(50 * time.Millisecond)
+	live := h.publish("t", "", "live")
+	if f := s.event(t); f.id != live {
+		t.Fatalf("live: %+v", f)
+	}
+}

@@ -25,6 +25,14 @@ type HistoryConfig struct {
 // global eviction order (16).
 const eventOverhead = 64 + 8 + 16
 
+// channelOverhead is what a tracked channel costs besides its slots and
+// name: the channel struct and its sync.Map entry.
+const channelOverhead = 160
+
+// maxForgotten bounds the table of forgotten channels' eviction marks;
+// past it, the oldest marks fold into the floor.
+const maxForgotten = 65536
+
 // channel is one channel's retained events: a ring of slots indexed by the
 // channel-local sequence number. Writers (publishers, under history.mu)
 // append at next and evict at first; readers (loops) read lock-free and
@@ -54,7 +62,16 @@ type history struct {
 	order []orderEntry // global FIFO, oldest first, from head
 	head  int
 	bytes int64
-	floor atomic.Uint64 // ids up to here may be gone from channels no longer tracked (starts at the seed: a restart)
+
+	// A channel whose events are all evicted is forgotten (idle channels
+	// cost nothing) but its newest evicted id is remembered here, so a
+	// resume on it still reports its gap — and only its own. When the
+	// table is full its oldest marks fold into floor, which then counts
+	// for every channel not tracked: ids up to floor may be gone.
+	forgotten     sync.Map      // string -> uint64; written under mu, read lock-free
+	forgottenFIFO []string      // under mu: insertion order, for folding
+	forgottenN    int           // under mu
+	floor         atomic.Uint64 // starts at the seed: a resume from before a restart is a gap
 }
 
 func newHistory(cfg HistoryConfig, seed uint64) *history {
@@ -80,9 +97,44 @@ func (h *history) channelFor(name []byte) *channel {
 	ch := &channel{name: string(name)}
 	slots := make([]atomic.Pointer[Event], 8)
 	ch.slots.Store(&slots)
-	ch.evicted.Store(h.floor.Load())
+	ch.evicted.Store(h.evictedMark(ch.name))
 	h.channels.Store(ch.name, ch)
+	h.bytes += channelCost(ch.name, len(slots))
 	return ch
+}
+
+func channelCost(name string, slots int) int64 {
+	return channelOverhead + int64(len(name)) + 8*int64(slots)
+}
+
+// evictedMark is the newest id that may be gone from an untracked channel.
+func (h *history) evictedMark(name string) uint64 {
+	if v, ok := h.forgotten.Load(name); ok {
+		return max(v.(uint64), h.floor.Load())
+	}
+	return h.floor.Load()
+}
+
+// forget drops an empty channel, remembering its eviction mark. Under mu.
+func (h *history) forget(ch *channel) {
+	if !h.channels.CompareAndDelete(ch.name, ch) {
+		return
+	}
+	h.bytes -= channelCost(ch.name, len(*ch.slots.Load()))
+	if _, loaded := h.forgotten.Swap(ch.name, ch.evicted.Load()); !loaded {
+		h.forgottenFIFO = append(h.forgottenFIFO, ch.name)
+		h.forgottenN++
+	}
+	for h.forgottenN > maxForgotten {
+		old := h.forgottenFIFO[0]
+		h.forgottenFIFO = h.forgottenFIFO[1:]
+		if v, ok := h.forgotten.LoadAndDelete(old); ok {
+			h.forgottenN--
+			if v.(uint64) > h.floor.Load() {
+				h.floor.Store(v.(uint64))
+			}
+		}
+	}
 }
 
 func cost(ev *Event) int64 { return int64(len(ev.Frame)) + eventOverhead }
@@ -98,6 +150,7 @@ func (h *history) retain(ch *channel, ev *Event, now int64) {
 	slots := *ch.slots.Load()
 	if seq-ch.first.Load() == uint64(len(slots)) {
 		if len(slots) < h.cfg.PerChannel {
+			h.bytes += 8 * int64(len(slots))
 			slots = ch.grow(slots)
 		} else {
 			h.evictOldest(ch)
@@ -160,12 +213,7 @@ func (h *history) evictOldest(ch *channel) {
 	slots[f&uint64(len(slots)-1)].CompareAndSwap(ev, nil)
 	h.bytes -= cost(ev) - 16
 	if f+1 == ch.next.Load() {
-		// Nothing left: forget the channel so idle channels cost nothing,
-		// keeping its eviction mark in the floor.
-		if ch.evicted.Load() > h.floor.Load() {
-			h.floor.Store(ch.evicted.Load())
-		}
-		h.channels.CompareAndDelete(ch.name, ch)
+		h.forget(ch)
 	}
 }
 
@@ -192,10 +240,12 @@ func (ch *channel) at(s uint64) *Event {
 }
 
 // after returns the oldest retained event with after < ID < below, or nil.
-// Lock-free: a concurrent eviction shows up as a nil slot or a wrong seq,
-// and the search starts again from the new first.
+// Lock-free: a concurrent eviction shows up as a nil slot (or one holding
+// another seq), and the search starts again from the new first. It never
+// gives up on a race — that would read as "nothing retained" and skip
+// events.
 func (ch *channel) after(after, below uint64) *Event {
-	for try := 0; try < 8; try++ {
+	for {
 		lo, hi := ch.first.Load(), ch.next.Load()
 		raced := false
 		for lo < hi { // first seq whose ID > after
@@ -214,7 +264,7 @@ func (ch *channel) after(after, below uint64) *Event {
 		if raced {
 			continue
 		}
-		if lo == ch.next.Load() {
+		if lo >= ch.next.Load() {
 			return nil
 		}
 		ev := ch.at(lo)
@@ -226,7 +276,6 @@ func (ch *channel) after(after, below uint64) *Event {
 		}
 		return ev
 	}
-	return nil
 }
 
 // Resume is what a resuming reader needs to know about one channel.
@@ -237,21 +286,26 @@ type Resume struct {
 
 // HistoryAfter looks up channel name's retained events after id after and
 // below id below, without taking any lock publishers take.
+//
+// The eviction mark is read before the search, and the search starts above
+// it: an event evicted meanwhile is then still returned (the pointer stays
+// valid), never silently stepped over behind a gap that does not cover it.
 func (hub *Hub) HistoryAfter(name string, after, below uint64) Resume {
 	h := hub.hist
 	v, ok := h.channels.Load(name)
 	if !ok {
 		r := Resume{}
-		if f := h.floor.Load(); f > after {
-			r.Evicted = f
+		if e := h.evictedMark(name); e > after {
+			r.Evicted = e
 		}
 		return r
 	}
 	ch := v.(*channel)
-	r := Resume{Next: ch.after(after, below)}
+	var r Resume
 	if e := ch.evicted.Load(); e > after {
 		r.Evicted = e
 	}
+	r.Next = ch.after(max(after, r.Evicted), below)
 	return r
 }
 
