@@ -10,7 +10,7 @@ export CI=${CI:-false}
 FUZZTIME=${FUZZTIME:-15s}
 
 # Debian packages the tests drive for real.
-packages=(curl)
+packages=(curl nginx libnginx-mod-stream chromium)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -22,6 +22,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 	$sudo apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
 fi
+
+# The npm EventSource client that e2e/eventsource_test.go drives, at the
+# version locked in e2e/testdata/package-lock.json (node and npm are on the
+# machine; the test also runs this itself when node_modules is missing).
+echo "== npm ci in e2e/testdata (eventsource)"
+(cd e2e/testdata && npm ci --no-audit --no-fund)
 
 echo "== go modules"
 go mod download
