@@ -85,14 +85,15 @@ func (in *Ingest) serveHTTP(ic *ingestConn, r netpoll.Reader, w netpoll.Writer) 
 	if perr != nil {
 		return in.replyError(ic, w, publishStatus(perr), perr.Error(), keep, "")
 	}
+	var idb [20]byte
+	body := append(strconv.AppendUint(idb[:0], id, 10), '\n')
 	ic.out = append(ic.out[:0], "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
-	ic.out = strconv.AppendInt(ic.out, int64(digits(id)+1), 10)
+	ic.out = strconv.AppendInt(ic.out, int64(len(body)), 10)
 	if !keep {
 		ic.out = append(ic.out, "\r\nConnection: close"...)
 	}
 	ic.out = append(ic.out, "\r\n\r\n"...)
-	ic.out = strconv.AppendUint(ic.out, id, 10)
-	ic.out = append(ic.out, '\n')
+	ic.out = append(ic.out, body...)
 	if err := reply(w, ic.out); err != nil {
 		return err
 	}
@@ -158,13 +159,4 @@ func publishStatus(err error) int {
 		return 503
 	}
 	return 400
-}
-
-func digits(v uint64) int {
-	n := 1
-	for v >= 10 {
-		v /= 10
-		n++
-	}
-	return n
 }
