@@ -3,8 +3,11 @@ package pubsub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
+	"os/user"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +23,10 @@ type IngestConfig struct {
 	Path        string        // unix socket path; default sockfile.DefaultPublishPath()
 	Mode        fs.FileMode   // socket file mode; default 0660
 	ReadTimeout time.Duration // longest wait for the rest of a started message; default 30 s
+	Owner       string        // user (name or uid) to own the socket file; "" leaves it
+	Group       string        // group (name or gid) of the socket file; "" leaves it
+	AllowUIDs   []uint32      // with AllowGIDs: when either is set, only peers (SO_PEERCRED) with one of these uids or primary gids may publish
+	AllowGIDs   []uint32
 	Log         *zap.Logger
 }
 
@@ -42,11 +49,12 @@ type Ingest struct {
 // ingestConn is one publisher connection's state. netpoll runs at most
 // one OnRequest per connection at a time, so it needs no lock.
 type ingestConn struct {
-	proto byte // 0 undecided, 'h' HTTP, 'l' line protocol
-	req   httpmin.Request
-	out   []byte
-	chan_ []byte
-	event []byte
+	proto  byte   // 0 undecided, 'h' HTTP, 'l' line protocol
+	denied string // non-empty: the peer may not publish; the reason
+	req    httpmin.Request
+	out    []byte
+	chan_  []byte
+	event  []byte
 }
 
 type ctxKey struct{}
@@ -73,6 +81,15 @@ func Listen(hub *Hub, cfg IngestConfig) (*Ingest, error) {
 	if err != nil {
 		return nil, err
 	}
+	uid, gid, err := lookupOwner(cfg.Owner, cfg.Group)
+	if err == nil {
+		err = sock.Chown(uid, gid)
+	}
+	if err != nil {
+		sock.Listener.Close()
+		sock.Remove()
+		return nil, fmt.Errorf("pubsub: publish socket owner: %w", err)
+	}
 	in := &Ingest{hub: hub, cfg: cfg, sock: sock, done: make(chan struct{})}
 	if in.ln, err = netpoll.ConvertListener(sock.Listener); err != nil {
 		sock.Listener.Close()
@@ -80,8 +97,14 @@ func Listen(hub *Hub, cfg IngestConfig) (*Ingest, error) {
 		return nil, err
 	}
 	in.loop, err = netpoll.NewEventLoop(in.onRequest,
-		netpoll.WithOnConnect(func(ctx context.Context, _ netpoll.Connection) context.Context {
-			return context.WithValue(ctx, ctxKey{}, &ingestConn{})
+		netpoll.WithOnConnect(func(ctx context.Context, c netpoll.Connection) context.Context {
+			ic := &ingestConn{}
+			if fc, ok := c.(netpoll.Conn); ok { // netpoll's connections are; the fd is for SO_PEERCRED
+				ic.denied = in.checkPeer(fc.Fd())
+			} else if len(in.cfg.AllowUIDs)+len(in.cfg.AllowGIDs) > 0 {
+				ic.denied = "cannot identify the publisher"
+			}
+			return context.WithValue(ctx, ctxKey{}, ic)
 		}),
 		netpoll.WithReadTimeout(cfg.ReadTimeout),
 	)
@@ -132,9 +155,14 @@ func (in *Ingest) onRequest(ctx context.Context, conn netpoll.Connection) error 
 				ic.proto = 'l'
 			}
 		}
-		if ic.proto == 'l' {
+		switch {
+		case ic.denied != "" && ic.proto == 'l':
+			err = in.lineError(ic, w, ic.denied, true)
+		case ic.denied != "":
+			err = in.replyError(ic, w, 403, ic.denied, false, "")
+		case ic.proto == 'l':
 			err = in.serveLine(ic, r, w)
-		} else {
+		default:
 			err = in.serveHTTP(ic, r, w)
 		}
 		r.Release()
@@ -154,6 +182,56 @@ func (in *Ingest) onRequest(ctx context.Context, conn netpoll.Connection) error 
 // makes a contiguous copy of what spans its buffer nodes) once per command.
 func peekUpTo(r netpoll.Reader, limit int) ([]byte, error) {
 	return r.Peek(min(r.Len(), limit))
+}
+
+// lookupOwner resolves a user and group (names or numbers; "" is -1:
+// leave as it is).
+func lookupOwner(owner, group string) (uid, gid int, err error) {
+	uid, gid = -1, -1
+	if owner != "" {
+		if uid, err = strconv.Atoi(owner); err != nil {
+			u, lerr := user.Lookup(owner)
+			if lerr != nil {
+				return 0, 0, fmt.Errorf("owner %q: %w (expected a user name or uid)", owner, lerr)
+			}
+			uid, _ = strconv.Atoi(u.Uid)
+		}
+	}
+	if group != "" {
+		if gid, err = strconv.Atoi(group); err != nil {
+			g, lerr := user.LookupGroup(group)
+			if lerr != nil {
+				return 0, 0, fmt.Errorf("group %q: %w (expected a group name or gid)", group, lerr)
+			}
+			gid, _ = strconv.Atoi(g.Gid)
+		}
+	}
+	return uid, gid, nil
+}
+
+// checkPeer applies the uid/gid allow-list to a new publisher; it returns
+// the refusal reason, or "" when the peer may publish.
+func (in *Ingest) checkPeer(fd int) string {
+	if len(in.cfg.AllowUIDs) == 0 && len(in.cfg.AllowGIDs) == 0 {
+		return ""
+	}
+	uid, gid, err := peerCred(fd)
+	if err != nil {
+		return fmt.Sprintf("cannot identify the publisher (SO_PEERCRED: %v)", err)
+	}
+	for _, u := range in.cfg.AllowUIDs {
+		if u == uid {
+			return ""
+		}
+	}
+	for _, g := range in.cfg.AllowGIDs {
+		if g == gid {
+			return ""
+		}
+	}
+	in.refused.Add(1)
+	in.cfg.Log.Warn("publisher refused by the uid/gid allow-list", zap.Uint32("uid", uid), zap.Uint32("gid", gid))
+	return fmt.Sprintf("publisher uid %d (gid %d) is not allowed on this socket: see --publish-allow-uid and --publish-allow-gid", uid, gid)
 }
 
 // waitMore flushes pending replies, blocks until the reader holds more than

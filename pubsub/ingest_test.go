@@ -292,3 +292,45 @@ func TestExpect(t *testing.T) {
 		t.Fatalf("published %d", h.Published())
 	}
 }
+
+// The uid/gid allow-list refuses a publisher that is not on it, with a
+// reason in the protocol it speaks, and admits one that is.
+func TestPublisherAllowList(t *testing.T) {
+	h := NewHub(Config{})
+	defer h.Close()
+	me := uint32(os.Getuid())
+	for _, tc := range []struct {
+		allow   []uint32
+		allowed bool
+	}{{[]uint32{me + 1}, false}, {[]uint32{me + 1, me}, true}} {
+		in, err := Listen(h, IngestConfig{Path: filepath.Join(t.TempDir(), "p.sock"), AllowUIDs: tc.allow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, br := dialIngest(t, in)
+		io.WriteString(conn, "POST /publish?channel=a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
+		code, body := readHTTP(t, br)
+		if tc.allowed && code != 200 || !tc.allowed && (code != 403 || !strings.Contains(body, "--publish-allow-uid")) {
+			t.Errorf("allow %v: HTTP %d %q", tc.allow, code, body)
+		}
+		lc, lbr := dialIngest(t, in)
+		io.WriteString(lc, "PING\r\n")
+		if line, _ := lbr.ReadString('\n'); tc.allowed != (line == "+PONG\r\n") || !tc.allowed && !strings.HasPrefix(line, "-ERR publisher uid") {
+			t.Errorf("allow %v: line protocol %q", tc.allow, line)
+		}
+		in.Close(context.Background())
+	}
+}
+
+func TestSocketOwnerGroup(t *testing.T) {
+	h := NewHub(Config{})
+	defer h.Close()
+	if _, err := Listen(h, IngestConfig{Path: filepath.Join(t.TempDir(), "p.sock"), Group: "no-such-group-xyz"}); err == nil || !strings.Contains(err.Error(), "no-such-group-xyz") {
+		t.Fatalf("unknown group: %v", err)
+	}
+	in, err := Listen(h, IngestConfig{Path: filepath.Join(t.TempDir(), "p.sock"), Group: strconv.Itoa(os.Getgid())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Close(context.Background())
+}

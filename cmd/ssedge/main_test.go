@@ -154,7 +154,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	}
 	for _, f := range []string{"listen", "publish-socket", "publish-socket-mode", "loops", "heartbeat", "header-timeout",
 		"max-backlog-bytes", "max-backlog-frames", "max-channels", "max-event-bytes", "ring-size", "cors-origin",
-		"cors-credentials", "log-format", "log-level", "history-per-channel", "history-age", "history-memory", "retry", "poll-timeout", "poll-max-timeout", "conns", "listen-unix-mode", "proxy-listen", "trusted-proxy"} {
+		"cors-credentials", "log-format", "log-level", "history-per-channel", "history-age", "history-memory", "retry", "poll-timeout", "poll-max-timeout", "conns", "listen-unix-mode", "proxy-listen", "trusted-proxy", "publish-socket-owner", "publish-socket-group", "publish-allow-uid", "publish-allow-gid"} {
 		if !strings.Contains(out, "--"+f+" ") {
 			t.Errorf("--help does not list --%s:\n%s", f, out)
 		}
@@ -175,6 +175,7 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"serve", "--listen", "nonsense", "--publish-socket", "/tmp/ssedge-cli-unused.sock"}, `listen address "nonsense"`},
 		{[]string{"serve", "--log-format", "xml"}, `--log-format "xml"`},
 		{[]string{"serve", "--trusted-proxy", "nginx-box"}, `--trusted-proxy "nginx-box"`},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--publish-socket", "/tmp/ssedge-cli-unused2.sock", "--publish-allow-uid", "root"}, `--publish-allow-uid "root": expected a numeric id`},
 		{[]string{"publish", "x"}, "--channel is required"},
 		{[]string{"publish", "--channel", "a"}, "exactly one DATA"},
 		{[]string{"publish", "--socket", "/nonexistent/s.sock", "--channel", "a", "x"}, "is `ssedge serve` running"},

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -34,6 +35,12 @@ func serve(args []string) error {
 	socket := fs.String("publish-socket", sockfile.DefaultPublishPath(), "unix socket for publishers (HTTP POST /publish and the line protocol)")
 	mode := modeFlag(0o660)
 	fs.Var(&mode, "publish-socket-mode", "file mode of the publish socket, octal")
+	pubOwner := fs.String("publish-socket-owner", "", "user (name or uid) to own the publish socket (needs root); empty: the server's")
+	pubGroup := fs.String("publish-socket-group", "", "group (name or gid) of the publish socket, for publishers in that group; empty: the server's")
+	allowUIDs := &listFlag{}
+	fs.Var(allowUIDs, "publish-allow-uid", "only publishers with this uid (or an allowed gid) may publish, checked with SO_PEERCRED; repeat for several (default: whoever can open the socket)")
+	allowGIDs := &listFlag{}
+	fs.Var(allowGIDs, "publish-allow-gid", "only publishers with this primary gid (or an allowed uid) may publish; repeat for several")
 	loops := fs.Int("loops", runtime.NumCPU(), "subscriber event loops (one per core is right)")
 	conns := fs.Int("conns", 0, "connections this process is expected to hold: at start, warn with the fix if the open-files limit cannot (0: no check)")
 	heartbeat := fs.Duration("heartbeat", poller.DefaultHeartbeat, "send a comment frame to streams silent this long (keep under proxies' read timeouts)")
@@ -113,7 +120,18 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	in, err := pubsub.Listen(hub, pubsub.IngestConfig{Path: *socket, Mode: os.FileMode(mode), Log: log})
+	uids, err := parseIDs("--publish-allow-uid", allowUIDs.vals)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	gids, err := parseIDs("--publish-allow-gid", allowGIDs.vals)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	in, err := pubsub.Listen(hub, pubsub.IngestConfig{Path: *socket, Mode: os.FileMode(mode), Log: log,
+		Owner: *pubOwner, Group: *pubGroup, AllowUIDs: uids, AllowGIDs: gids})
 	if err != nil {
 		srv.Close()
 		return err
@@ -146,6 +164,19 @@ func serve(args []string) error {
 	log.Info("stopped", zap.Uint64("published", in.Published()), zap.Uint64("accepted", st.Accepted),
 		zap.Uint64("slow_consumers", st.SlowConsumers()))
 	return nil
+}
+
+// parseIDs reads numeric uids or gids.
+func parseIDs(flag string, vals []string) ([]uint32, error) {
+	out := make([]uint32, 0, len(vals))
+	for _, v := range vals {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: expected a numeric id", flag, v)
+		}
+		out = append(out, uint32(n))
+	}
+	return out, nil
 }
 
 // parsePrefixes reads addresses and CIDR prefixes (a bare address is its

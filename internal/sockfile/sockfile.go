@@ -62,6 +62,18 @@ func Listen(path string, mode fs.FileMode, what, flag string) (*Socket, error) {
 	return s, nil
 }
 
+// Chown sets the socket file's owner and group (-1 leaves one as it is),
+// so a group of publishers or an nginx user can be given access.
+func (s *Socket) Chown(uid, gid int) error {
+	if uid < 0 && gid < 0 {
+		return nil
+	}
+	if err := os.Lchown(s.Path, uid, gid); err != nil {
+		return fmt.Errorf("socket %q: %w", s.Path, err)
+	}
+	return nil
+}
+
 // Remove deletes the socket file if it is still the one Listen created,
 // and releases the lock. The listener is the caller's to close.
 func (s *Socket) Remove() {
