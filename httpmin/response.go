@@ -69,6 +69,11 @@ func AppendError(dst []byte, status int, reason string, keepAlive bool, allow st
 		dst = append(dst, allow...)
 		dst = append(dst, "\r\n"...)
 	}
+	if status == 429 || status == 503 {
+		// A limit or an overload: tell clients (and EventSource-less
+		// retry loops) to come back later rather than at once.
+		dst = append(dst, "Retry-After: 5\r\n"...)
+	}
 	dst = append(dst, "\r\n"...)
 	dst = append(dst, reason...)
 	return append(dst, '\n')

@@ -37,6 +37,8 @@ type Config struct {
 	MaxBacklogBytes  int            // unsent bytes per subscriber before it is closed as a slow consumer
 	MaxBacklogFrames int            // unsent frames per subscriber before it is closed as a slow consumer
 	MaxChannels      int            // channels per subscription
+	MaxConns         int            // open connections per process, all listeners; 0: only the open-files limit bounds them
+	MaxConnsPerIP    int            // subscriptions and parked polls per client address (after PROXY / X-Forwarded-For); 0: no limit
 	Retry            time.Duration  // reconnection delay advised in each stream's first frame (retry:)
 	PollTimeout      time.Duration  // long-poll wait when the request gives no timeout
 	PollMaxTimeout   time.Duration  // longest long-poll wait a request may ask for (keep under proxy timeouts)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"time"
 	"unsafe"
 
 	"go.uber.org/zap"
@@ -40,6 +41,7 @@ type conn struct {
 	state      connState
 	inAgain    bool        // on loop.again
 	proxy      bool        // a PROXY protocol header must come first
+	perIP      bool        // counted in Server.perIP under peer
 	peer       netip.Addr  // the client: the socket peer, or what a trusted proxy said; invalid for unix sockets
 	readMore   bool        // input may be left unread (a per-turn cap, or held back while responding)
 	after      CloseReason // stateResponding: what to do once flushed (CloseNone: read the next request); stateLingering: the close reason
@@ -123,7 +125,25 @@ func (l *loop) open(fd int, peer netip.Addr, proxy bool) {
 	}
 	l.stats.accepted.Add(1)
 	l.stats.active.Add(1)
+	if n := l.srv.conns.Add(1); l.cfg.MaxConns > 0 && n > int64(l.cfg.MaxConns) {
+		l.overLimit(slot, 503, fmt.Sprintf("server at its connection limit (%d): retry later", l.cfg.MaxConns))
+		return
+	}
 	l.startReading(slot)
+}
+
+// overLimit answers a connection refused by a limit and closes it; the
+// refusals are counted (Stats.Closed[CloseOverLimit]) and logged at most
+// once a second for the whole server.
+func (l *loop) overLimit(slot int32, status int, reason string) {
+	c := &l.conns[slot]
+	l.out = httpmin.AppendError(l.out[:0], status, reason, false, "")
+	l.write(c.fd, l.out)
+	now := time.Now().UnixMilli()
+	if at := l.srv.limLog.Load(); now >= at && l.srv.limLog.CompareAndSwap(at, now+1000) {
+		l.log.Warn("connection refused by a limit", zap.Int("status", status), zap.String("reason", reason), zap.Stringer("client", c.peer))
+	}
+	l.close(slot, CloseOverLimit)
 }
 
 // startReading arms the request-head deadline.
@@ -140,6 +160,10 @@ func (l *loop) close(slot int32, reason CloseReason) {
 	c := &l.conns[slot]
 	if c.state == stateFree {
 		return
+	}
+	l.srv.conns.Add(-1)
+	if c.perIP {
+		l.srv.releaseIP(c.peer)
 	}
 	if c.state == stateStreaming || c.state == stateDoomed {
 		l.stats.subscribers.Add(-1)

@@ -25,12 +25,13 @@ const (
 	CloseSlowConsumer              // backlog passed Config.MaxBacklogBytes or MaxBacklogFrames
 	CloseDone                      // a non-stream response was sent in full
 	CloseShutdown                  // the server is stopping
+	CloseOverLimit                 // --max-conns or --max-conns-per-ip reached (503 / 429 answered)
 	closeReasons
 )
 
 var closeNames = [closeReasons]string{
 	"none", "peer closed", "peer reset", "header timeout", "bad request",
-	"slow consumer", "response done", "shutdown",
+	"slow consumer", "response done", "shutdown", "over limit",
 }
 
 func (r CloseReason) String() string {

@@ -51,7 +51,11 @@ func (l *loop) poll(slot int32, r *httpmin.Request) {
 	if resume && !future {
 		lastID = max(lastID, last) // a lagging loop must not send the client back
 	}
-	if n > 0 || gaps > 0 || timeout == 0 {
+	// With nothing to answer yet, park — even for timeout=0: the events
+	// this loop has still to read from the ring (published before this
+	// request, perhaps) are delivered later in this same turn, and the
+	// deadline answers the poll right after.
+	if n > 0 || gaps > 0 {
 		l.sendPollAnswer(slot, r.Origin, after, lastID)
 		return
 	}

@@ -93,6 +93,13 @@ func (l *loop) parseSubscription(slot int32, r *httpmin.Request) (last uint64, r
 		return 0, false, false
 	}
 	l.clientFrom(slot, r)
+	if c := &l.conns[slot]; l.cfg.MaxConnsPerIP > 0 && !c.perIP {
+		if !l.srv.admitIP(c.peer) {
+			l.overLimit(slot, 429, fmt.Sprintf("too many connections from %s: the limit is %d", c.peer, l.cfg.MaxConnsPerIP))
+			return 0, false, false
+		}
+		c.perIP = true
+	}
 	if ce := l.log.Check(zap.DebugLevel, "subscribe"); ce != nil {
 		ce.Write(zap.Stringer("client", l.conns[slot].peer), zap.ByteString("path", r.Path), zap.ByteString("query", r.RawQuery))
 	}

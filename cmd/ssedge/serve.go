@@ -49,6 +49,8 @@ func serve(args []string) error {
 	fs.Var(&backlogBytes, "max-backlog-bytes", "unsent bytes per subscriber before it is closed as a slow consumer")
 	backlogFrames := fs.Int("max-backlog-frames", poller.DefaultMaxBacklogFrames, "unsent events per subscriber before it is closed as a slow consumer")
 	maxChannels := fs.Int("max-channels", poller.DefaultMaxChannels, "channels per subscriber connection")
+	maxConns := fs.Int("max-conns", 0, "open connections per process; past it a connection gets 503 with Retry-After (0: only the open-files limit bounds them)")
+	maxPerIP := fs.Int("max-conns-per-ip", 0, "streams and waiting polls per client address (after PROXY protocol / X-Forwarded-For from trusted proxies); past it 429 (0: no limit)")
 	eventBytes := sizeFlag(pubsub.DefaultMaxEventBytes)
 	fs.Var(&eventBytes, "max-event-bytes", "largest event data a publisher may send")
 	ringSize := fs.Int("ring-size", pubsub.DefaultRingSize, "events in flight between publishers and loops (publishers wait when it is full)")
@@ -110,6 +112,8 @@ func serve(args []string) error {
 		MaxBacklogBytes:  int(backlogBytes),
 		MaxBacklogFrames: *backlogFrames,
 		MaxChannels:      *maxChannels,
+		MaxConns:         *maxConns,
+		MaxConnsPerIP:    *maxPerIP,
 		Retry:            *retry,
 		PollTimeout:      *pollTimeout,
 		PollMaxTimeout:   *pollMax,
