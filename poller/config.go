@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ssedge/ssedge/internal/auth"
 	"github.com/ssedge/ssedge/pubsub"
 	"github.com/ssedge/ssedge/sse"
 )
@@ -43,6 +44,8 @@ type Config struct {
 	PollTimeout      time.Duration  // long-poll wait when the request gives no timeout
 	PollMaxTimeout   time.Duration  // longest long-poll wait a request may ask for (keep under proxy timeouts)
 	CORS             *sse.CORS      // nil: no CORS headers
+	Auth             *auth.Verifier // private channels; nil: none
+	TokenCookie      string         // cookie that may carry the token; default "ssedge_token"
 	Hub              *pubsub.Hub
 	Log              *zap.Logger
 }
@@ -77,6 +80,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PollMaxTimeout <= 0 {
 		c.PollMaxTimeout = DefaultPollMaxTimeout
+	}
+	if c.TokenCookie == "" {
+		c.TokenCookie = "ssedge_token"
 	}
 	if c.Retry <= 0 {
 		c.Retry = DefaultRetry

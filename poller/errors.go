@@ -26,12 +26,13 @@ const (
 	CloseDone                      // a non-stream response was sent in full
 	CloseShutdown                  // the server is stopping
 	CloseOverLimit                 // --max-conns or --max-conns-per-ip reached (503 / 429 answered)
+	CloseTokenExpired              // the token that allowed a private channel expired
 	closeReasons
 )
 
 var closeNames = [closeReasons]string{
 	"none", "peer closed", "peer reset", "header timeout", "bad request",
-	"slow consumer", "response done", "shutdown", "over limit",
+	"slow consumer", "response done", "shutdown", "over limit", "token expired",
 }
 
 func (r CloseReason) String() string {

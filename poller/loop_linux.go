@@ -61,6 +61,7 @@ type loop struct {
 	nameEnd      []int
 	lastQuery    []byte // decoded lastEventId parameter of that request
 	timeoutQuery []byte // decoded timeout parameter of that request
+	tokenQuery   []byte // decoded token parameter of that request (never logged)
 	body         []byte // long-poll answer body
 	gapsJSON     []byte
 	replaying    []connRef

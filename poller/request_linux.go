@@ -92,6 +92,10 @@ func (l *loop) parseSubscription(slot int32, r *httpmin.Request) (last uint64, r
 		l.refuse(slot, 400, msg, "")
 		return 0, false, false
 	}
+	if status, why := l.authorize(slot, r); status != 0 {
+		l.refuse(slot, status, why, "")
+		return 0, false, false
+	}
 	l.clientFrom(slot, r)
 	if c := &l.conns[slot]; l.cfg.MaxConnsPerIP > 0 && !c.perIP {
 		if !l.srv.admitIP(c.peer) {
@@ -101,7 +105,8 @@ func (l *loop) parseSubscription(slot int32, r *httpmin.Request) (last uint64, r
 		c.perIP = true
 	}
 	if ce := l.log.Check(zap.DebugLevel, "subscribe"); ce != nil {
-		ce.Write(zap.Stringer("client", l.conns[slot].peer), zap.ByteString("path", r.Path), zap.ByteString("query", r.RawQuery))
+		// Not the raw query: it may carry a token.
+		ce.Write(zap.Stringer("client", l.conns[slot].peer), zap.ByteString("path", r.Path), zap.Int("channels", len(l.nameEnd)))
 	}
 	return last, resume, true
 }
@@ -165,10 +170,17 @@ func (l *loop) resumeFrom(r *httpmin.Request) (id uint64, ok bool, msg string) {
 // parseChannels decodes the channel parameters of query into l.names /
 // l.nameEnd, dropping repeats. It returns a refusal reason, or "".
 func (l *loop) parseChannels(query []byte) string {
-	l.names, l.nameEnd, l.lastQuery, l.timeoutQuery = l.names[:0], l.nameEnd[:0], l.lastQuery[:0], l.timeoutQuery[:0]
+	l.names, l.nameEnd, l.lastQuery, l.timeoutQuery, l.tokenQuery = l.names[:0], l.nameEnd[:0], l.lastQuery[:0], l.timeoutQuery[:0], l.tokenQuery[:0]
 	for q := query; len(q) > 0; {
 		var k, v []byte
 		k, v, q = httpmin.NextParam(q)
+		if string(k) == "token" {
+			var err error
+			if l.tokenQuery, err = httpmin.Unescape(l.tokenQuery[:0], v); err != nil {
+				return "token parameter: bad %-escape"
+			}
+			continue
+		}
 		if string(k) == "timeout" {
 			var err error
 			if l.timeoutQuery, err = httpmin.Unescape(l.timeoutQuery[:0], v); err != nil {

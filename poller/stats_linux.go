@@ -21,6 +21,7 @@ type loopStats struct {
 	replayed     atomic.Uint64
 	gaps         atomic.Uint64
 	pollsParked  atomic.Uint64
+	expired      atomic.Uint64
 }
 
 func (s *loopStats) addTo(st *Stats) {

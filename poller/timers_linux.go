@@ -27,6 +27,8 @@ func (l *loop) runTimers() {
 			l.respond(d.slot, l.out, CloseHeaderTimeout)
 		case stateLongPoll:
 			l.answerParked(d.slot, -1)
+		case stateStreaming:
+			l.expire(d.slot)
 		case stateLingering:
 			l.close(d.slot, c.after)
 		}

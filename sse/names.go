@@ -14,6 +14,9 @@ const (
 	// GapEvent names the event that tells a resuming client that events
 	// after its Last-Event-ID are no longer retained.
 	GapEvent = "ssedge.gap"
+	// ExpiredEvent names the event sent just before the server closes a
+	// stream because the token that allowed a private channel expired.
+	ExpiredEvent = "ssedge.expired"
 )
 
 // channelCharset describes the channel charset for error messages; keep it

@@ -19,6 +19,7 @@ Usage:
   ssedge serve   [flags]                 run the server (ssedge serve --help)
   ssedge publish [flags] DATA            publish one event, print its id (ssedge publish --help)
   ssedge tune    check|plan|apply|revert  size the kernel for N connections (ssedge tune --help)
+  ssedge token   [flags]                 mint a private-channel token (ssedge token --help)
   ssedge version                         print the version
 
 Subscribe:  curl -N 'http://127.0.0.1:8080/events?channel=news'
@@ -38,6 +39,8 @@ func main() {
 		err = publish(args)
 	case "tune":
 		err = tune(args)
+	case "token":
+		err = token(args)
 	case "version", "--version", "-version":
 		fmt.Println("ssedge", buildVersion())
 	case "help", "--help", "-help", "-h":

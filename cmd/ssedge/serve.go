@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/ssedge/ssedge/internal/auth"
 	"github.com/ssedge/ssedge/internal/sockfile"
 	"github.com/ssedge/ssedge/poller"
 	"github.com/ssedge/ssedge/pubsub"
@@ -63,6 +64,11 @@ func serve(args []string) error {
 	pollMax := fs.Duration("poll-max-timeout", poller.DefaultPollMaxTimeout, "longest long-poll wait a request may ask for with timeout=")
 	cors := &listFlag{}
 	fs.Var(cors, "cors-origin", "allowed CORS origin: https://example.com, https://*.example.com or *; repeat for several (default: CORS off)")
+	privPrefix := &listFlag{}
+	fs.Var(privPrefix, "private-prefix", "channel-name prefix that needs a token (JWT, claim \"channels\"), e.g. private- or user:; repeat for several (default: no private channels)")
+	secretFile := fs.String("auth-secret-file", "", "file with the HS256 secret that signs tokens (at least 32 bytes)")
+	publicKey := fs.String("auth-public-key", "", "PEM public key (RSA for RS256, P-256 for ES256) that verifies tokens")
+	tokenCookie := fs.String("token-cookie", "ssedge_token", "cookie that may carry the token (besides ?token= and Authorization: Bearer)")
 	corsCreds := fs.Bool("cors-credentials", false, "allow credentials (cookies) on CORS requests; the origin is echoed, never *")
 	logFormat := fs.String("log-format", "json", "log format: json or console")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -94,6 +100,10 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	verifier, err := auth.New(auth.Config{Prefixes: privPrefix.vals, SecretFile: *secretFile, PublicKeyFile: *publicKey})
+	if err != nil {
+		return err
+	}
 	corsList, err := sse.NewCORS(cors.vals, *corsCreds)
 	if err != nil {
 		return err
@@ -118,6 +128,8 @@ func serve(args []string) error {
 		PollTimeout:      *pollTimeout,
 		PollMaxTimeout:   *pollMax,
 		CORS:             corsList,
+		Auth:             verifier,
+		TokenCookie:      *tokenCookie,
 		Hub:              hub,
 		Log:              log,
 	})

@@ -1,0 +1,102 @@
+package poller
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"github.com/ssedge/ssedge/httpmin"
+	"github.com/ssedge/ssedge/sse"
+)
+
+// authorize checks a request for private channels (Config.Auth): it needs
+// a token — the token query parameter (EventSource cannot set headers),
+// the Config.TokenCookie cookie, or Authorization: Bearer — that is valid
+// now and allows every private channel asked for. It returns 0, or the
+// status (401: no, bad or expired token; 403: a channel the token does
+// not allow) and a reason that never quotes the token. A granted stream is
+// closed when the token expires (see expire).
+func (l *loop) authorize(slot int32, r *httpmin.Request) (int, string) {
+	v := l.cfg.Auth
+	if v == nil {
+		return 0, ""
+	}
+	private := false
+	start := 0
+	for _, end := range l.nameEnd {
+		if v.Private(l.names[start:end]) {
+			private = true
+			break
+		}
+		start = end
+	}
+	if !private {
+		return 0, ""
+	}
+	grant, err := v.Verify(l.token(r), time.Now())
+	if err != nil {
+		return 401, err.Error()
+	}
+	start = 0
+	for _, end := range l.nameEnd {
+		name := l.names[start:end]
+		if v.Private(name) && !grant.Allows(name) {
+			return 403, fmt.Sprintf("the token does not allow private channel %q", name)
+		}
+		start = end
+	}
+	c := &l.conns[slot]
+	c.deadline = grant.Expires().Sub(l.start).Milliseconds()
+	l.deadlines.push(deadline{connRef{slot, c.gen}, c.deadline})
+	return 0, ""
+}
+
+// token finds the request's token: query parameter, cookie, or bearer.
+func (l *loop) token(r *httpmin.Request) []byte {
+	if len(l.tokenQuery) > 0 {
+		return l.tokenQuery
+	}
+	if t := cookie(r.Header("Cookie"), l.cfg.TokenCookie); t != nil {
+		return t
+	}
+	if a := r.Header("Authorization"); len(a) > 7 && bytes.EqualFold(a[:7], []byte("Bearer ")) {
+		return bytes.TrimSpace(a[7:])
+	}
+	return nil
+}
+
+// cookie returns the value of cookie name in a Cookie header, or nil.
+func cookie(header []byte, name string) []byte {
+	for len(header) > 0 {
+		var pair []byte
+		pair, header, _ = bytes.Cut(header, []byte{';'})
+		k, v, ok := bytes.Cut(bytes.TrimSpace(pair), []byte{'='})
+		if ok && string(k) == name {
+			return bytes.Trim(v, `"`)
+		}
+	}
+	return nil
+}
+
+// expiredFrame tells a client why its stream ends: its token expired. The
+// application fetches a new token and reconnects (with Last-Event-ID, so
+// nothing is lost).
+var expiredFrame = []byte("event: " + sse.ExpiredEvent + "\ndata: {\"reason\":\"token expired\"}\n\n")
+
+// expire ends a stream whose token has expired.
+func (l *loop) expire(slot int32) {
+	if !l.enqueue(slot, expiredFrame) {
+		return
+	}
+	l.flush(slot)
+	c := &l.conns[slot]
+	if c.state != stateStreaming {
+		return
+	}
+	l.stats.expired.Add(1)
+	if c.out.len() == 0 {
+		l.linger(slot, CloseTokenExpired)
+		return
+	}
+	c.state, c.after = stateResponding, CloseTokenExpired
+}

@@ -1,0 +1,544 @@
+//go:build linux
+
+package poller_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ssedge/ssedge/poller"
+)
+
+// hostileHeaderTimeout is the server's request-head deadline in the
+// hostile suite: short, so slowloris and idle connections end quickly.
+const hostileHeaderTimeout = 500 * time.Millisecond
+
+// TestHostileClients runs hostile and broken clients over real sockets
+// against one server. A witness subscriber is connected throughout and
+// gets an event between every two cases; at the end it must have every
+// one of them, in order, and a fresh subscriber on three channels must get
+// 100 events, all, in order. The refusals must show in Stats.
+func TestHostileClients(t *testing.T) {
+	h := start(t, poller.Config{HeaderTimeout: hostileHeaderTimeout, MaxBacklogBytes: 256 << 10})
+	witness := h.subscribe("/events?channel=witness")
+	waitFor(t, "witness subscribed", func() bool { return h.srv.Stats().Subscribers == 1 })
+	frames := make(chan frame, 1024)
+	witnessErr := make(chan error, 1)
+	go func() {
+		for {
+			f, err := witness.next(time.Minute)
+			if err != nil {
+				witnessErr <- err
+				close(frames)
+				return
+			}
+			if !f.control() {
+				frames <- f
+			}
+		}
+	}()
+	var witnessed []uint64
+	mark := func(name string) {
+		id := h.publish("witness", "", "after "+name)
+		witnessed = append(witnessed, id)
+	}
+	settle := func(name string) {
+		// Every connection a case opened is gone before the next starts:
+		// the server freed what the hostile clients held.
+		waitFor(t, "connections of "+name+" closed", func() bool { return h.srv.Stats().Active == 1 })
+		mark(name)
+	}
+
+	cases := []struct {
+		name string
+		run  func(*testing.T, *harness)
+	}{
+		{"smuggling", hostileSmuggling},
+		{"slowloris", hostileSlowloris},
+		{"never reads", hostileNeverReads},
+		{"thousand from one address", hostileThousand},
+		{"oversized", hostileOversized},
+		{"random bytes", hostileRandomBytes},
+		{"half-open", hostileHalfOpen},
+	}
+	for _, c := range cases {
+		start := time.Now()
+		t.Run(c.name, func(t *testing.T) { c.run(t, h) })
+		settle(c.name)
+		t.Logf("%s: %v", c.name, time.Since(start).Round(time.Millisecond))
+	}
+
+	// A normal subscriber on three channels gets 100 events, in order.
+	s := h.subscribe("/events?channel=n1&channel=n2&channel=n3")
+	waitFor(t, "normal subscriber", func() bool { return h.srv.Stats().Subscribers == 2 })
+	ids := make([]uint64, 100)
+	for i := range ids {
+		ids[i] = h.publish(fmt.Sprintf("n%d", i%3+1), "", fmt.Sprintf("normal %d", i))
+	}
+	for i, id := range ids {
+		if f := s.event(t); f.id != id || f.data != fmt.Sprintf("normal %d", i) {
+			t.Fatalf("normal subscriber, event %d: got %+v, want id %d", i, f, id)
+		}
+	}
+	for i, id := range witnessed {
+		select {
+		case f, ok := <-frames:
+			if !ok {
+				t.Fatalf("witness lost its stream after %d of %d events: %v", i, len(witnessed), <-witnessErr)
+			}
+			if f.id != id {
+				t.Fatalf("witness event %d: got %+v, want id %d", i, f, id)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("witness got %d of %d events", i, len(witnessed))
+		}
+	}
+
+	st := h.srv.Stats()
+	t.Logf("stats: accepted %d, closed by reason %v, slow consumers %d", st.Accepted, st.Closed, st.SlowConsumers())
+	if st.Closed[poller.CloseBadRequest] == 0 || st.Closed[poller.CloseHeaderTimeout] == 0 || st.SlowConsumers() == 0 {
+		t.Errorf("refusals not counted: bad request %d, header timeout %d, slow consumer %d",
+			st.Closed[poller.CloseBadRequest], st.Closed[poller.CloseHeaderTimeout], st.SlowConsumers())
+	}
+}
+
+// hostileExchange sends raw (from a goroutine, as the server may answer
+// before it has read it all) and returns what the server answers until it
+// closes. err is nil for a clean close (FIN); a timeout means the server
+// neither answered nor closed.
+func hostileExchange(h *harness, raw string) (string, error) {
+	c, err := net.Dial("tcp", h.addr)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	go io.WriteString(c, raw)
+	b, err := io.ReadAll(c)
+	return string(b), err
+}
+
+// refused checks that an answer is one 4xx/5xx response followed by a
+// close. With mayReset, a connection reset is accepted too (the client was
+// still sending megabytes when the server gave up draining them), but the
+// answer, if any arrived, must still be a refusal.
+func refused(t *testing.T, what, got string, err error, mayReset bool) {
+	t.Helper()
+	if err != nil && !(mayReset && errors.Is(err, syscall.ECONNRESET)) {
+		t.Errorf("%s: %v after %.120q; want a refusal and a close", what, err, got)
+		return
+	}
+	if got == "" && mayReset {
+		return
+	}
+	if !strings.HasPrefix(got, "HTTP/1.1 4") && !strings.HasPrefix(got, "HTTP/1.1 5") {
+		t.Errorf("%s: got %.120q, want a 4xx or 5xx answer", what, got)
+	}
+	if n := strings.Count(got, "HTTP/1."); n != 1 {
+		t.Errorf("%s: %d responses in %.300q, want exactly one (a smuggled request answered?)", what, n, got)
+	}
+}
+
+// Ambiguous framing that proxies and servers may read differently is
+// refused and the connection closed; the request hidden in the body is
+// never answered.
+func hostileSmuggling(t *testing.T, h *harness) {
+	const hidden = "GET /events?channel=smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+	before := h.srv.Stats().Closed[poller.CloseBadRequest]
+	cases := []struct{ name, raw string }{
+		{"CL+TE", "GET /events?channel=a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + hidden},
+		{"TE+CL", "GET /events?channel=a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + hidden},
+		{"duplicate Content-Length", "GET /events?channel=a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 51\r\n\r\n" + hidden},
+		{"TE chunked, identity", "GET /events?channel=a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n" + hidden},
+		{"TE identity", "GET /events?channel=a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n" + hidden},
+		{"obs-fold", "GET /events?channel=a HTTP/1.1\r\nHost: x\r\nX-A: a\r\n Transfer-Encoding: chunked\r\n\r\n" + hidden},
+		{"bare CR", "GET /events?channel=a HTTP/1.1\r\nHost: x\rTransfer-Encoding: chunked\r\n\r\n" + hidden},
+		{"bare LF", "GET /events?channel=a HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n\n" + hidden},
+		{"NUL in header", "GET /events?channel=a HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n" + hidden},
+		{"space before colon", "GET /events?channel=a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n" + hidden},
+		{"absolute-form target", "GET http://evil.example/events?channel=a HTTP/1.1\r\nHost: x\r\n\r\n" + hidden},
+		{"HTTP/0.9", "GET /events\r\n" + hidden},
+	}
+	for _, c := range cases {
+		got, err := hostileExchange(h, c.raw)
+		refused(t, c.name, got, err, false)
+	}
+	if n := h.srv.Stats().Closed[poller.CloseBadRequest] - before; n == 0 {
+		t.Errorf("no bad requests counted for %d smuggling forms", len(cases))
+	}
+}
+
+// Fifty clients trickle a head one byte every 100 ms; each is answered 408
+// (or closed) once the head deadline passes, and a normal subscriber is
+// served meanwhile.
+func hostileSlowloris(t *testing.T, h *harness) {
+	const n = 50
+	before := h.srv.Stats().Closed[poller.CloseHeaderTimeout]
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		c, err := net.Dial("tcp", h.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := make(chan struct{})
+			go func() {
+				head := "GET /events?channel=slow HTTP/1.1\r\nHost: x\r\nX-Slow: " + strings.Repeat("s", 1000)
+				tick := time.NewTicker(100 * time.Millisecond)
+				defer tick.Stop()
+				for k := 0; k < len(head); k++ {
+					if _, err := c.Write([]byte{head[k]}); err != nil {
+						return
+					}
+					select {
+					case <-done:
+						return
+					case <-tick.C:
+					}
+				}
+			}()
+			defer close(done)
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			b, err := io.ReadAll(c)
+			switch {
+			case err != nil && !errors.Is(err, syscall.ECONNRESET):
+				errs <- fmt.Errorf("slowloris client: %v after %q", err, b)
+			case len(b) > 0 && !strings.HasPrefix(string(b), "HTTP/1.1 408 "):
+				errs <- fmt.Errorf("slowloris client got %.120q, want 408", b)
+			}
+		}()
+	}
+	// Meanwhile a normal subscriber connects and gets an event.
+	s, err := h.trySubscribe("/events?channel=during-slowloris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "subscriber during slowloris", func() bool { return h.srv.Stats().Subscribers >= 2 })
+	id, err := h.hub.Publish([]byte("during-slowloris"), nil, []byte("hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := s.event(t); f.id != id {
+		t.Errorf("subscriber during slowloris got %+v, want id %d", f, id)
+	}
+	s.c.Close()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	waitFor(t, "header timeouts counted", func() bool { return h.srv.Stats().Closed[poller.CloseHeaderTimeout] > before })
+	t.Logf("header timeouts: %d of %d", h.srv.Stats().Closed[poller.CloseHeaderTimeout]-before, n)
+}
+
+// A subscriber that never reads while 20 MB go to its channel is closed
+// as a slow consumer; the loop never freezes: a reading subscriber on the
+// same channel gets every event, in order.
+func hostileNeverReads(t *testing.T, h *harness) {
+	const size, events = 4000, 5000 // 20 MB
+	before := h.srv.Stats().SlowConsumers()
+	stuck, err := h.trySubscribe("/events?channel=flood")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.c.Close()
+	fast, err := h.trySubscribe("/events?channel=flood")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fast.c.Close()
+	waitFor(t, "flood subscribers", func() bool { return h.srv.Stats().Subscribers >= 3 })
+	data := strings.Repeat("f", size)
+	read := make(chan uint64, events)
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < events; i++ {
+			f, err := fast.next(10 * time.Second)
+			for err == nil && f.control() {
+				f, err = fast.next(10 * time.Second)
+			}
+			if err != nil {
+				done <- fmt.Errorf("reading subscriber at event %d: %v", i, err)
+				return
+			}
+			if len(f.data) != size {
+				done <- fmt.Errorf("reading subscriber, event %d: %d bytes of data", i, len(f.data))
+				return
+			}
+			read <- f.id
+		}
+		done <- nil
+	}()
+	// Publish at the reader's pace (a window of 8 events, far inside its
+	// backlog bound), so only the client that never reads falls behind.
+	ids := make([]uint64, 0, events)
+	got := 0
+	for i := 0; i < events; i++ {
+		for len(ids)-got >= 8 {
+			select {
+			case id := <-read:
+				if id != ids[got] {
+					t.Fatalf("reading subscriber got id %d, want %d", id, ids[got])
+				}
+				got++
+			case err := <-done:
+				t.Fatal(err)
+			}
+		}
+		id, err := h.hub.Publish([]byte("flood"), nil, []byte(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for ; got < events; got++ {
+		if id := <-read; id != ids[got] {
+			t.Fatalf("reading subscriber got id %d, want %d", id, ids[got])
+		}
+	}
+	waitFor(t, "slow consumer closed", func() bool { return h.srv.Stats().SlowConsumers() > before })
+	// Its stream ends: what the kernel buffered, then EOF or a reset.
+	stuck.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, stuck.br); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("slow consumer's stream did not end: %v", err)
+	}
+}
+
+// A thousand connections from one address at once: half send nothing (the
+// head deadline answers them 408), half subscribe and hold their streams.
+// Each is served or cleanly refused, and the server stays responsive.
+func hostileThousand(t *testing.T, h *harness) {
+	const n = 1000
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		c, err := net.Dial("tcp", h.addr)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		defer c.Close()
+		conns[i] = c
+		if i%2 == 1 {
+			io.WriteString(c, "GET /events?channel=crowd HTTP/1.1\r\nHost: x\r\n\r\n")
+		}
+	}
+	// Responsive while they are held.
+	s, err := h.trySubscribe("/events?channel=beside-crowd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.c.Close()
+	waitFor(t, "subscriber beside the crowd", func() bool {
+		return h.srv.Stats().Subscribers >= 2 && h.srv.Stats().Requests > 0
+	})
+	id, err := h.hub.Publish([]byte("beside-crowd"), nil, []byte("hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := s.event(t); f.id != id {
+		t.Fatalf("subscriber beside the crowd got %+v, want id %d", f, id)
+	}
+	// Wait until each streaming client's head is in (or it was refused),
+	// then one event must reach every client that was served.
+	heads := make([]string, n)
+	var wg sync.WaitGroup
+	for i := 1; i < n; i += 2 {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c := conns[i]
+			c.SetReadDeadline(time.Now().Add(15 * time.Second))
+			buf := make([]byte, 0, 512)
+			tmp := make([]byte, 512)
+			for !strings.Contains(string(buf), "\r\n\r\n") {
+				k, err := c.Read(tmp)
+				buf = append(buf, tmp[:k]...)
+				if err != nil {
+					break
+				}
+			}
+			heads[i] = string(buf)
+		}(i)
+	}
+	wg.Wait()
+	served := 0
+	for i := 1; i < n; i += 2 {
+		switch {
+		case strings.HasPrefix(heads[i], "HTTP/1.1 200 "):
+			served++
+		case strings.HasPrefix(heads[i], "HTTP/1.1 429 "), strings.HasPrefix(heads[i], "HTTP/1.1 503 "):
+		default:
+			t.Errorf("streaming client %d: head %.120q, want 200 or a clean refusal (429, 503)", i, heads[i])
+		}
+	}
+	crowd, err := h.hub.Publish([]byte("crowd"), nil, []byte("to all"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c := conns[i]
+			c.SetReadDeadline(time.Now().Add(15 * time.Second))
+			if i%2 == 1 {
+				if !strings.HasPrefix(heads[i], "HTTP/1.1 200 ") {
+					return
+				}
+				_, rest, _ := strings.Cut(heads[i], "\r\n\r\n")
+				want := fmt.Sprintf("id: %d\n", crowd)
+				b := []byte(rest)
+				tmp := make([]byte, 512)
+				for !strings.Contains(string(b), want) {
+					k, err := c.Read(tmp)
+					b = append(b, tmp[:k]...)
+					if err != nil {
+						errs <- fmt.Errorf("streaming client %d: %v before event %d (got %.200q)", i, err, crowd, b)
+						return
+					}
+				}
+				return
+			}
+			b, err := io.ReadAll(c)
+			if err != nil && !errors.Is(err, syscall.ECONNRESET) || len(b) > 0 && !strings.HasPrefix(string(b), "HTTP/1.1 408 ") {
+				errs <- fmt.Errorf("idle client %d: got %.120q, %v; want 408 and a close", i, b, err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	t.Logf("streaming clients served: %d of %d", served, n/2)
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// Everything too large is refused with a status and closed: a 1 MB
+// request line, 100,000 header fields, a 20 MB header, 1,000 channels, a
+// 10 MB channel name.
+func hostileOversized(t *testing.T, h *harness) {
+	var many strings.Builder
+	many.WriteString("GET /events?channel=a HTTP/1.1\r\nHost: x\r\n")
+	for i := 0; i < 100000; i++ {
+		many.WriteString("X: y\r\n")
+	}
+	many.WriteString("\r\n")
+	channels := make([]string, 1000)
+	for i := range channels {
+		channels[i] = fmt.Sprintf("channel=c%d", i)
+	}
+	cases := []struct {
+		name string
+		raw  string
+	}{
+		{"1 MB request line", "GET /events?channel=a&x=" + strings.Repeat("x", 1<<20) + " HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"100,000 headers", many.String()},
+		{"20 MB header", "GET /events?channel=a HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 20<<20) + "\r\n\r\n"},
+		{"1,000 channels", "GET /events?" + strings.Join(channels, "&") + " HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"10 MB channel name", "GET /events?channel=" + strings.Repeat("n", 10<<20) + " HTTP/1.1\r\nHost: x\r\n\r\n"},
+	}
+	for _, c := range cases {
+		got, err := hostileExchange(h, c.raw)
+		refused(t, c.name, got, err, true)
+	}
+	// As many channels as fit the request-line limit: the channel cap
+	// itself refuses them.
+	short := make([]string, 700)
+	for i := range short {
+		short[i] = fmt.Sprintf("channel=%c%c", 'a'+i%26, 'a'+i/26%26)
+	}
+	got, err := hostileExchange(h, "GET /events?"+strings.Join(short, "&")+" HTTP/1.1\r\nHost: x\r\n\r\n")
+	refused(t, "700 channels in a line under the limit", got, err, false)
+	if !strings.HasPrefix(got, "HTTP/1.1 400 ") {
+		t.Errorf("700 channels: got %.120q, want 400 (too many channels)", got)
+	}
+}
+
+// Two hundred clients each send 4 KB of (seeded) random bytes; half read
+// what comes back, half close at once.
+func hostileRandomBytes(t *testing.T, h *harness) {
+	const n, size, parallel = 200, 4096, 20
+	rng := rand.New(rand.NewPCG(6, 2026))
+	payloads := make([][]byte, n)
+	for i := range payloads {
+		payloads[i] = make([]byte, size)
+		for k := range payloads[i] {
+			payloads[i][k] = byte(rng.Uint32())
+		}
+	}
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			c, err := net.Dial("tcp", h.addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(15 * time.Second))
+			if _, err := c.Write(payloads[i]); err != nil || i%2 == 0 {
+				return
+			}
+			c.(*net.TCPConn).CloseWrite()
+			b, err := io.ReadAll(c)
+			if err != nil && !errors.Is(err, syscall.ECONNRESET) || len(b) > 0 && !strings.HasPrefix(string(b), "HTTP/1.1 4") && !strings.HasPrefix(string(b), "HTTP/1.1 5") {
+				errs <- fmt.Errorf("random client %d: got %.120q, %v; want a refusal or a close", i, b, err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// Clients that connect and close at once, and clients that send half a
+// request and reset (SO_LINGER 0), leave nothing behind.
+func hostileHalfOpen(t *testing.T, h *harness) {
+	for i := 0; i < 200; i++ {
+		c, err := net.Dial("tcp", h.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			io.WriteString(c, "GET /events?channel=half HTTP/1.1\r\nHo")
+			c.(*net.TCPConn).SetLinger(0)
+		}
+		c.Close()
+	}
+	// A full subscriber that then resets its stream.
+	s, err := h.trySubscribe("/events?channel=half")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "half-open subscriber", func() bool { return h.srv.Stats().Subscribers >= 2 })
+	s.c.(*net.TCPConn).SetLinger(0)
+	s.c.Close()
+	if _, err := h.hub.Publish([]byte("half"), nil, []byte("to a reset peer")); err != nil {
+		t.Fatal(err)
+	}
+}
