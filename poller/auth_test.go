@@ -96,3 +96,23 @@ func TestTokenExpiryClosesStream(t *testing.T) {
 	}
 	waitFor(t, "the close counted", func() bool { return h.srv.Stats().Closed[poller.CloseTokenExpired] == 1 })
 }
+
+// A stream without a token outlives the request-head deadline it was
+// accepted with (that deadline must not fire as an "expiry").
+func TestStreamOutlivesHeaderDeadline(t *testing.T) {
+	h := withAuth(t, poller.Config{HeaderTimeout: 200 * time.Millisecond})
+	s := h.subscribe("/events?channel=news")
+	p := h.subscribe("/events?channel=private-a&token=" + mint(t, time.Hour, "private-a"))
+	time.Sleep(600 * time.Millisecond)
+	id := h.publish("news", "", "still here")
+	if f := s.event(t); f.id != id {
+		t.Fatalf("public stream: %+v", f)
+	}
+	id = h.publish("private-a", "", "still here")
+	if f := p.event(t); f.id != id {
+		t.Fatalf("private stream: %+v", f)
+	}
+	if st := h.srv.Stats(); st.Subscribers != 2 || st.Closed[poller.CloseTokenExpired] != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}

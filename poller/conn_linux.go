@@ -42,6 +42,7 @@ type conn struct {
 	inAgain    bool        // on loop.again
 	proxy      bool        // a PROXY protocol header must come first
 	perIP      bool        // counted in Server.perIP under peer
+	subscriber bool        // counted in Stats.Subscribers
 	peer       netip.Addr  // the client: the socket peer, or what a trusted proxy said; invalid for unix sockets
 	readMore   bool        // input may be left unread (a per-turn cap, or held back while responding)
 	after      CloseReason // stateResponding: what to do once flushed (CloseNone: read the next request); stateLingering: the close reason
@@ -165,7 +166,7 @@ func (l *loop) close(slot int32, reason CloseReason) {
 	if c.perIP {
 		l.srv.releaseIP(c.peer)
 	}
-	if c.state == stateStreaming || c.state == stateDoomed {
+	if c.subscriber {
 		l.stats.subscribers.Add(-1)
 	}
 	l.leave(slot)

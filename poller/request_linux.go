@@ -62,6 +62,7 @@ func (l *loop) subscribe(slot int32, r *httpmin.Request) {
 	c.state = stateStreaming
 	c.rbuf = nil
 	c.subs = make([]subRef, 0, len(l.nameEnd)) // non-nil: counted as a subscriber
+	c.subscriber = true
 	l.stats.subscribers.Add(1)
 	if !l.send(slot, l.out) {
 		return
@@ -82,6 +83,9 @@ func (l *loop) subscribe(slot int32, r *httpmin.Request) {
 // l.nameEnd, l.timeoutQuery). On a bad request it refuses and returns
 // false.
 func (l *loop) parseSubscription(slot int32, r *httpmin.Request) (last uint64, resume, ok bool) {
+	// The request is in: its head deadline no longer applies (authorize
+	// may set the token's expiry instead).
+	l.conns[slot].deadline = 0
 	msg := ""
 	if r.ContentLength > 0 || r.Chunked {
 		msg = fmt.Sprintf("a %s request must not have a body", r.Path)

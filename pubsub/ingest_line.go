@@ -83,22 +83,35 @@ func (in *Ingest) serveLine(ic *ingestConn, r netpoll.Reader, w netpoll.Writer) 
 		}
 		return in.lineError(ic, w, fmt.Sprintf("%v: %d bytes, the limit is %d", ErrEventTooLarge, size, in.hub.maxData), false)
 	}
+	// The whole command, line end included, must be in before anything is
+	// published: a publisher cut off mid-command gets no id, so nothing may
+	// go out that it would retry.
 	data, err := need(r, w, size+1)
 	if err != nil {
 		return err
 	}
-	data = data[:size]
-	id, perr2 := in.publish(ic.chan_, ic.event, data)
-	r.Skip(size)
-	if err := skipLineEnd(r, w); err != nil {
-		// The event is out: say so, then close, as the framing is lost.
-		if perr2 == nil {
-			in.lineOK(ic, w, id)
+	tail := 0 // the line end's length
+	switch data[size] {
+	case '\n':
+		tail = 1
+	case '\r':
+		if data, err = need(r, w, size+2); err != nil {
+			return err
 		}
-		return in.lineError(ic, w, err.Error(), true)
+		if data[size+1] == '\n' {
+			tail = 2
+		}
 	}
-	if perr2 != nil {
-		return in.lineError(ic, w, perr2.Error(), false)
+	if tail == 0 {
+		in.refused.Add(1)
+		return in.lineError(ic, w, fmt.Sprintf("payload not followed by \\r\\n (got %q): check the PUB byte count; nothing was published", data[size:min(len(data), size+2)]), true)
+	}
+	id, perr := in.publish(ic.chan_, ic.event, data[:size])
+	if err := r.Skip(size + tail); err != nil {
+		return err
+	}
+	if perr != nil {
+		return in.lineError(ic, w, perr.Error(), false)
 	}
 	return in.lineOK(ic, w, id)
 }

@@ -54,6 +54,8 @@ fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "$FUZZTIME" -fuzzminimizetime
 fuzz ./httpmin FuzzParseSplit
 fuzz ./httpmin FuzzParseDifferential
 fuzz ./httpmin FuzzParseProxy
+fuzz ./pubsub FuzzLineProtocol
+fuzz ./pubsub FuzzHTTPPublish
 fuzz ./sse FuzzRoundTrip
 fuzz ./sse FuzzAllowedHeaderSafe
 
