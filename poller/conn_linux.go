@@ -400,6 +400,7 @@ func (l *loop) linger(slot int32, reason CloseReason) {
 
 // refuse answers status with reason and closes.
 func (l *loop) refuse(slot int32, status int, reason, allow string) {
+	l.logRefusal(slot, status, reason)
 	l.out = httpmin.AppendError(l.out[:0], status, reason, false, allow)
 	l.respond(slot, l.out, CloseBadRequest)
 }

@@ -82,3 +82,15 @@ func (l *loop) logSlowConsumer(c *conn) {
 		zap.Int("more_since_last_line", l.slowQuiet))
 	l.slowQuiet, l.slowLogAt = 0, l.now+1000
 }
+
+// logRefusal logs a refused request (counted as CloseBadRequest), at most
+// once a second per loop, so hostile clients cannot flood the log.
+func (l *loop) logRefusal(slot int32, status int, reason string) {
+	if l.now < l.refuseLogAt {
+		l.refuseQuiet++
+		return
+	}
+	l.log.Info("request refused", zap.Int("status", status), zap.String("reason", reason),
+		zap.Stringer("client", l.conns[slot].peer), zap.Int("more_since_last_line", l.refuseQuiet))
+	l.refuseQuiet, l.refuseLogAt = 0, l.now+1000
+}

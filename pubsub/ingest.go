@@ -44,6 +44,21 @@ type Ingest struct {
 
 	published atomic.Uint64
 	refused   atomic.Uint64
+	logAt     atomic.Int64 // unix ms before which refusals are counted, not logged
+	quiet     atomic.Int64 // refusals not logged since the last line
+}
+
+// noteRefusal logs a refusal's reason, at most once a second (the line
+// counts the ones in between), so a misbehaving publisher cannot flood
+// the log. Refused counts them all.
+func (in *Ingest) noteRefusal(reason string) {
+	now := time.Now().UnixMilli()
+	at := in.logAt.Load()
+	if now < at || !in.logAt.CompareAndSwap(at, now+1000) {
+		in.quiet.Add(1)
+		return
+	}
+	in.cfg.Log.Warn("publish refused", zap.String("reason", reason), zap.Int64("more_since_last_line", in.quiet.Swap(0)))
 }
 
 // ingestConn is one publisher connection's state. netpoll runs at most

@@ -140,6 +140,7 @@ func (in *Ingest) route(ic *ingestConn, req *httpmin.Request) (int, string, stri
 }
 
 func (in *Ingest) replyError(ic *ingestConn, w netpoll.Writer, status int, reason string, keep bool, allow string) error {
+	in.noteRefusal(reason)
 	ic.out = httpmin.AppendError(ic.out[:0], status, reason, keep, allow)
 	if err := reply(w, ic.out); err != nil {
 		return err

@@ -145,6 +145,7 @@ func (in *Ingest) lineOK(ic *ingestConn, w netpoll.Writer, id uint64) error {
 
 // lineError replies -ERR reason; with hangUp the connection then closes.
 func (in *Ingest) lineError(ic *ingestConn, w netpoll.Writer, reason string, hangUp bool) error {
+	in.noteRefusal(reason)
 	ic.out = append(ic.out[:0], "-ERR "...)
 	ic.out = append(ic.out, bytes.ReplaceAll([]byte(reason), []byte("\n"), []byte(" "))...)
 	ic.out = append(ic.out, "\r\n"...)
