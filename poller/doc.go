@@ -81,5 +81,21 @@
 // runs every Heartbeat/4, so a stream is silent for at most 1.25x the
 // interval.
 //
+// Listeners: TCP addresses get one SO_REUSEPORT socket per loop;
+// "unix:PATH" is one socket every loop watches with EPOLLEXCLUSIVE.
+// ProxyListen listeners require a PROXY protocol header (v1 or v2,
+// httpmin.ParseProxy) from a TrustedProxies peer; the client address
+// (conn.peer) is the socket peer, or what a trusted proxy says in the
+// PROXY header, X-Real-IP or X-Forwarded-For. It is what logs and the
+// per-address limit use.
+//
+// Access and limits: channels under Config.Auth's private prefixes need a
+// token (401/403 otherwise); a granted stream's token expiry is its
+// connection deadline, at which it gets ssedge.expired and is closed.
+// MaxConns is checked on accept (503), MaxConnsPerIP when a stream or poll
+// starts (429); the per-address counts are the one structure the loops
+// share (Server.perIP under ipMu), touched only then and on close. Every
+// refusal is counted by CloseReason and logged at most once a second.
+//
 // poller needs Linux; on other systems New returns ErrNeedsLinux.
 package poller
