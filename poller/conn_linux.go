@@ -43,7 +43,8 @@ type conn struct {
 	proxy      bool        // a PROXY protocol header must come first
 	perIP      bool        // counted in Server.perIP under peer
 	subscriber bool        // counted in Stats.Subscribers
-	peer       netip.Addr  // the client: the socket peer, or what a trusted proxy said; invalid for unix sockets
+	peer       netip.Addr  // the socket peer, or what a trusted proxy's PROXY header said; invalid for unix sockets
+	client     netip.Addr  // who the current request speaks for (peer, or X-Real-IP / X-Forwarded-For from a trusted peer)
 	readMore   bool        // input may be left unread (a per-turn cap, or held back while responding)
 	after      CloseReason // stateResponding: what to do once flushed (CloseNone: read the next request); stateLingering: the close reason
 	wroteAt    uint32      // loop ms (wrapping) of the last write, for heartbeats
@@ -86,6 +87,14 @@ func peerAddr(sa *unix.RawSockaddrAny) netip.Addr {
 		return netip.AddrFrom16((*unix.RawSockaddrInet6)(unsafe.Pointer(sa)).Addr).Unmap()
 	}
 	return netip.Addr{}
+}
+
+// who is the address to name in logs: the request's client once known.
+func (c *conn) who() netip.Addr {
+	if c.client.IsValid() {
+		return c.client
+	}
+	return c.peer
 }
 
 // trusted reports whether peer may speak for clients (PROXY headers,
@@ -142,7 +151,7 @@ func (l *loop) overLimit(slot int32, status int, reason string) {
 	l.write(c.fd, l.out)
 	now := time.Now().UnixMilli()
 	if at := l.srv.limLog.Load(); now >= at && l.srv.limLog.CompareAndSwap(at, now+1000) {
-		l.log.Warn("connection refused by a limit", zap.Int("status", status), zap.String("reason", reason), zap.Stringer("client", c.peer))
+		l.log.Warn("connection refused by a limit", zap.Int("status", status), zap.String("reason", reason), zap.Stringer("client", c.who()))
 	}
 	l.close(slot, CloseOverLimit)
 }
@@ -163,9 +172,7 @@ func (l *loop) close(slot int32, reason CloseReason) {
 		return
 	}
 	l.srv.conns.Add(-1)
-	if c.perIP {
-		l.srv.releaseIP(c.peer)
-	}
+	l.releasePerIP(slot)
 	if c.subscriber {
 		l.stats.subscribers.Add(-1)
 	}

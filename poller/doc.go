@@ -85,7 +85,7 @@
 // "unix:PATH" is one socket every loop watches with EPOLLEXCLUSIVE.
 // ProxyListen listeners require a PROXY protocol header (v1 or v2,
 // httpmin.ParseProxy) from a TrustedProxies peer; the client address
-// (conn.peer) is the socket peer, or what a trusted proxy says in the
+// (conn.client, per request) is the socket peer, or what a trusted proxy says in the
 // PROXY header, X-Real-IP or X-Forwarded-For. It is what logs and the
 // per-address limit use.
 //

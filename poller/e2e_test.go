@@ -1,9 +1,11 @@
 package poller_test
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -410,4 +412,23 @@ func TestMaxConnsPerIP(t *testing.T) {
 	a1.c.Close()
 	waitFor(t, "the address's place to free", func() bool { return h.srv.Stats().Subscribers == 2 })
 	h.subscribe("/events?channel=i", "X-Real-IP: 198.51.100.1")
+}
+
+// A proxy's keep-alive connection carries many clients: each request is
+// counted under its own client, and an answered poll gives its place back.
+func TestPerIPKeepAlivePolls(t *testing.T) {
+	h := start(t, poller.Config{MaxConnsPerIP: 1})
+	c := h.dial()
+	br := bufio.NewReader(c)
+	for _, ip := range []string{"198.51.100.1", "198.51.100.2", "198.51.100.1"} {
+		fmt.Fprintf(c, "GET /poll?channel=k&timeout=0 HTTP/1.1\r\nHost: x\r\nX-Real-IP: %s\r\n\r\n", ip)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("poll as %s: %v %v", ip, resp, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+	}
+	h.subscribe("/events?channel=k", "X-Real-IP: 198.51.100.1")
+	h.subscribe("/events?channel=k", "X-Real-IP: 198.51.100.2")
 }

@@ -56,6 +56,7 @@ func (l *loop) poll(slot int32, r *httpmin.Request) {
 	// request, perhaps) are delivered later in this same turn, and the
 	// deadline answers the poll right after.
 	if n > 0 || gaps > 0 {
+		l.releasePerIP(slot) // answered: no longer a waiting poll
 		l.sendPollAnswer(slot, r.Origin, after, lastID)
 		return
 	}
@@ -187,6 +188,7 @@ func (l *loop) answerParked(slot int32, head int32) {
 		c.replay = nil
 	}
 	l.leave(slot)
+	l.releasePerIP(slot)
 	l.body = append(l.body[:0], `{"events":[`...)
 	l.gapsJSON = l.gapsJSON[:0]
 	for r := head; r >= 0; r = l.refs[r].next {

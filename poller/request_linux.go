@@ -100,35 +100,47 @@ func (l *loop) parseSubscription(slot int32, r *httpmin.Request) (last uint64, r
 		l.refuse(slot, status, why, "")
 		return 0, false, false
 	}
-	l.clientFrom(slot, r)
-	if c := &l.conns[slot]; l.cfg.MaxConnsPerIP > 0 && !c.perIP {
-		if !l.srv.admitIP(c.peer) {
-			l.overLimit(slot, 429, fmt.Sprintf("too many connections from %s: the limit is %d", c.peer, l.cfg.MaxConnsPerIP))
+	c := &l.conns[slot]
+	c.client = l.clientOf(c.peer, r)
+	if l.cfg.MaxConnsPerIP > 0 {
+		l.releasePerIP(slot) // a keep-alive connection's previous request
+		if !l.srv.admitIP(c.client) {
+			l.overLimit(slot, 429, fmt.Sprintf("too many connections from %s: the limit is %d", c.client, l.cfg.MaxConnsPerIP))
 			return 0, false, false
 		}
 		c.perIP = true
 	}
 	if ce := l.log.Check(zap.DebugLevel, "subscribe"); ce != nil {
 		// Not the raw query: it may carry a token.
-		ce.Write(zap.Stringer("client", l.conns[slot].peer), zap.ByteString("path", r.Path), zap.Int("channels", len(l.nameEnd)))
+		ce.Write(zap.Stringer("client", c.client), zap.ByteString("path", r.Path), zap.Int("channels", len(l.nameEnd)))
 	}
 	return last, resume, true
 }
 
-// clientFrom takes the client's address from X-Real-IP, else from the
-// nearest untrusted hop of X-Forwarded-For, when the request comes from a
-// trusted proxy; anyone else's headers are ignored.
-func (l *loop) clientFrom(slot int32, r *httpmin.Request) {
-	c := &l.conns[slot]
-	if !l.trusted(c.peer) {
-		return
+// releasePerIP gives back a connection's place in the per-address count
+// (once its stream or poll is over).
+func (l *loop) releasePerIP(slot int32) {
+	if c := &l.conns[slot]; c.perIP {
+		l.srv.releaseIP(c.client)
+		c.perIP = false
+	}
+}
+
+// clientOf is the client a request speaks for: when peer (the socket peer,
+// or what a PROXY header announced for the whole connection) is a trusted
+// proxy, X-Real-IP, else the nearest untrusted hop of X-Forwarded-For; else
+// peer itself — anyone else's headers are ignored. Computed per request:
+// a proxy's keep-alive connection carries many clients.
+func (l *loop) clientOf(peer netip.Addr, r *httpmin.Request) netip.Addr {
+	if !l.trusted(peer) {
+		return peer
 	}
 	if v := r.Header("X-Real-IP"); v != nil {
 		if a, err := netip.ParseAddr(string(bytes.TrimSpace(v))); err == nil {
-			c.peer = a.Unmap()
-			return
+			return a.Unmap()
 		}
 	}
+	client := peer
 	xff := r.Header("X-Forwarded-For")
 	for len(xff) > 0 {
 		i := bytes.LastIndexByte(xff, ',')
@@ -136,13 +148,14 @@ func (l *loop) clientFrom(slot int32, r *httpmin.Request) {
 		xff = xff[:max(i, 0)]
 		a, err := netip.ParseAddr(string(hop))
 		if err != nil {
-			return
+			return client
 		}
-		c.peer = a.Unmap()
-		if !l.trusted(c.peer) || i < 0 {
-			return
+		client = a.Unmap()
+		if !l.trusted(client) || i < 0 {
+			return client
 		}
 	}
+	return client
 }
 
 // join subscribes a streaming connection to one channel's live events.

@@ -91,6 +91,6 @@ func (l *loop) logRefusal(slot int32, status int, reason string) {
 		return
 	}
 	l.log.Info("request refused", zap.Int("status", status), zap.String("reason", reason),
-		zap.Stringer("client", l.conns[slot].peer), zap.Int("more_since_last_line", l.refuseQuiet))
+		zap.Stringer("client", l.conns[slot].who()), zap.Int("more_since_last_line", l.refuseQuiet))
 	l.refuseQuiet, l.refuseLogAt = 0, l.now+1000
 }
