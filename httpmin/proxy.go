@@ -83,7 +83,7 @@ func parseProxyV1(buf []byte) (int, netip.AddrPort, error) {
 	if _, err := strconv.ParseUint(string(parts[3]), 10, 16); err != nil {
 		return 0, src, ErrBadProxy
 	}
-	return end + 2, netip.AddrPortFrom(addr, uint16(port)), nil
+	return end + 2, netip.AddrPortFrom(addr.Unmap(), uint16(port)), nil
 }
 
 func parseProxyV2(buf []byte) (int, netip.AddrPort, error) {

@@ -74,7 +74,10 @@ func (l *loop) poll(slot int32, r *httpmin.Request) {
 	for i := range chans {
 		l.join(slot, []byte(chans[i].name))
 	}
-	c.deadline = l.now + int64(timeout/time.Millisecond)
+	pollEnd := l.now + int64(timeout/time.Millisecond)
+	if c.deadline == 0 || pollEnd < c.deadline { // a token's expiry (authorize) may come first
+		c.deadline = pollEnd
+	}
 	l.deadlines.push(deadline{connRef{slot, c.gen}, c.deadline})
 	l.stats.pollsParked.Add(1)
 }

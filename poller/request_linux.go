@@ -101,9 +101,9 @@ func (l *loop) parseSubscription(slot int32, r *httpmin.Request) (last uint64, r
 		return 0, false, false
 	}
 	c := &l.conns[slot]
+	l.releasePerIP(slot) // a keep-alive connection's previous request, under its own client
 	c.client = l.clientOf(c.peer, r)
 	if l.cfg.MaxConnsPerIP > 0 {
-		l.releasePerIP(slot) // a keep-alive connection's previous request
 		if !l.srv.admitIP(c.client) {
 			l.overLimit(slot, 429, fmt.Sprintf("too many connections from %s: the limit is %d", c.client, l.cfg.MaxConnsPerIP))
 			return 0, false, false
@@ -148,7 +148,7 @@ func (l *loop) clientOf(peer netip.Addr, r *httpmin.Request) netip.Addr {
 		xff = xff[:max(i, 0)]
 		a, err := netip.ParseAddr(string(hop))
 		if err != nil {
-			return client
+			return peer // a garbled chain: count it against the proxy that sent it
 		}
 		client = a.Unmap()
 		if !l.trusted(client) || i < 0 {

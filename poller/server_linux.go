@@ -99,7 +99,7 @@ type unixListener struct {
 // listenUnix opens the subscriber socket at path (for nginx's
 // "proxy_pass http://unix:PATH:" — no ephemeral ports to run out of).
 func (s *Server) listenUnix(path string, proxy bool) error {
-	sock, err := sockfile.Listen(path, s.cfg.UnixMode, "subscriber socket", "--listen unix:PATH")
+	sock, err := sockfile.Listen(path, s.cfg.UnixMode, -1, -1, "subscriber socket", "--listen unix:PATH")
 	if err != nil {
 		return fmt.Errorf("poller: %w", err)
 	}

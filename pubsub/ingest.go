@@ -92,18 +92,13 @@ func Listen(hub *Hub, cfg IngestConfig) (*Ingest, error) {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	sock, err := sockfile.Listen(cfg.Path, cfg.Mode, "publish socket", "--publish-socket")
+	uid, gid, err := lookupOwner(cfg.Owner, cfg.Group)
+	if err != nil {
+		return nil, fmt.Errorf("pubsub: publish socket: %w", err)
+	}
+	sock, err := sockfile.Listen(cfg.Path, cfg.Mode, uid, gid, "publish socket", "--publish-socket")
 	if err != nil {
 		return nil, err
-	}
-	uid, gid, err := lookupOwner(cfg.Owner, cfg.Group)
-	if err == nil {
-		err = sock.Chown(uid, gid)
-	}
-	if err != nil {
-		sock.Listener.Close()
-		sock.Remove()
-		return nil, fmt.Errorf("pubsub: publish socket owner: %w", err)
 	}
 	in := &Ingest{hub: hub, cfg: cfg, sock: sock, done: make(chan struct{})}
 	if in.ln, err = netpoll.ConvertListener(sock.Listener); err != nil {
@@ -244,8 +239,7 @@ func (in *Ingest) checkPeer(fd int) string {
 			return ""
 		}
 	}
-	in.refused.Add(1)
-	in.cfg.Log.Warn("publisher refused by the uid/gid allow-list", zap.Uint32("uid", uid), zap.Uint32("gid", gid))
+	in.refused.Add(1) // logged (rate-limited) when the refusal is answered
 	return fmt.Sprintf("publisher uid %d (gid %d) is not allowed on this socket: see --publish-allow-uid and --publish-allow-gid", uid, gid)
 }
 

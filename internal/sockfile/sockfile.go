@@ -41,10 +41,11 @@ type Socket struct {
 	dev, ino uint64
 }
 
-// Listen binds a unix socket at path with the given mode. what names it in
-// errors ("publish socket") and flag the option a person would change
-// ("--publish-socket").
-func Listen(path string, mode fs.FileMode, what, flag string) (*Socket, error) {
+// Listen binds a unix socket at path, owned by uid and gid (-1: as
+// created), with the given mode — in that order, so the socket is never
+// open to a group it was not meant for. what names it in errors ("publish
+// socket") and flag the option a person would change ("--publish-socket").
+func Listen(path string, mode fs.FileMode, uid, gid int, what, flag string) (*Socket, error) {
 	lock, err := lockSocket(path)
 	if errors.Is(err, errSocketLocked) {
 		return nil, fmt.Errorf("%s %q is in use by a running server (%s.lock is held); stop it or choose another %s", what, path, path, flag)
@@ -52,7 +53,7 @@ func Listen(path string, mode fs.FileMode, what, flag string) (*Socket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: lock: %w", what, path, err)
 	}
-	ln, err := bindUnix(path, mode, what, flag)
+	ln, err := bindUnix(path, mode, uid, gid, what, flag)
 	if err != nil {
 		lock.Close()
 		return nil, err
@@ -60,18 +61,6 @@ func Listen(path string, mode fs.FileMode, what, flag string) (*Socket, error) {
 	s := &Socket{Path: path, Listener: ln, lock: lock}
 	s.dev, s.ino, _ = socketID(path)
 	return s, nil
-}
-
-// Chown sets the socket file's owner and group (-1 leaves one as it is),
-// so a group of publishers or an nginx user can be given access.
-func (s *Socket) Chown(uid, gid int) error {
-	if uid < 0 && gid < 0 {
-		return nil
-	}
-	if err := os.Lchown(s.Path, uid, gid); err != nil {
-		return fmt.Errorf("socket %q: %w", s.Path, err)
-	}
-	return nil
 }
 
 // Remove deletes the socket file if it is still the one Listen created,
@@ -85,7 +74,7 @@ func (s *Socket) Remove() {
 	}
 }
 
-func bindUnix(path string, mode fs.FileMode, what, flag string) (*net.UnixListener, error) {
+func bindUnix(path string, mode fs.FileMode, uid, gid int, what, flag string) (*net.UnixListener, error) {
 	if err := clearStaleSocket(path, what, flag); err != nil {
 		return nil, err
 	}
@@ -98,6 +87,13 @@ func bindUnix(path string, mode fs.FileMode, what, flag string) (*net.UnixListen
 		return nil, fmt.Errorf("%s %q: %w", what, path, err)
 	}
 	ln.SetUnlinkOnClose(false) // Remove does it, and only if the file is still ours
+	if uid >= 0 || gid >= 0 {
+		if err := os.Lchown(path, uid, gid); err != nil {
+			ln.Close()
+			os.Remove(path)
+			return nil, fmt.Errorf("%s %q: owner: %w", what, path, err)
+		}
+	}
 	if err := os.Chmod(path, mode); err != nil {
 		ln.Close()
 		os.Remove(path)
