@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
-# compare.sh: ssedge and the goroutine-per-connection net/http peer, side
-# by side, driven by the same load generator (cmd/ssedge-load).
+# compare.sh: ssedge, the goroutine-per-connection net/http peer and Nchan
+# (nginx + libnginx-mod-nchan, bench/nchan/nginx.conf.tmpl), side by side,
+# driven by the same load generator (cmd/ssedge-load).
 #
 # For each connection count, each run and each server it starts a fresh
 # server (so the RSS baseline is a cold process), connects N subscribers,
 # publishes EVENTS events to all of them, stops the server, and finally
-# prints the medians and the ratios ssedge/nethttp.
+# prints the medians and the ratios ssedge/nethttp and ssedge/nchan.
 #
 #   bench/compare.sh                       # 5000 conns, 3 runs, 1 event
 #   CONNS="1000 5000 15000" RUNS=5 bench/compare.sh
 #   SERVERS=nethttp bench/compare.sh       # the peer alone
 #
 # Environment: CONNS (list, default 5000), RUNS (3), EVENTS (1),
-# INTERVAL (1s), SIZE (100), SERVERS ("ssedge nethttp"), PORT (18080),
-# LOADFLAGS (extra ssedge-load flags). Results: bench/out/<time>/.
+# INTERVAL (1s), SIZE (100), SERVERS ("ssedge nethttp nchan"), PORT (18080),
+# LOADFLAGS (extra ssedge-load flags), NCHAN_LOADFLAGS (extra flags for the
+# nchan runs only), NCHAN_MODULE (the nchan .so). Results: bench/out/<time>/.
+#
+# Nchan answers a publish with 201/202 and a status text, and its SSE ids
+# look like "1700000000:0"; ssedge-load as it stands wants 200, a decimal id
+# and decimal SSE ids, so the nchan runs fail at the first publish until
+# the load generator can take such ids (see docs/BENCH.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,10 +29,13 @@ RUNS=${RUNS:-3}
 EVENTS=${EVENTS:-1}
 INTERVAL=${INTERVAL:-1s}
 SIZE=${SIZE:-100}
-SERVERS=${SERVERS:-ssedge nethttp}
+SERVERS=${SERVERS:-ssedge nethttp nchan}
 PORT=${PORT:-18080}
 LOADFLAGS=${LOADFLAGS:-}
+NCHAN_LOADFLAGS=${NCHAN_LOADFLAGS:-}
 OUT=bench/out/$(date +%Y%m%d-%H%M%S)
+NCHAN_MODULE=${NCHAN_MODULE:-/usr/lib/nginx/modules/ngx_nchan_module.so}
+NCHAN_DIR=
 SOCK=$(mktemp -u /tmp/ssedge-compare.XXXXXX.sock)
 mkdir -p "$OUT" bin
 
@@ -36,6 +46,10 @@ servers=()
 for s in $SERVERS; do
 	if [ "$s" = ssedge ] && ! go build -o bin/ssedge ./cmd/ssedge; then
 		echo "!! cannot build ./cmd/ssedge; comparing without it" >&2
+		continue
+	fi
+	if [ "$s" = nchan ] && ! { command -v nginx >/dev/null && [ -f "$NCHAN_MODULE" ]; }; then
+		echo "!! nchan needs nginx and $NCHAN_MODULE (apt-get install -y nginx libnginx-mod-nchan); comparing without it" >&2
 		continue
 	fi
 	servers+=("$s")
@@ -53,7 +67,11 @@ for n in $CONNS; do
 	fi
 done
 
+# server_pid is the process compare.sh started and stops; measure_pid the
+# one whose RSS and CPU are read: the same, except for nchan, where nginx's
+# master only supervises and the single worker process does the work.
 server_pid=
+measure_pid=
 stop_server() {
 	[ -n "$server_pid" ] || return 0
 	kill -TERM "$server_pid" 2>/dev/null || true
@@ -64,7 +82,31 @@ stop_server() {
 	kill -KILL "$server_pid" 2>/dev/null || true
 	wait "$server_pid" 2>/dev/null || true
 	server_pid=
+	measure_pid=
 	rm -f "$SOCK"
+	if [ -n "$NCHAN_DIR" ]; then
+		rm -rf "$NCHAN_DIR"
+		NCHAN_DIR=
+	fi
+}
+
+# start_nchan LOG: nginx in the foreground (daemon off) in a fresh prefix
+# directory, from bench/nchan/nginx.conf.tmpl.
+start_nchan() {
+	local log=$1 nofile
+	nofile=$(ulimit -n)
+	NCHAN_DIR=$(mktemp -d /tmp/ssedge-compare-nchan.XXXXXX)
+	sed -e "s#@PREFIX@#$NCHAN_DIR#g" -e "s#@PORT@#$PORT#g" -e "s#@SOCK@#$SOCK#g" \
+		-e "s#@MODULE@#$NCHAN_MODULE#g" -e "s#@NOFILE@#$nofile#g" -e "s#@CONNS@#$((nofile - 100))#g" \
+		bench/nchan/nginx.conf.tmpl >"$NCHAN_DIR/nginx.conf"
+	nginx -p "$NCHAN_DIR" -c "$NCHAN_DIR/nginx.conf" -g 'daemon off;' >"$log" 2>&1 &
+}
+
+# worker_of PID: the one child of nginx's master PID (worker_processes 1).
+worker_of() {
+	local w
+	w=$(ps -o pid= --ppid "$1" 2>/dev/null | head -n 1 | tr -d ' ')
+	[ -n "$w" ] && echo "$w"
 }
 trap stop_server EXIT
 
@@ -76,11 +118,16 @@ start_server() {
 	case $name in
 	ssedge) bin/ssedge serve --listen "127.0.0.1:$PORT" --publish-socket "$SOCK" >"$log" 2>&1 & ;;
 	nethttp) bin/nethttp --listen "127.0.0.1:$PORT" --publish-socket "$SOCK" >"$log" 2>&1 & ;;
+	nchan) start_nchan "$log" ;;
 	*) echo "unknown server $name" >&2; return 1 ;;
 	esac
 	server_pid=$!
+	measure_pid=$server_pid
 	for _ in $(seq 100); do
 		if [ -S "$SOCK" ] && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+			if [ "$name" = nchan ]; then
+				measure_pid=$(worker_of "$server_pid") || { sleep 0.1; continue; }
+			fi
 			return 0
 		fi
 		kill -0 "$server_pid" 2>/dev/null || break
@@ -88,6 +135,7 @@ start_server() {
 	done
 	echo "!! $name did not come up; its log:" >&2
 	cat "$log" >&2
+	if [ -n "$NCHAN_DIR" ] && [ -f "$NCHAN_DIR/error.log" ]; then cat "$NCHAN_DIR/error.log" >&2; fi
 	return 1
 }
 
@@ -97,17 +145,22 @@ for n in $CONNS; do
 		for s in "${servers[@]}"; do
 			base="$OUT/$s-$n-$run"
 			echo "== $s, $n conns, run $run"
+			flags=$LOADFLAGS
+			[ "$s" != nchan ] || flags="$flags $NCHAN_LOADFLAGS"
 			if ! start_server "$s" "$base.server.log"; then
 				failed=1
 				stop_server
 				continue
 			fi
-			# shellcheck disable=SC2086 # LOADFLAGS is a list of flags
+			# shellcheck disable=SC2086 # flags is a list of flags
 			if ! bin/ssedge-load --url "http://127.0.0.1:$PORT/events?channel=bench" --conns "$n" \
 				--publish-socket "$SOCK" --events "$EVENTS" --interval "$INTERVAL" --size "$SIZE" \
-				--server-pid "$server_pid" --label "$s" --json "$base.json" --quiet $LOADFLAGS \
+				--server-pid "$measure_pid" --label "$s" --json "$base.json" --quiet $flags \
 				| tee "$base.txt" | grep -E '^(server|connect|deliveries|result)'; then
 				failed=1
+			fi
+			if [ -n "$NCHAN_DIR" ] && [ -s "$NCHAN_DIR/error.log" ]; then
+				cp "$NCHAN_DIR/error.log" "$base.nginx-error.log"
 			fi
 			stop_server
 		done
@@ -115,7 +168,11 @@ for n in $CONNS; do
 done
 
 echo "== side by side ($OUT)"
-bin/ssedge-load compare --base nethttp "$OUT"/*.json | tee "$OUT/compare.txt"
+for peer in "${servers[@]}"; do
+	[ "$peer" != ssedge ] || continue
+	ls "$OUT"/"$peer"-*.json >/dev/null 2>&1 || { echo "!! no results from $peer" >&2; continue; }
+	bin/ssedge-load compare --base "$peer" "$OUT"/*.json | tee -a "$OUT/compare.txt"
+done
 if [ "$failed" != 0 ]; then
 	echo "!! some runs failed; see $OUT/*.txt" >&2
 	exit 1

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 )
 
@@ -53,14 +52,10 @@ func (p *publisher) publish(data []byte) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("ssedge-load: publish: reading answer: %w", err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("ssedge-load: publish: status %q, body %q: want 200 and an id", resp.Status, clip(body))
+	if resp.StatusCode/100 != 2 { // Nchan answers 201 or 202
+		return 0, fmt.Errorf("ssedge-load: publish: status %q, body %q: want 2xx and an id", resp.Status, clip(body))
 	}
-	id, err := strconv.ParseUint(string(bytes.TrimSpace(body)), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("ssedge-load: publish: answer %q: want a decimal id", clip(body))
-	}
-	return id, nil
+	return publishedID(body)
 }
 
 func (p *publisher) close() { p.client.CloseIdleConnections() }

@@ -1,7 +1,5 @@
 package main
 
-import "strconv"
-
 // connTrack is what one subscription remembers to check order and loss.
 // While events arrive in order (the normal case) it is three integers; the
 // first anomaly gives it a bitset of the sequence numbers seen, so duplicates
@@ -54,7 +52,7 @@ func (t *tally) record(c *connTrack, ev *sseEvent, arrivalNs int64, run uint64) 
 		t.Foreign++
 		return
 	}
-	id, err := strconv.ParseUint(string(ev.ID), 10, 64)
+	id, err := parseID(ev.ID)
 	if seq < 1 || seq > len(t.Events) || err != nil {
 		t.Malformed++
 		return
