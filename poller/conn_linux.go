@@ -254,9 +254,7 @@ func (l *loop) process(slot int32, data []byte) {
 	for c.state == stateReading && len(data) > 0 {
 		n, err := httpmin.Parse(data, &l.req)
 		if err == httpmin.ErrNeedMore {
-			if c.rbuf == nil || &c.rbuf[0] != &data[0] {
-				c.rbuf = append([]byte(nil), data...)
-			}
+			c.keepPartial(data)
 			return
 		}
 		if err != nil {
@@ -274,6 +272,14 @@ func (l *loop) process(slot int32, data []byte) {
 	c.rbuf = nil
 }
 
+// keepPartial keeps an incomplete head for the next read: data may be the
+// loop's scratch (copy it) or already rbuf itself (keep it).
+func (c *conn) keepPartial(data []byte) {
+	if c.rbuf == nil || &c.rbuf[0] != &data[0] {
+		c.rbuf = append([]byte(nil), data...)
+	}
+}
+
 // proxyHeader consumes the PROXY protocol header at the start of data
 // and returns what follows, or nil when it needs more bytes (kept in rbuf)
 // or refused the connection.
@@ -285,9 +291,7 @@ func (l *loop) proxyHeader(slot int32, data []byte) []byte {
 	}
 	n, src, err := httpmin.ParseProxy(data)
 	if err == httpmin.ErrNeedMore {
-		if c.rbuf == nil || &c.rbuf[0] != &data[0] {
-			c.rbuf = append([]byte(nil), data...)
-		}
+		c.keepPartial(data)
 		return nil
 	}
 	if err != nil {

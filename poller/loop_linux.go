@@ -75,10 +75,8 @@ type loop struct {
 	deadlines    deadlines // request-head, lingering and long-poll deadlines
 	sweepAt      int64
 
-	slowLogAt   int64 // loop ms before which slow-consumer closes are counted, not logged
-	slowQuiet   int
-	refuseLogAt int64 // the same for refused requests
-	refuseQuiet int
+	slowLog   logLimit // slow-consumer closes
+	refuseLog logLimit // refused requests
 
 	wakeBuf [8]byte             // the constant 1, written to evfd by publishers; read-only after newLoop
 	peer    unix.RawSockaddrAny // accept4's address buffer

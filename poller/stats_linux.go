@@ -72,25 +72,42 @@ func (l *loop) acceptResumed(ln *listener) {
 // loop; the line counts the ones closed silently since the previous line
 // (Stats.Closed has the exact total), so a mass stall cannot flood the log.
 func (l *loop) logSlowConsumer(c *conn) {
-	if l.now < l.slowLogAt {
-		l.slowQuiet++
+	quiet, ok := l.slowLog.allow(l.now)
+	if !ok {
 		return
 	}
 	l.log.Warn("closed slow consumer: its unsent backlog passed the limit; it will resume with Last-Event-ID",
 		zap.Int("backlog_bytes", c.out.bytes), zap.Int("backlog_frames", c.out.len()),
 		zap.Int("limit_bytes", l.cfg.MaxBacklogBytes), zap.Int("limit_frames", l.cfg.MaxBacklogFrames),
-		zap.Int("more_since_last_line", l.slowQuiet))
-	l.slowQuiet, l.slowLogAt = 0, l.now+1000
+		zap.Int("more_since_last_line", quiet))
 }
 
 // logRefusal logs a refused request (counted as CloseBadRequest), at most
 // once a second per loop, so hostile clients cannot flood the log.
 func (l *loop) logRefusal(slot int32, status int, reason string) {
-	if l.now < l.refuseLogAt {
-		l.refuseQuiet++
+	quiet, ok := l.refuseLog.allow(l.now)
+	if !ok {
 		return
 	}
 	l.log.Info("request refused", zap.Int("status", status), zap.String("reason", reason),
-		zap.Stringer("client", l.conns[slot].who()), zap.Int("more_since_last_line", l.refuseQuiet))
-	l.refuseQuiet, l.refuseLogAt = 0, l.now+1000
+		zap.Stringer("client", l.conns[slot].who()), zap.Int("more_since_last_line", quiet))
+}
+
+// logLimit lets a kind of log line through at most once a second (loop
+// time); the lines held back are counted and reported with the next one.
+// Owned by the loop goroutine.
+type logLimit struct {
+	next  int64 // loop ms before which lines are held back
+	quiet int
+}
+
+// allow reports whether a line may be logged now, and how many were held
+// back since the last one.
+func (g *logLimit) allow(now int64) (quiet int, ok bool) {
+	if now < g.next {
+		g.quiet++
+		return 0, false
+	}
+	quiet, g.quiet, g.next = g.quiet, 0, now+1000
+	return quiet, true
 }

@@ -40,7 +40,6 @@ type Ingest struct {
 	sock *sockfile.Socket
 	ln   net.Listener
 	loop netpoll.EventLoop
-	done chan struct{}
 
 	published atomic.Uint64
 	refused   atomic.Uint64
@@ -100,7 +99,7 @@ func Listen(hub *Hub, cfg IngestConfig) (*Ingest, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Ingest{hub: hub, cfg: cfg, sock: sock, done: make(chan struct{})}
+	in := &Ingest{hub: hub, cfg: cfg, sock: sock}
 	if in.ln, err = netpoll.ConvertListener(sock.Listener); err != nil {
 		sock.Listener.Close()
 		sock.Remove()
@@ -124,7 +123,6 @@ func Listen(hub *Hub, cfg IngestConfig) (*Ingest, error) {
 		return nil, err
 	}
 	go func() {
-		defer close(in.done)
 		if err := in.loop.Serve(in.ln); err != nil && !errors.Is(err, net.ErrClosed) {
 			cfg.Log.Debug("publish socket stopped", zap.Error(err))
 		}
