@@ -301,12 +301,6 @@ func (n *nginx) stop() {
 	n.cmd = nil
 }
 
-// restart stops nginx and runs it again with the same configuration.
-func (n *nginx) restart() {
-	n.stop()
-	n.start()
-}
-
 func (n *nginx) errorLog() string {
 	b, _ := os.ReadFile(filepath.Join(n.dir, "error.log"))
 	return string(b)

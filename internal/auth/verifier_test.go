@@ -67,11 +67,10 @@ func sign(t *testing.T, m jwt.SigningMethod, key any, c jwt.Claims) string {
 }
 
 type keys struct {
-	rsa       *rsa.PrivateKey
-	ec        *ecdsa.PrivateKey
-	rsaPEM    []byte
-	ecPEM     []byte
-	secretDir string
+	rsa    *rsa.PrivateKey
+	ec     *ecdsa.PrivateKey
+	rsaPEM []byte
+	ecPEM  []byte
 }
 
 func newKeys(t *testing.T) *keys {
