@@ -10,3 +10,10 @@ var (
 	// ErrNoChannel is returned when a publish names no channel.
 	ErrNoChannel = errors.New("pubsub: no channel given")
 )
+
+// ErrRelayOrder is returned when a relayed event does not carry the id its
+// ring position gives: the relay stream skipped or repeated an event.
+var ErrRelayOrder = errors.New("pubsub: relayed event out of order")
+
+// ErrRelayProtocol is returned for a relay stream that is not one.
+var ErrRelayProtocol = errors.New("pubsub: bad relay stream")

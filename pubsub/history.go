@@ -139,10 +139,15 @@ func (h *history) forget(ch *channel) {
 
 func cost(ev *Event) int64 { return int64(len(ev.Frame)) + eventOverhead }
 
-// retain appends ev (already numbered) to its channel and enforces the
-// bounds, oldest first. Under mu.
+// keeps reports whether events are retained at all. Without history no
+// channel is tracked, so publishing to ever new channel names costs no
+// memory.
+func (h *history) keeps() bool { return h.cfg.PerChannel >= 0 }
+
+// retain appends ev (already numbered) to its channel ch (nil without
+// history) and enforces the bounds, oldest first. Under mu.
 func (h *history) retain(ch *channel, ev *Event, now int64) {
-	if h.cfg.PerChannel < 0 {
+	if !h.keeps() {
 		h.floor.Store(ev.ID) // nothing is kept: every resume is a gap
 		return
 	}

@@ -117,22 +117,48 @@ func (h *Hub) Publish(channel, name, data []byte) (uint64, error) {
 	// which loops wait for this slot, stays short. MaxID has 16 digits.
 	ev := &Event{Published: time.Now().UnixNano()}
 	ev.Frame = make([]byte, 0, sse.EventLen(MaxID, name, data))
+	if err := h.put(channel, ev, name, data); err != nil {
+		return 0, err
+	}
+	return ev.ID, nil
+}
+
+// put numbers ev (of channel chName), or checks the number it carries, and puts it on the
+// ring and in its channel's history. An ev without an id (ID 0) is
+// numbered here and its frame formatted from name and data; a relayed one
+// (ID set, Frame complete) must carry exactly the id its ring position
+// gives, or nothing is published.
+func (h *Hub) put(chName []byte, ev *Event, name, data []byte) error {
 	// The history lock orders claims with history appends, so each
-	// channel's history is in id order. Loops never take it.
+	// channel's history is in id order. Loops never take it. Every claim
+	// is made under it, so ring.next is stable here.
 	h.hist.mu.Lock()
-	ch := h.hist.channelFor(channel)
-	ev.Channel = ch.name
+	if ev.ID != 0 {
+		if want := h.seed + h.ring.next.Load() + 1; ev.ID != want {
+			h.hist.mu.Unlock()
+			return fmt.Errorf("%w: event id %d where %d was due", ErrRelayOrder, ev.ID, want)
+		}
+	}
+	var ch *channel
+	if h.hist.keeps() {
+		ch = h.hist.channelFor(chName)
+		ev.Channel = ch.name
+	} else {
+		ev.Channel = string(chName)
+	}
 	pos, ok := h.ring.claim()
 	if !ok {
 		// The position is lost, but nothing waits on it: Close ends all loops.
 		h.hist.mu.Unlock()
-		return 0, ErrClosed
+		return ErrClosed
 	}
-	ev.ID = h.seed + pos + 1
-	ev.Frame = sse.AppendEvent(ev.Frame, ev.ID, name, data)
+	if ev.ID == 0 {
+		ev.ID = h.seed + pos + 1
+		ev.Frame = sse.AppendEvent(ev.Frame, ev.ID, name, data)
+	}
 	h.hist.retain(ch, ev, ev.Published)
 	h.hist.mu.Unlock()
 	h.ring.commit(pos, ev)
 	h.count.Add(1)
-	return ev.ID, nil
+	return nil
 }

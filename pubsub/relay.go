@@ -1,0 +1,241 @@
+package pubsub
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ssedge/ssedge/sse"
+)
+
+// The relay carries every event of one hub (the supervisor's, which owns
+// the publish socket and numbers events) to the hubs of worker processes
+// (ssedge serve --procs), over one stream socket per worker.
+//
+// The stream starts with a hello: relayMagic, then the id seed the worker
+// must use (8 bytes, big endian): the id of the first event it will
+// receive, minus one. Then one record per event, in id order, with no gap:
+//
+//	u32 length of the rest | u64 id | i64 published (unix ns) | u16 channel length | channel | frame
+//
+// Because the worker's hub takes the same seed and gets every event from
+// there in order, ring position p carries id seed+p+1 in both processes:
+// ids, history and resume behave in each worker exactly as in a single
+// process. A record whose id is not the next one is a broken stream; the
+// worker stops rather than serve wrong ids.
+const relayMagic = "SSEDGE-RELAY 1\n"
+
+// relayBatch bounds the bytes encoded before the relay writes them out.
+const relayBatch = 256 << 10
+
+// Relay reads a hub's ring as one more cursor and writes each event to
+// every attached worker. A worker that stops reading for longer than the
+// stall timeout is dropped (its onDrop is called, so its supervisor can
+// kill and restart it): one stuck process must not hold every publisher.
+type Relay struct {
+	hub   *Hub
+	cur   *Cursor
+	stall time.Duration
+	log   *zap.Logger
+	wake  chan struct{}
+
+	mu      sync.Mutex // guards pending
+	pending []*relayOut
+
+	outs []*relayOut // owned by Run
+	buf  []byte      // owned by Run
+}
+
+type relayOut struct {
+	conn   net.Conn
+	onDrop func(error)
+}
+
+// NewRelay subscribes a relay to hub's ring from the next event on.
+// stall is how long a write to one worker may block.
+func NewRelay(hub *Hub, stall time.Duration, log *zap.Logger) *Relay {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	r := &Relay{hub: hub, stall: stall, log: log, wake: make(chan struct{}, 1)}
+	r.cur = hub.Subscribe(func() {
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	})
+	return r
+}
+
+// Attach adds a worker's socket. Before any event it gets the hello with
+// the seed for the events that follow. onDrop is called (from Run) once,
+// when the worker is dropped for a failed or stalled write; conn is closed
+// by then. Safe from any goroutine.
+func (r *Relay) Attach(conn net.Conn, onDrop func(error)) {
+	r.mu.Lock()
+	r.pending = append(r.pending, &relayOut{conn: conn, onDrop: onDrop})
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run relays until ctx is done, then writes what was already published
+// and closes every worker's socket (the workers see the end of the stream
+// and stop). Call it once.
+func (r *Relay) Run(ctx context.Context) {
+	defer r.hub.Unsubscribe(r.cur)
+	for {
+		r.turn()
+		if ctx.Err() != nil {
+			r.turn()
+			break
+		}
+		if !r.cur.Sleep() {
+			continue
+		}
+		select {
+		case <-r.wake:
+		case <-ctx.Done():
+		}
+		r.cur.Awake()
+	}
+	r.mu.Lock()
+	r.outs = append(r.outs, r.pending...)
+	r.pending = nil
+	r.mu.Unlock()
+	for _, o := range r.outs {
+		o.conn.Close()
+	}
+}
+
+// turn attaches waiting workers, then encodes and writes what is on the
+// ring, a batch at a time.
+func (r *Relay) turn() {
+	r.mu.Lock()
+	attach := r.pending
+	r.pending = nil
+	r.mu.Unlock()
+	if len(attach) > 0 {
+		hello := binary.BigEndian.AppendUint64([]byte(relayMagic), r.cur.NextID()-1)
+		for _, o := range attach {
+			if r.write(o, hello) {
+				r.outs = append(r.outs, o)
+			}
+		}
+	}
+	for {
+		r.buf = r.buf[:0]
+		for len(r.buf) < relayBatch {
+			ev := r.cur.Next()
+			if ev == nil {
+				break
+			}
+			r.buf = appendRecord(r.buf, ev)
+		}
+		r.cur.Commit()
+		if len(r.buf) == 0 {
+			return
+		}
+		live := r.outs[:0]
+		for _, o := range r.outs {
+			if r.write(o, r.buf) {
+				live = append(live, o)
+			}
+		}
+		clear(r.outs[len(live):])
+		r.outs = live
+	}
+}
+
+// write sends b to one worker, or drops it and reports false.
+func (r *Relay) write(o *relayOut, b []byte) bool {
+	o.conn.SetWriteDeadline(time.Now().Add(r.stall))
+	_, err := o.conn.Write(b)
+	if err == nil {
+		return true
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("worker read nothing for %v: %w", r.stall, err)
+	}
+	o.conn.Close()
+	o.onDrop(err)
+	return false
+}
+
+func appendRecord(b []byte, ev *Event) []byte {
+	n := 8 + 8 + 2 + len(ev.Channel) + len(ev.Frame)
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	b = binary.BigEndian.AppendUint64(b, ev.ID)
+	b = binary.BigEndian.AppendUint64(b, uint64(ev.Published))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(ev.Channel)))
+	b = append(b, ev.Channel...)
+	return append(b, ev.Frame...)
+}
+
+// ReadRelayHello reads a relay stream's hello and returns the id seed for
+// the worker's hub (Config.Seed).
+func ReadRelayHello(r io.Reader) (uint64, error) {
+	var b [len(relayMagic) + 8]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return 0, fmt.Errorf("%w: hello: %w", ErrRelayProtocol, err)
+	}
+	if string(b[:len(relayMagic)]) != relayMagic {
+		return 0, fmt.Errorf("%w: hello %q, expected %q", ErrRelayProtocol, b[:len(relayMagic)], relayMagic)
+	}
+	seed := binary.BigEndian.Uint64(b[len(relayMagic):])
+	if seed == 0 || seed > MaxID {
+		return 0, fmt.Errorf("%w: seed %d out of range", ErrRelayProtocol, seed)
+	}
+	return seed, nil
+}
+
+// Follow publishes a relay stream's events (after ReadRelayHello) into h,
+// which must have been created with the hello's seed and must get events
+// from nowhere else. It returns nil at the end of the stream, or the
+// error that broke it.
+func (h *Hub) Follow(r io.Reader) error {
+	br := bufio.NewReaderSize(r, relayBatch)
+	var head [4 + 8 + 8 + 2]byte
+	// "data: " per line of data at most: a frame is never 8 times its data.
+	maxFrame := 8*h.maxData + 64 + sse.MaxEventName
+	for {
+		if _, err := io.ReadFull(br, head[:]); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return fmt.Errorf("%w: %w", ErrRelayProtocol, err)
+		}
+		n := int(binary.BigEndian.Uint32(head[0:]))
+		chLen := int(binary.BigEndian.Uint16(head[20:]))
+		frameLen := n - 18 - chLen
+		if chLen == 0 || chLen > sse.MaxChannelName || frameLen <= 0 || frameLen > maxFrame {
+			return fmt.Errorf("%w: record of %d bytes with a %d-byte channel", ErrRelayProtocol, n, chLen)
+		}
+		rec := make([]byte, n-18)
+		if _, err := io.ReadFull(br, rec); err != nil {
+			return fmt.Errorf("%w: %w", ErrRelayProtocol, err)
+		}
+		ev := &Event{
+			ID:        binary.BigEndian.Uint64(head[4:]),
+			Published: int64(binary.BigEndian.Uint64(head[12:])),
+			Frame:     rec[chLen:len(rec):len(rec)],
+		}
+		if ev.ID == 0 {
+			return fmt.Errorf("%w: event id 0", ErrRelayProtocol)
+		}
+		if err := h.put(rec[:chLen], ev, nil, nil); err != nil {
+			return err
+		}
+	}
+}
