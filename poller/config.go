@@ -2,6 +2,7 @@ package poller
 
 import (
 	"io/fs"
+	"net"
 	"net/netip"
 	"runtime"
 	"time"
@@ -46,6 +47,7 @@ type Config struct {
 	CORS             *sse.CORS      // nil: no CORS headers
 	Auth             *auth.Verifier // private channels; nil: none
 	TokenCookie      string         // cookie that may carry the token; default "ssedge_token"
+	Inherited        []Inherited    // listeners opened by a supervisor process (Bind), served besides Listen and ProxyListen
 	Hub              *pubsub.Hub
 	Log              *zap.Logger
 }
@@ -112,3 +114,13 @@ type Stats struct {
 
 // SlowConsumers is the number of subscribers closed for a full backlog.
 func (s Stats) SlowConsumers() uint64 { return s.Closed[CloseSlowConsumer] }
+
+// Inherited is a listener opened by another process and passed down: the
+// supervisor of "ssedge serve --procs N" binds every address once (so a
+// busy port fails once, and a restarted worker finds its sockets still
+// queueing connections) and gives each worker its own set (Bind).
+type Inherited struct {
+	Addr  net.Addr // *net.TCPAddr or *net.UnixAddr: what Addrs and logs show
+	FDs   []int    // TCP: one SO_REUSEPORT socket per loop; unix: one socket every loop watches
+	Proxy bool     // connections start with a PROXY protocol header
+}

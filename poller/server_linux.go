@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,29 +86,40 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	for _, in := range cfg.Inherited {
+		if err := s.inherit(in); err != nil {
+			s.release()
+			return nil, err
+		}
+	}
+	if len(s.addrs) == 0 {
+		s.release()
+		return nil, errors.New("poller: nothing to listen on (Config.Listen, ProxyListen and Inherited are empty)")
+	}
 	return s, nil
 }
 
 // unixListener is one unix-socket subscriber listener: a single socket
 // that every loop's epoll watches with EPOLLEXCLUSIVE (unix sockets have
-// no SO_REUSEPORT), so one loop is woken per new connection.
+// no SO_REUSEPORT), so one loop is woken per new connection. sock is nil
+// when the socket file belongs to another process (Inherited).
 type unixListener struct {
 	fd   int
 	sock *sockfile.Socket
 }
 
-// listenUnix opens the subscriber socket at path (for nginx's
+// openUnix opens the subscriber socket at path (for nginx's
 // "proxy_pass http://unix:PATH:" — no ephemeral ports to run out of).
-func (s *Server) listenUnix(path string, proxy bool) error {
-	sock, err := sockfile.Listen(path, s.cfg.UnixMode, -1, -1, "subscriber socket", "--listen unix:PATH")
+func openUnix(path string, mode os.FileMode) (unixListener, error) {
+	sock, err := sockfile.Listen(path, mode, -1, -1, "subscriber socket", "--listen unix:PATH")
 	if err != nil {
-		return fmt.Errorf("poller: %w", err)
+		return unixListener{}, fmt.Errorf("poller: %w", err)
 	}
 	f, err := sock.Listener.File() // a dup of the socket, for our own epoll
 	sock.Listener.Close()
 	if err != nil {
 		sock.Remove()
-		return fmt.Errorf("poller: subscriber socket %q: %w", path, err)
+		return unixListener{}, fmt.Errorf("poller: subscriber socket %q: %w", path, err)
 	}
 	fd, err := unix.Dup(int(f.Fd()))
 	f.Close()
@@ -117,38 +129,72 @@ func (s *Server) listenUnix(path string, proxy bool) error {
 	}
 	if err != nil {
 		sock.Remove()
-		return fmt.Errorf("poller: subscriber socket %q: %w", path, err)
+		return unixListener{}, fmt.Errorf("poller: subscriber socket %q: %w", path, err)
 	}
-	s.unix = append(s.unix, unixListener{fd, sock})
+	return unixListener{fd, sock}, nil
+}
+
+// openTCP opens n SO_REUSEPORT sockets on address a, after checking that
+// no other process holds the port (claimPort). A port of 0 is chosen by
+// the kernel once and shared by all n.
+func openTCP(a string, n, backlog int) (*net.TCPAddr, []int, error) {
+	addr, err := net.ResolveTCPAddr("tcp", a)
+	if err != nil {
+		return nil, nil, fmt.Errorf("poller: listen address %q: %w (expected HOST:PORT or unix:PATH)", a, err)
+	}
+	if addr, err = claimPort(addr); err != nil {
+		return nil, nil, fmt.Errorf("poller: listen on %q: %w (is another server using the port?)", a, err)
+	}
+	fds := make([]int, 0, n)
+	for range n {
+		fd, err := listenTCP(addr, backlog)
+		if err != nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return nil, nil, fmt.Errorf("poller: listen on %q: %w", a, err)
+		}
+		fds = append(fds, fd)
+	}
+	return addr, fds, nil
+}
+
+// listen binds address a: one SO_REUSEPORT socket per loop, or for
+// unix:PATH one socket all loops watch.
+func (s *Server) listen(a string, proxy bool) error {
+	if path, ok := strings.CutPrefix(a, "unix:"); ok {
+		u, err := openUnix(path, s.cfg.UnixMode)
+		if err != nil {
+			return err
+		}
+		return s.addUnix(u, &net.UnixAddr{Name: path, Net: "unix"}, proxy)
+	}
+	addr, fds, err := openTCP(a, len(s.loops), s.cfg.Backlog)
+	if err != nil {
+		return err
+	}
+	return s.addTCP(addr, fds, proxy)
+}
+
+// addUnix has every loop watch u.
+func (s *Server) addUnix(u unixListener, addr net.Addr, proxy bool) error {
+	s.unix = append(s.unix, u)
 	for _, l := range s.loops {
-		if err := l.addListener(fd, true, proxy); err != nil {
+		if err := l.addListener(u.fd, true, proxy); err != nil {
 			return err
 		}
 	}
-	s.addrs = append(s.addrs, &net.UnixAddr{Name: path, Net: "unix"})
+	s.addrs = append(s.addrs, addr)
 	return nil
 }
 
-// listen binds one SO_REUSEPORT socket per loop for address a, after
-// checking that no other process holds the port (claimPort). A port of 0
-// is chosen by the kernel once and shared by the loops.
-func (s *Server) listen(a string, proxy bool) error {
-	if path, ok := strings.CutPrefix(a, "unix:"); ok {
-		return s.listenUnix(path, proxy)
-	}
-	addr, err := net.ResolveTCPAddr("tcp", a)
-	if err != nil {
-		return fmt.Errorf("poller: listen address %q: %w (expected HOST:PORT or unix:PATH)", a, err)
-	}
-	if addr, err = claimPort(addr); err != nil {
-		return fmt.Errorf("poller: listen on %q: %w (is another server using the port?)", a, err)
-	}
-	for _, l := range s.loops {
-		fd, err := listenTCP(addr, s.cfg.Backlog)
-		if err != nil {
-			return fmt.Errorf("poller: listen on %q: %w", a, err)
-		}
-		if err := l.addListener(fd, false, proxy); err != nil {
+// addTCP gives loop i the socket fds[i]; the loop owns it from then on.
+func (s *Server) addTCP(addr net.Addr, fds []int, proxy bool) error {
+	for i, l := range s.loops {
+		if err := l.addListener(fds[i], false, proxy); err != nil {
+			for _, fd := range fds[i+1:] {
+				unix.Close(fd)
+			}
 			return err
 		}
 	}
@@ -195,7 +241,9 @@ func (s *Server) release() {
 	}
 	for _, u := range s.unix {
 		unix.Close(u.fd)
-		u.sock.Remove()
+		if u.sock != nil {
+			u.sock.Remove()
+		}
 	}
 	s.unix = nil
 }

@@ -21,3 +21,15 @@ func (s *Server) Close() error { return nil }
 
 // Stats returns zeros.
 func (s *Server) Stats() Stats { return Stats{} }
+
+// Bound is unavailable on this system; see ErrNeedsLinux.
+type Bound struct {
+	Sets  [][]Inherited
+	Addrs []net.Addr
+}
+
+// Bind fails with ErrNeedsLinux.
+func Bind(cfg Config, workers int) (*Bound, error) { return nil, ErrNeedsLinux }
+
+// Close does nothing.
+func (b *Bound) Close() {}

@@ -1,0 +1,141 @@
+package poller_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+	"golang.org/x/sys/unix"
+
+	"github.com/ssedge/ssedge/poller"
+	"github.com/ssedge/ssedge/pubsub"
+)
+
+// dupSet gives a worker its own copies of the supervisor's sockets, as
+// passing them to a child process does.
+func dupSet(t *testing.T, set []poller.Inherited) []poller.Inherited {
+	t.Helper()
+	out := make([]poller.Inherited, len(set))
+	for i, in := range set {
+		out[i] = in
+		out[i].FDs = nil
+		for _, fd := range in.FDs {
+			d, err := unix.Dup(fd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[i].FDs = append(out[i].FDs, d)
+		}
+	}
+	return out
+}
+
+// TestBindWorkers runs two "worker" servers on the sockets one Bind
+// opened: the kernel spreads TCP clients over both, both serve the unix
+// socket, and a worker that stops leaves its sockets queueing clients for
+// the worker that replaces it.
+func TestBindWorkers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub.sock")
+	cfg := poller.Config{Listen: []string{"127.0.0.1:0", "unix:" + path}, Loops: 2}
+	b, err := poller.Bind(cfg, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	tcpAddr := b.Addrs[0].String()
+	if _, err := poller.Bind(poller.Config{Listen: []string{tcpAddr}}, 1); err == nil || !strings.Contains(err.Error(), "another server") {
+		t.Fatalf("a second Bind of %s: %v, want a busy-port error", tcpAddr, err)
+	}
+
+	hub := pubsub.NewHub(pubsub.Config{})
+	defer hub.Close()
+	worker := func(w int) *poller.Server {
+		srv, err := poller.New(poller.Config{Inherited: dupSet(t, b.Sets[w]), Loops: 2, Hub: hub, Log: zaptest.NewLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Start()
+		return srv
+	}
+	w0, w1 := worker(0), worker(1)
+	defer w1.Close()
+	if got := w0.Addrs(); len(got) != 2 || got[0].String() != tcpAddr || got[1].String() != path {
+		t.Fatalf("worker addresses %v, want %s and %s", got, tcpAddr, path)
+	}
+
+	h := &harness{t: t}
+	var subs []*sub
+	for i := 0; i < 40; i++ {
+		s, err := h.subscribeOn("tcp", tcpAddr, "/events?channel=c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	for i := 0; i < 4; i++ {
+		s, err := h.subscribeOn("unix", path, "/events?channel=c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	if a0, a1 := w0.Stats().Accepted, w1.Stats().Accepted; a0 == 0 || a1 == 0 || a0+a1 != 44 {
+		t.Fatalf("accepted %d and %d, want both busy and 44 in all", a0, a1)
+	}
+	id, err := hub.Publish([]byte("c"), nil, []byte("one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range subs {
+		if ev := s.event(t); ev.id != id || ev.data != "one" {
+			t.Fatalf("subscriber %d got %+v, want id %d", i, ev, id)
+		}
+	}
+
+	// Worker 0 goes away; clients that the kernel hashes to its sockets
+	// wait in their accept queues, none is refused.
+	w0.Close()
+	var wg sync.WaitGroup
+	late := make([]*sub, 20)
+	errs := make([]error, 20)
+	for i := range late {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			late[i], errs[i] = h.subscribeOn("tcp", tcpAddr, "/events?channel=c")
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	w0 = worker(0)
+	defer w0.Close()
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("clients while worker 0 was replaced: %v", err)
+	}
+	if w0.Stats().Accepted == 0 {
+		t.Fatal("the new worker 0 accepted none of the waiting clients")
+	}
+	id, err = hub.Publish([]byte("c"), nil, []byte("two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range late {
+		if ev := s.event(t); ev.id != id {
+			t.Fatalf("late subscriber %d got %+v, want id %d", i, ev, id)
+		}
+	}
+	w0.Close()
+	w1.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("a worker removed the supervisor's socket file: %v", err)
+	}
+	b.Close()
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("Bound.Close left the socket file: %v", err)
+	}
+}
