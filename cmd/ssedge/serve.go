@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -23,151 +24,209 @@ import (
 	"github.com/ssedge/ssedge/tuning"
 )
 
-func serve(args []string) error {
+// serveOptions are serve's flags, parsed.
+type serveOptions struct {
+	listen, proxyListen, trusted, allowUIDs, allowGIDs, cors, privPrefix *listFlag
+	unixMode, mode                                                       modeFlag
+	backlogBytes, eventBytes, histBytes                                  sizeFlag
+
+	socket, pubOwner, pubGroup                              string
+	secretFile, publicKey, tokenCookie, logFormat, logLevel string
+	procs, loops, conns, backlogFrames, maxChannels         int
+	maxConns, maxPerIP, ringSize, histCount                 int
+	heartbeat, headerTimeout, histAge, retry                time.Duration
+	pollTimeout, pollMax                                    time.Duration
+	corsCreds                                               bool
+
+	args []string // as given, for worker processes
+}
+
+func parseServe(args []string) (*serveOptions, error) {
+	o := &serveOptions{
+		listen:      &listFlag{vals: []string{"127.0.0.1:8080"}},
+		trusted:     &listFlag{vals: []string{"127.0.0.0/8", "::1/128"}},
+		proxyListen: &listFlag{}, allowUIDs: &listFlag{}, allowGIDs: &listFlag{}, cors: &listFlag{}, privPrefix: &listFlag{},
+		unixMode: 0o666, mode: 0o660,
+		backlogBytes: poller.DefaultMaxBacklogBytes, eventBytes: pubsub.DefaultMaxEventBytes, histBytes: pubsub.DefaultHistoryBytes,
+		args: args,
+	}
 	fs := newFlagSet("serve", "ssedge serve [flags]")
-	listen := &listFlag{vals: []string{"127.0.0.1:8080"}}
-	fs.Var(listen, "listen", "subscriber listen address: HOST:PORT, or unix:PATH (for nginx: no ephemeral ports); repeat for several")
-	proxyListen := &listFlag{}
-	fs.Var(proxyListen, "proxy-listen", "like --listen, but each connection starts with a PROXY protocol header (v1 or v2), as nginx's stream proxy_protocol sends; repeat for several")
-	trusted := &listFlag{vals: []string{"127.0.0.0/8", "::1/128"}}
-	fs.Var(trusted, "trusted-proxy", "address or CIDR whose PROXY headers and X-Forwarded-For / X-Real-IP are believed; repeat for several")
-	unixMode := modeFlag(0o666)
-	fs.Var(&unixMode, "listen-unix-mode", "file mode of unix:PATH subscriber sockets, octal")
-	socket := fs.String("publish-socket", sockfile.DefaultPublishPath(), "unix socket for publishers (HTTP POST /publish and the line protocol)")
-	mode := modeFlag(0o660)
-	fs.Var(&mode, "publish-socket-mode", "file mode of the publish socket, octal")
-	pubOwner := fs.String("publish-socket-owner", "", "user (name or uid) to own the publish socket (needs root); empty: the server's")
-	pubGroup := fs.String("publish-socket-group", "", "group (name or gid) of the publish socket, for publishers in that group; empty: the server's")
-	allowUIDs := &listFlag{}
-	fs.Var(allowUIDs, "publish-allow-uid", "only publishers with this uid (or an allowed gid) may publish, checked with SO_PEERCRED; repeat for several (default: whoever can open the socket)")
-	allowGIDs := &listFlag{}
-	fs.Var(allowGIDs, "publish-allow-gid", "only publishers with this primary gid (or an allowed uid) may publish; repeat for several")
-	loops := fs.Int("loops", runtime.NumCPU(), "subscriber event loops (one per core is right)")
-	conns := fs.Int("conns", 0, "connections this process is expected to hold: at start, warn with the fix if the open-files limit cannot (0: no check)")
-	heartbeat := fs.Duration("heartbeat", poller.DefaultHeartbeat, "send a comment frame to streams silent this long (keep under proxies' read timeouts)")
-	headerTimeout := fs.Duration("header-timeout", poller.DefaultHeaderTimeout, "time a client has to send its request head (slowloris defence)")
-	backlogBytes := sizeFlag(poller.DefaultMaxBacklogBytes)
-	fs.Var(&backlogBytes, "max-backlog-bytes", "unsent bytes per subscriber before it is closed as a slow consumer")
-	backlogFrames := fs.Int("max-backlog-frames", poller.DefaultMaxBacklogFrames, "unsent events per subscriber before it is closed as a slow consumer")
-	maxChannels := fs.Int("max-channels", poller.DefaultMaxChannels, "channels per subscriber connection")
-	maxConns := fs.Int("max-conns", 0, "open connections per process; past it a connection gets 503 with Retry-After (0: only the open-files limit bounds them)")
-	maxPerIP := fs.Int("max-conns-per-ip", 0, "streams and waiting polls per client address (after PROXY protocol / X-Forwarded-For from trusted proxies); past it 429 (0: no limit)")
-	eventBytes := sizeFlag(pubsub.DefaultMaxEventBytes)
-	fs.Var(&eventBytes, "max-event-bytes", "largest event data a publisher may send")
-	ringSize := fs.Int("ring-size", pubsub.DefaultRingSize, "events in flight between publishers and loops (publishers wait when it is full)")
-	histCount := fs.Int("history-per-channel", pubsub.DefaultHistoryPerChannel, "events retained per channel for Last-Event-ID resume and long-poll; -1: none")
-	histAge := fs.Duration("history-age", pubsub.DefaultHistoryAge, "events older than this are evicted from history")
-	histBytes := sizeFlag(pubsub.DefaultHistoryBytes)
-	fs.Var(&histBytes, "history-memory", "one memory budget for all channels' history (frames plus index); the oldest events go first")
-	retry := fs.Duration("retry", poller.DefaultRetry, "reconnection delay advised to clients in each stream's first frame (retry:)")
-	pollTimeout := fs.Duration("poll-timeout", poller.DefaultPollTimeout, "long-poll wait when the request gives no timeout= (keep under the proxy's read timeout)")
-	pollMax := fs.Duration("poll-max-timeout", poller.DefaultPollMaxTimeout, "longest long-poll wait a request may ask for with timeout=")
-	cors := &listFlag{}
-	fs.Var(cors, "cors-origin", "allowed CORS origin: https://example.com, https://*.example.com or *; repeat for several (default: CORS off)")
-	privPrefix := &listFlag{}
-	fs.Var(privPrefix, "private-prefix", "channel-name prefix that needs a token (JWT, claim \"channels\"), e.g. private- or user:; repeat for several (default: no private channels)")
-	secretFile := fs.String("auth-secret-file", "", "file with the HS256 secret that signs tokens (at least 32 bytes)")
-	publicKey := fs.String("auth-public-key", "", "PEM public key (RSA for RS256, P-256 for ES256) that verifies tokens")
-	tokenCookie := fs.String("token-cookie", "ssedge_token", "cookie that may carry the token (besides ?token= and Authorization: Bearer)")
-	corsCreds := fs.Bool("cors-credentials", false, "allow credentials (cookies) on CORS requests; the origin is echoed, never *")
-	logFormat := fs.String("log-format", "json", "log format: json or console")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	fs.Var(o.listen, "listen", "subscriber listen address: HOST:PORT, or unix:PATH (for nginx: no ephemeral ports); repeat for several")
+	fs.Var(o.proxyListen, "proxy-listen", "like --listen, but each connection starts with a PROXY protocol header (v1 or v2), as nginx's stream proxy_protocol sends; repeat for several")
+	fs.Var(o.trusted, "trusted-proxy", "address or CIDR whose PROXY headers and X-Forwarded-For / X-Real-IP are believed; repeat for several")
+	fs.Var(&o.unixMode, "listen-unix-mode", "file mode of unix:PATH subscriber sockets, octal")
+	fs.StringVar(&o.socket, "publish-socket", sockfile.DefaultPublishPath(), "unix socket for publishers (HTTP POST /publish and the line protocol)")
+	fs.Var(&o.mode, "publish-socket-mode", "file mode of the publish socket, octal")
+	fs.StringVar(&o.pubOwner, "publish-socket-owner", "", "user (name or uid) to own the publish socket (needs root); empty: the server's")
+	fs.StringVar(&o.pubGroup, "publish-socket-group", "", "group (name or gid) of the publish socket, for publishers in that group; empty: the server's")
+	fs.Var(o.allowUIDs, "publish-allow-uid", "only publishers with this uid (or an allowed gid) may publish, checked with SO_PEERCRED; repeat for several (default: whoever can open the socket)")
+	fs.Var(o.allowGIDs, "publish-allow-gid", "only publishers with this primary gid (or an allowed uid) may publish; repeat for several")
+	fs.IntVar(&o.procs, "procs", 1, "worker processes sharing the listen addresses and fed by one publish socket, each under its own open-files limit (see docs/deploy.md); 1: a single process")
+	fs.IntVar(&o.loops, "loops", 0, "subscriber event loops per process (0: one per core, divided among --procs)")
+	fs.IntVar(&o.conns, "conns", 0, "connections the server is expected to hold (with --procs: in all): at start, warn with the fix if the open-files limit cannot (0: no check)")
+	fs.DurationVar(&o.heartbeat, "heartbeat", poller.DefaultHeartbeat, "send a comment frame to streams silent this long (keep under proxies' read timeouts)")
+	fs.DurationVar(&o.headerTimeout, "header-timeout", poller.DefaultHeaderTimeout, "time a client has to send its request head (slowloris defence)")
+	fs.Var(&o.backlogBytes, "max-backlog-bytes", "unsent bytes per subscriber before it is closed as a slow consumer")
+	fs.IntVar(&o.backlogFrames, "max-backlog-frames", poller.DefaultMaxBacklogFrames, "unsent events per subscriber before it is closed as a slow consumer")
+	fs.IntVar(&o.maxChannels, "max-channels", poller.DefaultMaxChannels, "channels per subscriber connection")
+	fs.IntVar(&o.maxConns, "max-conns", 0, "open connections (with --procs: in all, split evenly); past it a connection gets 503 with Retry-After (0: only the open-files limit bounds them)")
+	fs.IntVar(&o.maxPerIP, "max-conns-per-ip", 0, "streams and waiting polls per client address (after PROXY protocol / X-Forwarded-For from trusted proxies), counted by each process; past it 429 (0: no limit)")
+	fs.Var(&o.eventBytes, "max-event-bytes", "largest event data a publisher may send")
+	fs.IntVar(&o.ringSize, "ring-size", pubsub.DefaultRingSize, "events in flight between publishers and loops (publishers wait when it is full)")
+	fs.IntVar(&o.histCount, "history-per-channel", pubsub.DefaultHistoryPerChannel, "events retained per channel for Last-Event-ID resume and long-poll; -1: none")
+	fs.DurationVar(&o.histAge, "history-age", pubsub.DefaultHistoryAge, "events older than this are evicted from history")
+	fs.Var(&o.histBytes, "history-memory", "one memory budget for all channels' history (frames plus index), per process; the oldest events go first")
+	fs.DurationVar(&o.retry, "retry", poller.DefaultRetry, "reconnection delay advised to clients in each stream's first frame (retry:)")
+	fs.DurationVar(&o.pollTimeout, "poll-timeout", poller.DefaultPollTimeout, "long-poll wait when the request gives no timeout= (keep under the proxy's read timeout)")
+	fs.DurationVar(&o.pollMax, "poll-max-timeout", poller.DefaultPollMaxTimeout, "longest long-poll wait a request may ask for with timeout=")
+	fs.Var(o.cors, "cors-origin", "allowed CORS origin: https://example.com, https://*.example.com or *; repeat for several (default: CORS off)")
+	fs.Var(o.privPrefix, "private-prefix", "channel-name prefix that needs a token (JWT, claim \"channels\"), e.g. private- or user:; repeat for several (default: no private channels)")
+	fs.StringVar(&o.secretFile, "auth-secret-file", "", "file with the HS256 secret that signs tokens (at least 32 bytes)")
+	fs.StringVar(&o.publicKey, "auth-public-key", "", "PEM public key (RSA for RS256, P-256 for ES256) that verifies tokens")
+	fs.StringVar(&o.tokenCookie, "token-cookie", "ssedge_token", "cookie that may carry the token (besides ?token= and Authorization: Bearer)")
+	fs.BoolVar(&o.corsCreds, "cors-credentials", false, "allow credentials (cookies) on CORS requests; the origin is echoed, never *")
+	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or console")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q (flags start with --)", fs.Arg(0))
+		return nil, fmt.Errorf("serve: unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	if o.procs < 1 || o.procs > maxProcs {
+		return nil, fmt.Errorf("--procs %d: expected 1 to %d", o.procs, maxProcs)
+	}
+	if o.loops < 0 {
+		return nil, fmt.Errorf("--loops %d: expected 0 (automatic) or more", o.loops)
+	}
+	if o.loops == 0 {
+		o.loops = max(1, runtime.NumCPU()/o.procs)
+	}
+	return o, nil
+}
+
+// perProc is a server-wide figure's share of one process.
+func (o *serveOptions) perProc(n int) int { return (n + o.procs - 1) / o.procs }
+
+// subscriberSide is what every process that serves subscribers builds from
+// the flags; building it in the supervisor too reports a bad flag once.
+type subscriberSide struct {
+	trusted  []netip.Prefix
+	verifier *auth.Verifier
+	cors     *sse.CORS
+}
+
+func (o *serveOptions) subscriberSide() (*subscriberSide, error) {
+	var side subscriberSide
+	var err error
+	if side.trusted, err = parsePrefixes(o.trusted.vals); err != nil {
+		return nil, err
+	}
+	if side.verifier, err = auth.New(auth.Config{Prefixes: o.privPrefix.vals, SecretFile: o.secretFile, PublicKeyFile: o.publicKey}); err != nil {
+		return nil, err
+	}
+	if side.cors, err = sse.NewCORS(o.cors.vals, o.corsCreds); err != nil {
+		return nil, err
+	}
+	return &side, nil
+}
+
+func (o *serveOptions) hubConfig(seed uint64) pubsub.Config {
+	return pubsub.Config{RingSize: o.ringSize, MaxEventBytes: int(o.eventBytes), Seed: seed,
+		History: pubsub.HistoryConfig{PerChannel: o.histCount, MaxAge: o.histAge, MaxBytes: int64(o.histBytes)}}
+}
+
+func (o *serveOptions) pollerConfig(side *subscriberSide, hub *pubsub.Hub, log *zap.Logger) poller.Config {
+	return poller.Config{
+		Listen:           o.listen.vals,
+		ProxyListen:      o.proxyListen.vals,
+		TrustedProxies:   side.trusted,
+		UnixMode:         os.FileMode(o.unixMode),
+		Loops:            o.loops,
+		Backlog:          tuning.ListenBacklog(""),
+		HeaderTimeout:    o.headerTimeout,
+		Heartbeat:        o.heartbeat,
+		MaxBacklogBytes:  int(o.backlogBytes),
+		MaxBacklogFrames: o.backlogFrames,
+		MaxChannels:      o.maxChannels,
+		MaxConns:         o.perProc(o.maxConns),
+		MaxConnsPerIP:    o.maxPerIP,
+		Retry:            o.retry,
+		PollTimeout:      o.pollTimeout,
+		PollMaxTimeout:   o.pollMax,
+		CORS:             side.cors,
+		Auth:             side.verifier,
+		TokenCookie:      o.tokenCookie,
+		Hub:              hub,
+		Log:              log,
+	}
+}
+
+// ingest opens the publish socket.
+func (o *serveOptions) ingest(hub *pubsub.Hub, log *zap.Logger) (*pubsub.Ingest, error) {
+	uids, err := parseIDs("--publish-allow-uid", o.allowUIDs.vals)
+	if err != nil {
+		return nil, err
+	}
+	gids, err := parseIDs("--publish-allow-gid", o.allowGIDs.vals)
+	if err != nil {
+		return nil, err
+	}
+	return pubsub.Listen(hub, pubsub.IngestConfig{Path: o.socket, Mode: os.FileMode(o.mode), Log: log,
+		Owner: o.pubOwner, Group: o.pubGroup, AllowUIDs: uids, AllowGIDs: gids})
+}
+
+// raiseFileLimit raises RLIMIT_NOFILE to its hard limit and warns, with
+// the fix, when that cannot hold conns connections.
+func raiseFileLimit(log *zap.Logger, conns int) {
+	fl, err := tuning.RaiseFileLimit()
+	if err != nil {
+		log.Warn("cannot raise the open-files limit", zap.Error(err))
+		return
+	}
+	log.Info("open-files limit", zap.Uint64("soft", fl.Soft), zap.Uint64("hard", fl.Hard), zap.Uint64("was", fl.Before))
+	if advice := tuning.FileLimitAdvice(fl, conns); advice != "" {
+		log.Warn(advice)
+	}
+}
+
+func serve(args []string) error {
+	o, err := parseServe(args)
+	if err != nil {
+		return err
+	}
+	if w, ok := os.LookupEnv(workerEnv); ok {
+		return serveWorker(o, w)
 	}
 	// Catch signals before anything is bound, so a signal that arrives
 	// during start-up still ends in a clean exit.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	log, err := newLogger(*logFormat, *logLevel)
+	log, err := newLogger(o.logFormat, o.logLevel)
 	if err != nil {
 		return err
 	}
 	defer log.Sync()
-
-	if fl, err := tuning.RaiseFileLimit(); err != nil {
-		log.Warn("cannot raise the open-files limit", zap.Error(err))
-	} else {
-		log.Info("open-files limit", zap.Uint64("soft", fl.Soft), zap.Uint64("hard", fl.Hard), zap.Uint64("was", fl.Before))
-		if advice := tuning.FileLimitAdvice(fl, *conns); advice != "" {
-			log.Warn(advice)
-		}
+	if o.procs > 1 {
+		return supervise(ctx, o, log)
 	}
-	trustedNets, err := parsePrefixes(trusted.vals)
+	raiseFileLimit(log, o.conns)
+	side, err := o.subscriberSide()
 	if err != nil {
 		return err
 	}
-	verifier, err := auth.New(auth.Config{Prefixes: privPrefix.vals, SecretFile: *secretFile, PublicKeyFile: *publicKey})
+	hub := pubsub.NewHub(o.hubConfig(0))
+	srv, err := poller.New(o.pollerConfig(side, hub, log))
 	if err != nil {
 		return err
 	}
-	corsList, err := sse.NewCORS(cors.vals, *corsCreds)
-	if err != nil {
-		return err
-	}
-	hub := pubsub.NewHub(pubsub.Config{RingSize: *ringSize, MaxEventBytes: int(eventBytes),
-		History: pubsub.HistoryConfig{PerChannel: *histCount, MaxAge: *histAge, MaxBytes: int64(histBytes)}})
-	srv, err := poller.New(poller.Config{
-		Listen:           listen.vals,
-		ProxyListen:      proxyListen.vals,
-		TrustedProxies:   trustedNets,
-		UnixMode:         os.FileMode(unixMode),
-		Loops:            *loops,
-		Backlog:          tuning.ListenBacklog(""),
-		HeaderTimeout:    *headerTimeout,
-		Heartbeat:        *heartbeat,
-		MaxBacklogBytes:  int(backlogBytes),
-		MaxBacklogFrames: *backlogFrames,
-		MaxChannels:      *maxChannels,
-		MaxConns:         *maxConns,
-		MaxConnsPerIP:    *maxPerIP,
-		Retry:            *retry,
-		PollTimeout:      *pollTimeout,
-		PollMaxTimeout:   *pollMax,
-		CORS:             corsList,
-		Auth:             verifier,
-		TokenCookie:      *tokenCookie,
-		Hub:              hub,
-		Log:              log,
-	})
-	if err != nil {
-		return err
-	}
-	uids, err := parseIDs("--publish-allow-uid", allowUIDs.vals)
-	if err != nil {
-		srv.Close()
-		return err
-	}
-	gids, err := parseIDs("--publish-allow-gid", allowGIDs.vals)
-	if err != nil {
-		srv.Close()
-		return err
-	}
-	in, err := pubsub.Listen(hub, pubsub.IngestConfig{Path: *socket, Mode: os.FileMode(mode), Log: log,
-		Owner: *pubOwner, Group: *pubGroup, AllowUIDs: uids, AllowGIDs: gids})
+	in, err := o.ingest(hub, log)
 	if err != nil {
 		srv.Close()
 		return err
 	}
 	srv.Start()
-	addrs := make([]string, 0, len(srv.Addrs()))
-	for _, a := range srv.Addrs() {
-		if a.Network() == "unix" {
-			addrs = append(addrs, "unix:"+a.String())
-		} else {
-			addrs = append(addrs, a.String())
-		}
-	}
-	subscribe := fmt.Sprintf("curl -N 'http://%s/events?channel=NAME'", addrs[0])
-	if path, ok := strings.CutPrefix(addrs[0], "unix:"); ok {
-		subscribe = fmt.Sprintf("curl -N --unix-socket %s 'http://x/events?channel=NAME'", path)
-	}
-	log.Info("ssedge serving", zap.Strings("listen", addrs), zap.String("publish_socket", in.Path()),
-		zap.String("subscribe", subscribe),
-		zap.String("publish", fmt.Sprintf("curl --unix-socket %s -d DATA 'http://x/publish?channel=NAME'", in.Path())))
+	logServing(log, srv.Addrs(), in.Path())
 
 	<-ctx.Done()
 	log.Info("stopping")
@@ -180,6 +239,25 @@ func serve(args []string) error {
 	log.Info("stopped", zap.Uint64("published", in.Published()), zap.Uint64("accepted", st.Accepted),
 		zap.Uint64("slow_consumers", st.SlowConsumers()))
 	return nil
+}
+
+// logServing is the line that says the server is up and how to use it.
+func logServing(log *zap.Logger, bound []net.Addr, socket string, fields ...zap.Field) {
+	addrs := make([]string, 0, len(bound))
+	for _, a := range bound {
+		if a.Network() == "unix" {
+			addrs = append(addrs, "unix:"+a.String())
+		} else {
+			addrs = append(addrs, a.String())
+		}
+	}
+	subscribe := fmt.Sprintf("curl -N 'http://%s/events?channel=NAME'", addrs[0])
+	if path, ok := strings.CutPrefix(addrs[0], "unix:"); ok {
+		subscribe = fmt.Sprintf("curl -N --unix-socket %s 'http://x/events?channel=NAME'", path)
+	}
+	log.Info("ssedge serving", append([]zap.Field{zap.Strings("listen", addrs), zap.String("publish_socket", socket),
+		zap.String("subscribe", subscribe),
+		zap.String("publish", fmt.Sprintf("curl --unix-socket %s -d DATA 'http://x/publish?channel=NAME'", socket))}, fields...)...)
 }
 
 // parseIDs reads numeric uids or gids.

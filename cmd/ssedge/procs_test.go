@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// children lists the pids of pid's child processes (each thread lists
+// the children it forked).
+func children(t *testing.T, pid int) []int {
+	t.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, task := range tasks {
+		b, _ := os.ReadFile(task) // a thread may have exited meanwhile
+		for _, f := range strings.Fields(string(b)) {
+			n, _ := strconv.Atoi(f)
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// sockets counts a process's open sockets.
+func sockets(t *testing.T, pid int) int {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name())); err == nil && strings.HasPrefix(l, "socket:") {
+			n++
+		}
+	}
+	return n
+}
+
+// stream is one raw SSE client of the CLI tests.
+type stream struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func openStream(t *testing.T, addr, target string, headers ...string) *stream {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n", target, strings.Join(append(headers, ""), "\r\n"))
+	s := &stream{c, bufio.NewReader(c)}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if head, err := s.br.ReadString('\n'); err != nil || head != "HTTP/1.1 200 OK\r\n" {
+		t.Fatalf("%s: head %q %v", target, head, err)
+	}
+	for line := ""; line != "\r\n"; {
+		if line, err = s.br.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// ids reads the ids of the next n events; a gap event counts as id 0.
+func (s *stream) ids(n int) ([]uint64, error) {
+	s.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var out []uint64
+	var id uint64
+	gap := false
+	for len(out) < n {
+		line, err := s.br.ReadString('\n')
+		if err != nil {
+			return out, err
+		}
+		switch {
+		case strings.HasPrefix(line, "id: "):
+			id, _ = strconv.ParseUint(strings.TrimSpace(line[4:]), 10, 64)
+		case line == "event: ssedge.gap\n":
+			gap = true
+		case line == "\n" && (id != 0 || gap):
+			if gap {
+				id = 0
+			}
+			out = append(out, id)
+			id, gap = 0, false
+		}
+	}
+	return out, nil
+}
+
+func publishID(t *testing.T, socket, channel, data string) uint64 {
+	t.Helper()
+	out, err := run(t, "publish", "--socket", socket, "--channel", channel, data)
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	id, err := strconv.ParseUint(strings.TrimSpace(out), 10, 64)
+	if err != nil {
+		t.Fatalf("publish printed %q", out)
+	}
+	return id
+}
+
+// ssedge serve --procs 3: one port and one publish socket; every worker
+// serves some of the clients with the same ids and history; a killed
+// worker is replaced while the others go on; SIGTERM stops them all.
+func TestServeProcs(t *testing.T) {
+	s := startServer(t, "--procs", "3", "--loops", "1")
+	workers := children(t, s.cmd.Process.Pid)
+	if len(workers) != 3 {
+		t.Fatalf("supervisor has %d children, want 3 workers", len(workers))
+	}
+	before := map[int]int{}
+	for _, w := range workers {
+		before[w] = sockets(t, w)
+	}
+	var streams []*stream
+	for i := 0; i < 60; i++ {
+		streams = append(streams, openStream(t, s.listen, "/events?channel=news"))
+	}
+	for _, w := range workers {
+		if got := sockets(t, w) - before[w]; got == 0 {
+			t.Fatalf("worker %d holds none of the 60 clients: the port is not shared", w)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the loops register the subscriptions
+	var want []uint64
+	for i := 0; i < 3; i++ {
+		want = append(want, publishID(t, s.socket, "news", fmt.Sprint("event ", i)))
+	}
+	for i, st := range streams {
+		got, err := st.ids(3)
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("client %d got ids %v (%v), want %v", i, got, err, want)
+		}
+	}
+	// Every worker has the history: clients resuming after the first
+	// event, wherever they land, get the other two replayed.
+	for i := 0; i < 20; i++ {
+		st := openStream(t, s.listen, "/events?channel=news", fmt.Sprintf("Last-Event-ID: %d", want[0]))
+		if got, err := st.ids(2); err != nil || fmt.Sprint(got) != fmt.Sprint(want[1:]) {
+			t.Fatalf("resuming client %d got %v (%v), want %v", i, got, err, want[1:])
+		}
+	}
+
+	// Kill one worker: its clients lose their connections, the others
+	// keep theirs, and a new worker takes its place.
+	victim := workers[0]
+	syscall.Kill(victim, syscall.SIGKILL)
+	deadline := time.Now().Add(10 * time.Second)
+	var now []int
+	for {
+		now = children(t, s.cmd.Process.Pid)
+		if len(now) == 3 && !contains(now, victim) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workers after killing %d: %v, want a replacement", victim, now)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // the new worker attaches to the relay
+	next := publishID(t, s.socket, "news", "after the kill")
+	if next <= want[2] {
+		t.Fatalf("id %d after a worker restart is not above %d", next, want[2])
+	}
+	alive := 0
+	for _, st := range streams {
+		got, err := st.ids(1)
+		if err == nil {
+			if got[0] != next {
+				t.Fatalf("surviving client got id %d, want %d", got[0], next)
+			}
+			alive++
+		}
+	}
+	if alive == 0 || alive == len(streams) {
+		t.Fatalf("%d of %d clients survived killing one of 3 workers", alive, len(streams))
+	}
+	for i := 0; i < 30; i++ { // new clients reach every worker, the new one too
+		st := openStream(t, s.listen, "/events?channel=news", fmt.Sprintf("Last-Event-ID: %d", want[2]))
+		if got, err := st.ids(1); err != nil || got[0] != next && got[0] != 0 {
+			t.Fatalf("client %d after the restart got %v (%v), want %d or a gap", i, got, err, next)
+		}
+	}
+
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if err := s.cmd.Wait(); err != nil {
+		t.Fatalf("supervisor exit after SIGTERM: %v", err)
+	}
+	for _, w := range now {
+		if syscall.Kill(w, 0) == nil {
+			time.Sleep(100 * time.Millisecond) // reaped by the supervisor; give /proc a moment
+			if syscall.Kill(w, 0) == nil {
+				t.Errorf("worker %d still runs after the supervisor stopped", w)
+			}
+		}
+	}
+	if _, err := os.Lstat(s.socket); !os.IsNotExist(err) {
+		t.Errorf("publish socket left behind: %v", err)
+	}
+}
+
+func contains(list []int, v int) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// A worker started by hand is told what it is for.
+func TestWorkerByHand(t *testing.T) {
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), workerEnv+"=0")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "started by ssedge serve --procs") {
+		t.Fatalf("worker by hand: %v %q", err, out)
+	}
+}
