@@ -55,7 +55,7 @@ func (c *checker) fileLimit() Item {
 	it := Item{Name: "RLIMIT_NOFILE", Current: fmt.Sprintf("soft %d hard %d", fl.Soft, fl.Hard), Needed: fmt.Sprintf("hard >= %d", need), Verdict: OK, Why: why}
 	fix := fmt.Sprintf("LimitNOFILE=%d in the systemd unit; for a login shell `* - nofile %d` in /etc/security/limits.conf; in docker --ulimit nofile=%d:%d", need, need, need, need)
 	if fl.Hard > FDReserve {
-		fix += fmt.Sprintf("; or, at this hard limit, run %d ssedge processes on their own ports (check with --procs %[1]d)",
+		fix += fmt.Sprintf("; or, at this hard limit, run `ssedge serve --procs %d` (worker processes sharing the port, each under its own limit; check with --procs %[1]d)",
 			ceilDiv(int64(c.t.Conns), int64(fl.Hard)-FDReserve))
 	}
 	switch {

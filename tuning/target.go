@@ -14,7 +14,7 @@ const (
 // Target is what the box must hold.
 type Target struct {
 	Conns      int     `json:"conns"`       // subscriber connections, all ssedge processes together
-	Procs      int     `json:"procs"`       // ssedge processes sharing them (each on its own port); default 1
+	Procs      int     `json:"procs"`       // ssedge processes sharing them (serve --procs); default 1
 	Loops      int     `json:"loops"`       // event loops per process (one listener each); default runtime.NumCPU()
 	EventRate  float64 `json:"event_rate"`  // events per second each connection receives, on average
 	EventBytes int     `json:"event_bytes"` // data bytes per event
