@@ -324,7 +324,13 @@ func (l *loop) write(fd int32, b []byte) (int, unix.Errno) {
 }
 
 func (l *loop) writev(fd int32, iov []unix.Iovec) (int, unix.Errno) {
-	n, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+	sys, arg, cnt := uintptr(unix.SYS_WRITEV), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov))
+	if len(iov) == 1 {
+		// One event to one subscriber, the common case: write(2) spares
+		// the kernel importing an iovec array.
+		sys, arg, cnt = unix.SYS_WRITE, uintptr(unsafe.Pointer(iov[0].Base)), uintptr(iov[0].Len)
+	}
+	n, _, e := unix.RawSyscall(sys, uintptr(fd), arg, cnt)
 	if e != 0 {
 		n = 0
 	}

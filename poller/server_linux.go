@@ -92,10 +92,6 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	if len(s.addrs) == 0 {
-		s.release()
-		return nil, errors.New("poller: nothing to listen on (Config.Listen, ProxyListen and Inherited are empty)")
-	}
 	return s, nil
 }
 
