@@ -15,7 +15,7 @@ const (
 type Target struct {
 	Conns      int     `json:"conns"`       // subscriber connections, all ssedge processes together
 	Procs      int     `json:"procs"`       // ssedge processes sharing them (serve --procs); default 1
-	Loops      int     `json:"loops"`       // event loops per process (one listener each); default runtime.NumCPU()
+	Loops      int     `json:"loops"`       // event loops per process (one listener each); default: the CPUs divided among Procs
 	EventRate  float64 `json:"event_rate"`  // events per second each connection receives, on average
 	EventBytes int     `json:"event_bytes"` // data bytes per event
 }
@@ -25,7 +25,7 @@ func (t *Target) setDefaults() {
 		t.Procs = 1
 	}
 	if t.Loops <= 0 {
-		t.Loops = runtime.NumCPU()
+		t.Loops = max(1, runtime.NumCPU()/t.Procs) // as serve --loops 0
 	}
 	if t.EventRate <= 0 {
 		t.EventRate = DefaultEventRate

@@ -84,7 +84,7 @@ func tuneTarget(cmd string, args []string) error {
 	fs.Float64Var(&t.EventRate, "event-rate", tuning.DefaultEventRate, "events per second each connection receives")
 	fs.IntVar(&t.EventBytes, "event-bytes", tuning.DefaultEventBytes, "data bytes per event")
 	fs.IntVar(&t.Procs, "procs", 1, "ssedge processes sharing the connections (the same as serve --procs)")
-	fs.IntVar(&t.Loops, "loops", 0, "event loops per process, as serve --loops (default: one per CPU)")
+	fs.IntVar(&t.Loops, "loops", 0, "event loops per process, as serve --loops (default: one per CPU, divided among --procs)")
 	format := fs.String("format", "table", "output: table or json")
 	if cmd != "check" {
 		fs.Lookup("format").Usage = "output of the report before the plan: table or json (check only)"
