@@ -40,6 +40,8 @@ type config struct {
 	interval       time.Duration
 	size           int
 	serverPID      int
+	floorPairs     int
+	floorBursts    int
 	settle         time.Duration
 	drain          time.Duration
 	jsonPath       string
@@ -53,7 +55,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: ssedge-load --url URL --publish-socket PATH [flags]\n"+
-			"       ssedge-load compare [--base LABEL] RESULT.json...\n\n")
+			"       ssedge-load compare [--base LABEL] RESULT.json...\n"+
+			"       ssedge-load report-md [--into FILE.md] [--command CMD] [--peers TEXT] [--chart FILE.svg] RESULT.json...\n"+
+			"       ssedge-load chart [--out FILE.svg] [--rate R] RESULT.json...\n\n")
 		fs.PrintDefaults()
 	}
 	rawURL := fs.String("url", "http://127.0.0.1:8080/events?channel=bench", "subscription URL (http, IPv4 host)")
@@ -71,7 +75,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.events, "events", 5, "events to publish")
 	fs.DurationVar(&c.interval, "interval", 500*time.Millisecond, "time between events")
 	fs.IntVar(&c.size, "size", 100, "bytes of data per event (at least the header, about 50)")
-	fs.IntVar(&c.serverPID, "server-pid", 0, "server process to read RSS and CPU of (0: skip those figures)")
+	fs.IntVar(&c.serverPID, "server-pid", 0, "server process to read RSS and CPU of, summed with all its descendants (0: skip those figures)")
+	fs.IntVar(&c.floorPairs, "floor-pairs", 200, "loopback connections the kernel floor writes to, before connecting (0: skip the floor)")
+	fs.IntVar(&c.floorBursts, "floor-bursts", 200, "bursts of one write per floor connection")
 	fs.DurationVar(&c.settle, "settle", time.Second, "wait after the last connection before reading the connected RSS")
 	fs.DurationVar(&c.drain, "drain", 10*time.Second, "wait after the last publish for stragglers before counting them lost")
 	fs.StringVar(&c.jsonPath, "json", "", "also write the results as JSON to this file")
@@ -107,6 +113,10 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("ssedge-load: --concurrency %d: want at least 1", c.concurrency)
 	case c.size < 0 || c.size > 1<<20:
 		return nil, fmt.Errorf("ssedge-load: --size %d: want 0 to 1 MiB", c.size)
+	case c.floorPairs < 0 || c.floorPairs > 5000:
+		return nil, fmt.Errorf("ssedge-load: --floor-pairs %d: want 0 to 5000", c.floorPairs)
+	case c.floorPairs > 0 && c.floorBursts < 1:
+		return nil, fmt.Errorf("ssedge-load: --floor-bursts %d: want at least 1", c.floorBursts)
 	}
 	if c.procs == 0 {
 		c.procs = min(c.conns, max(2, ceilDiv(c.conns, autoConnsPerWorker)))

@@ -14,6 +14,10 @@ func main() {
 			os.Exit(workerMain())
 		case "compare":
 			os.Exit(compareMain(os.Args[2:], os.Stdout, os.Stderr))
+		case "report-md":
+			os.Exit(reportMDMain(os.Args[2:], os.Stdout, os.Stderr))
+		case "chart":
+			os.Exit(chartMain(os.Args[2:], os.Stdout, os.Stderr))
 		}
 	}
 	cfg, err := parseConfig(os.Args[1:], os.Stderr)

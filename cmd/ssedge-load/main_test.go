@@ -80,6 +80,7 @@ func TestLoadAgainstNetHTTP(t *testing.T) {
 		"--conns", "200", "--procs", "2", "--src-addrs", "3",
 		"--publish-socket", socket, "--events", "3", "--interval", "50ms", "--size", "200",
 		"--server-pid", strconv.Itoa(pid), "--settle", "100ms", "--quiet", "--json", jsonPath, "--label", "nethttp",
+		"--floor-pairs", "20", "--floor-bursts", "5",
 	}, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +99,19 @@ func TestLoadAgainstNetHTTP(t *testing.T) {
 	if res.RSSPerConnBytes <= 0 || res.All.LastMs <= 0 || res.All.FirstMs > res.All.LastMs {
 		t.Errorf("implausible figures: RSS/conn %v B, first %v ms, last %v ms", res.RSSPerConnBytes, res.All.FirstMs, res.All.LastMs)
 	}
+	if res.LastP50Ms <= 0 || res.LastP50Ms > res.All.LastMs || res.PublishedPerS <= 0 || res.RatePerS != 20 {
+		t.Errorf("last subscriber p50 %v ms (worst %v ms), published %v/s at %v/s asked: want 0 < p50 <= worst, a positive rate, 20/s asked",
+			res.LastP50Ms, res.All.LastMs, res.PublishedPerS, res.RatePerS)
+	}
+	if res.ServerProcs != 1 || res.ServerProcsChanged {
+		t.Errorf("%d server processes measured (changed: %v), want the one nethttp process", res.ServerProcs, res.ServerProcsChanged)
+	}
+	if res.Floor == nil || res.Floor.WriteUs <= 0 || res.CPUPerDeliveryOverFloor <= 0 {
+		t.Errorf("kernel floor %+v, CPU per delivery / floor %v: want positive figures", res.Floor, res.CPUPerDeliveryOverFloor)
+	}
+	if !strings.Contains(table.String(), "kernel floor") || !strings.Contains(table.String(), "1 process(es) measured") {
+		t.Errorf("the table lacks the kernel floor or the process count")
+	}
 
 	// The JSON round-trips into compare.
 	if err := res.writeJSON(jsonPath); err != nil {
@@ -107,8 +121,17 @@ func TestLoadAgainstNetHTTP(t *testing.T) {
 	if rc := compareMain([]string{jsonPath, jsonPath}, &cmp, os.Stderr); rc != 0 {
 		t.Fatalf("compare exited %d", rc)
 	}
-	if !strings.Contains(cmp.String(), "200 conns") || !strings.Contains(cmp.String(), "2 (0)") {
-		t.Errorf("compare printed:\n%s\nwant a 200-conns block with 2 runs, none failed", cmp.String())
+	if !strings.Contains(cmp.String(), "200 conns, 20 ev/s") || !strings.Contains(cmp.String(), "2 (0)") || !strings.Contains(cmp.String(), "kernel floor") {
+		t.Errorf("compare printed:\n%s\nwant a 200-conns 20 ev/s block with the kernel floor and 2 runs, none failed", cmp.String())
+	}
+
+	// And into report-md and chart.
+	var md, svg, errs strings.Builder
+	if rc := reportMDMain([]string{"--command", "go test", jsonPath}, &md, &errs); rc != 0 || !strings.Contains(md.String(), "## Headline: 200 connections") {
+		t.Errorf("report-md exited %d (%s) and printed:\n%s", rc, errs.String(), md.String())
+	}
+	if rc := chartMain([]string{jsonPath}, &svg, &errs); rc != 0 || !strings.HasPrefix(svg.String(), "<svg") {
+		t.Errorf("chart exited %d (%s) and printed:\n%s", rc, errs.String(), svg.String())
 	}
 }
 
@@ -120,7 +143,7 @@ func TestLoadReportsRefusedConnections(t *testing.T) {
 	cfg, err := parseConfig([]string{
 		"--url", "http://127.0.0.1:1/events?channel=bench",
 		"--conns", "20", "--procs", "1", "--publish-socket", socket,
-		"--events", "1", "--settle", "0s", "--drain", "100ms", "--quiet",
+		"--events", "1", "--settle", "0s", "--drain", "100ms", "--quiet", "--floor-pairs", "0",
 	}, os.Stderr)
 	if err != nil {
 		t.Fatal(err)

@@ -31,11 +31,21 @@ func runLoad(cfg *config, log io.Writer) (*result, error) {
 			return nil
 		}
 		var err error
-		*s, err = readProc(cfg.serverPID)
+		*s, err = readProcTree(cfg.serverPID)
 		return err
 	}
 	if err := sample(&baseline); err != nil {
 		return nil, fmt.Errorf("ssedge-load: --server-pid %d: %w", cfg.serverPID, err)
+	}
+	// The floor goes first, while the server is idle and before the
+	// workers exist, so that neither measurement sees the other's work.
+	if cfg.floorPairs > 0 {
+		if !cfg.quiet {
+			fmt.Fprintf(log, "kernel floor: %d loopback connections, %d bursts of %d-byte writes\n", cfg.floorPairs, cfg.floorBursts, sseFrameBytes(cfg.size))
+		}
+		if res.Floor, err = measureFloor(cfg.floorPairs, cfg.floorBursts, sseFrameBytes(cfg.size)); err != nil {
+			return nil, err
+		}
 	}
 
 	exe, err := os.Executable()
@@ -109,7 +119,7 @@ func runLoad(cfg *config, log io.Writer) (*result, error) {
 	for i, p := range ws.procs {
 		reports[i] = p.report
 	}
-	res.setServer(cfg.serverPID != 0, baseline, connected, cpuStart, cpuEnd)
+	res.setServer(cfg.serverPID != 0, []procSample{baseline, connected, cpuStart, cpuEnd})
 	res.setDeliveries(sends, reports)
 	res.judge()
 	return res, nil

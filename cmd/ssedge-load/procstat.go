@@ -1,8 +1,10 @@
 package main
 
-// procSample is one reading of the server process.
+// procSample is one reading of the server: the process given by
+// --server-pid and all its descendants, summed.
 type procSample struct {
-	RSSBytes   int64
+	Procs      int   // processes summed
+	RSSBytes   int64 // VmRSS summed: shared pages count once per process, which cancels in a delta
 	CPUTicksNs int64 // utime+stime, in ns, 10 ms resolution
 	SchedNs    int64 // on-CPU ns summed over live threads
 	HaveSched  bool

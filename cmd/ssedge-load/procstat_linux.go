@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,12 +15,95 @@ import (
 // would need cgo to ask).
 const clockTicks = 100
 
-// readProc samples the server process: VmRSS from /proc/PID/status;
-// utime+stime from /proc/PID/stat (10 ms resolution, includes exited
-// threads); and the nanosecond on-CPU time summed over
-// /proc/PID/task/*/schedstat, which is what CPU per delivery uses when the
-// kernel provides it (threads that exit mid-run drop out of that sum, which
-// Go servers rarely do).
+// readProcTree samples pid and every process below it, found afresh at
+// each sample, so a supervisor's workers (ssedge serve --procs N, nginx's
+// master and workers) are measured together.
+func readProcTree(pid int) (procSample, error) {
+	pids, err := processTree(pid)
+	if err != nil {
+		return procSample{}, err
+	}
+	var sum procSample
+	for i, p := range pids {
+		s, err := readProc(p)
+		if err != nil {
+			if i == 0 {
+				return sum, err
+			}
+			continue // a descendant exited since the walk
+		}
+		sum.Procs++
+		sum.RSSBytes += s.RSSBytes
+		sum.CPUTicksNs += s.CPUTicksNs
+		sum.SchedNs += s.SchedNs
+		sum.HaveSched = sum.HaveSched || s.HaveSched
+	}
+	return sum, nil
+}
+
+// processTree lists pid and its descendants, pid first, from
+// /proc/PID/task/*/children (CONFIG_PROC_CHILDREN), or from every
+// process's parent in /proc/*/stat where that file does not exist.
+func processTree(pid int) ([]int, error) {
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); errors.Is(err, fs.ErrNotExist) {
+		return processTreeByParent(pid)
+	}
+	pids := []int{pid}
+	seen := map[int]bool{pid: true}
+	for i := 0; i < len(pids); i++ {
+		files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pids[i]))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue // the thread or process exited
+			}
+			for _, c := range bytes.Fields(b) {
+				if child, err := strconv.Atoi(string(c)); err == nil && !seen[child] {
+					seen[child] = true
+					pids = append(pids, child)
+				}
+			}
+		}
+	}
+	return pids, nil
+}
+
+func processTreeByParent(pid int) ([]int, error) {
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		return nil, err
+	}
+	children := map[int][]int{}
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		fields := bytes.Fields(b[bytes.LastIndexByte(b, ')')+1:])
+		if len(fields) < 2 {
+			continue
+		}
+		p, err1 := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+		parent, err2 := strconv.Atoi(string(fields[1]))
+		if err1 == nil && err2 == nil {
+			children[parent] = append(children[parent], p)
+		}
+	}
+	pids := []int{pid}
+	for i := 0; i < len(pids); i++ {
+		pids = append(pids, children[pids[i]]...)
+	}
+	return pids, nil
+}
+
+// readProc samples one process: VmRSS from /proc/PID/status; utime+stime
+// from /proc/PID/stat (10 ms resolution, includes exited threads); and the
+// nanosecond on-CPU time summed over /proc/PID/task/*/schedstat, which is
+// what CPU per delivery uses when the kernel provides it (threads that
+// exit mid-run drop out of that sum, which Go servers rarely do).
 func readProc(pid int) (procSample, error) {
 	var s procSample
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))

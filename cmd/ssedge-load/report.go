@@ -22,6 +22,8 @@ type result struct {
 	Events    int       `json:"events"`
 	SizeBytes int       `json:"size_bytes"`
 	Interval  string    `json:"interval"`
+	RatePerS  float64   `json:"rate_per_s"` // asked: 1 / interval
+	Machine   machine   `json:"machine"`
 
 	Conns          int            `json:"conns"`
 	Connected      int            `json:"connected"`
@@ -32,6 +34,8 @@ type result struct {
 	ConnectRate    float64        `json:"connect_rate_per_s"`
 
 	ServerMeasured         bool    `json:"server_measured"` // --server-pid given
+	ServerProcs            int     `json:"server_procs"`    // processes summed: the pid and its descendants, when connected
+	ServerProcsChanged     bool    `json:"server_procs_changed,omitempty"`
 	BaselineRSSBytes       int64   `json:"baseline_rss_bytes"`
 	ConnectedRSSBytes      int64   `json:"connected_rss_bytes"`
 	RSSPerConnBytes        float64 `json:"rss_per_conn_bytes"`
@@ -41,6 +45,13 @@ type result struct {
 	CPUPerDeliveryUs       float64 `json:"server_cpu_per_delivery_us"`
 	ClientCPUPerDeliveryUs float64 `json:"client_cpu_per_delivery_us"` // the workers', to show the client is not the bottleneck
 	DeliveriesPerSec       float64 `json:"deliveries_per_s"`           // median over events of received / last-subscriber latency
+
+	Floor                   *kernelFloor `json:"kernel_floor,omitempty"`
+	CPUPerDeliveryOverFloor float64      `json:"cpu_per_delivery_over_floor,omitempty"`
+
+	PublishedPerS   float64 `json:"published_per_s"` // achieved: a publisher that waits on slow answers falls behind the asked rate
+	PublishRTTP50Ms float64 `json:"publish_rtt_p50_ms"`
+	PublishRTTMaxMs float64 `json:"publish_rtt_max_ms"`
 
 	Expected        uint64         `json:"expected"` // events × connected
 	Delivered       uint64         `json:"delivered"`
@@ -54,8 +65,9 @@ type result struct {
 	ClosedDuringRun int            `json:"closed_during_run"`
 	CloseReasons    map[string]int `json:"close_reasons,omitempty"`
 
-	PerEvent []eventResult `json:"per_event"`
-	All      eventResult   `json:"all"` // every delivery of every event
+	PerEvent  []eventResult `json:"per_event"`
+	All       eventResult   `json:"all"`         // every delivery of every event
+	LastP50Ms float64       `json:"last_p50_ms"` // median over events of the time to the last subscriber
 
 	OK       bool     `json:"ok"`
 	Problems []string `json:"problems,omitempty"`
@@ -73,11 +85,16 @@ type eventResult struct {
 }
 
 func newResult(cfg *config) *result {
-	return &result{
+	r := &result{
 		Label: cfg.label, URL: cfg.url.String(), Channel: cfg.channel, StartedAt: time.Now().UTC(),
 		Procs: cfg.procs, SrcAddrs: len(cfg.srcAddrs), Events: cfg.events, SizeBytes: cfg.size,
 		Interval: cfg.interval.String(), Conns: cfg.conns, ConnectErrors: map[string]int{},
+		Machine: thisMachine(),
 	}
+	if cfg.interval > 0 {
+		r.RatePerS = float64(time.Second) / float64(cfg.interval)
+	}
+	return r
 }
 
 func (r *result) setConnect(procs []*workerProc, took time.Duration) {
@@ -95,10 +112,16 @@ func (r *result) setConnect(procs []*workerProc, took time.Duration) {
 	r.ConnectRate = float64(r.Connected) / took.Seconds()
 }
 
-func (r *result) setServer(measured bool, baseline, connected, cpuStart, cpuEnd procSample) {
+// setServer takes the samples baseline, connected, CPU start and CPU end.
+func (r *result) setServer(measured bool, samples []procSample) {
 	r.ServerMeasured = measured
 	if !measured {
 		return
+	}
+	baseline, connected, cpuStart, cpuEnd := samples[0], samples[1], samples[2], samples[3]
+	r.ServerProcs = connected.Procs
+	for _, s := range samples {
+		r.ServerProcsChanged = r.ServerProcsChanged || s.Procs != connected.Procs
 	}
 	r.BaselineRSSBytes, r.ConnectedRSSBytes = baseline.RSSBytes, connected.RSSBytes
 	if r.Connected > 0 {
@@ -116,7 +139,16 @@ func (r *result) setServer(measured bool, baseline, connected, cpuStart, cpuEnd 
 // was published.
 func (r *result) setDeliveries(sends []published, reports []*workerReport) {
 	all := latencyHist{}
-	var rates []float64
+	var rates, lasts, rtts []float64
+	for _, s := range sends {
+		rtts = append(rtts, ms(s.RTTNs))
+	}
+	if len(sends) > 1 {
+		r.PublishedPerS = float64(len(sends)-1) / (float64(sends[len(sends)-1].SentNs-sends[0].SentNs) / 1e9)
+	}
+	if len(rtts) > 0 {
+		r.PublishRTTP50Ms, r.PublishRTTMaxMs = medianOf(rtts), slices.Max(rtts)
+	}
 	for i, s := range sends {
 		e := eventResult{Seq: s.Seq, ID: s.ID}
 		h := latencyHist{}
@@ -145,6 +177,7 @@ func (r *result) setDeliveries(sends []published, reports []*workerReport) {
 		all.merge(h)
 		if e.Received > 0 && maxNs > 0 {
 			rates = append(rates, float64(e.Received)/(float64(maxNs)/1e9))
+			lasts = append(lasts, e.LastMs)
 		}
 		if e.Received > 0 && (r.All.Received == 0 || e.FirstMs < r.All.FirstMs) {
 			r.All.FirstMs = e.FirstMs
@@ -155,8 +188,8 @@ func (r *result) setDeliveries(sends []published, reports []*workerReport) {
 	r.All.P50Ms = min(max(ms(all.quantile(0.5)), r.All.FirstMs), r.All.LastMs)
 	r.All.P99Ms = min(max(ms(all.quantile(0.99)), r.All.FirstMs), r.All.LastMs)
 	if len(rates) > 0 {
-		slices.Sort(rates)
-		r.DeliveriesPerSec = rates[len(rates)/2]
+		r.DeliveriesPerSec = medianOf(rates)
+		r.LastP50Ms = medianOf(lasts)
 	}
 	r.CloseReasons = map[string]int{}
 	var clientCPUNs int64
@@ -180,7 +213,22 @@ func (r *result) setDeliveries(sends []published, reports []*workerReport) {
 	}
 	if r.ServerMeasured && r.Delivered > 0 {
 		r.CPUPerDeliveryUs = r.CPUSeconds * 1e6 / float64(r.Delivered)
+		if r.Floor != nil && r.Floor.WriteUs > 0 {
+			r.CPUPerDeliveryOverFloor = r.CPUPerDeliveryUs / r.Floor.WriteUs
+		}
 	}
+}
+
+// medianOf is the median of v, which it sorts; 0 for none.
+func medianOf(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
 // judge decides OK: every connection streamed and got every event once,
@@ -224,6 +272,11 @@ func (r *result) writeTable(w io.Writer) {
 		fmt.Fprintf(w, "             %d x %s\n", r.ConnectErrors[k], k)
 	}
 	if r.ServerMeasured {
+		changed := ""
+		if r.ServerProcsChanged {
+			changed = " (the count changed during the run)"
+		}
+		fmt.Fprintf(w, "server       %d process(es) measured: the pid and its descendants%s\n", r.ServerProcs, changed)
 		fmt.Fprintf(w, "server RSS   baseline %.1f MiB, connected %.1f MiB: %.2f KiB/conn\n",
 			float64(r.BaselineRSSBytes)/(1<<20), float64(r.ConnectedRSSBytes)/(1<<20), r.RSSPerConnBytes/1024)
 		fmt.Fprintf(w, "server CPU   %.3f s in the publish phase (%s; stat says %.2f s): %.2f µs/delivery\n",
@@ -231,6 +284,15 @@ func (r *result) writeTable(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "server       not measured (no --server-pid)\n")
 	}
+	if f := r.Floor; f != nil {
+		fmt.Fprintf(w, "kernel floor %.2f µs per %d-byte loopback write to a sleeping reader (%d connections, %d writes); one socket hot %.2f µs; null syscall %.2f µs\n",
+			f.WriteUs, f.WriteBytes, f.Pairs, f.Writes, f.HotWriteUs, f.NullSyscallUs)
+		if r.CPUPerDeliveryOverFloor > 0 {
+			fmt.Fprintf(w, "             server CPU per delivery / floor: %.2f\n", r.CPUPerDeliveryOverFloor)
+		}
+	}
+	fmt.Fprintf(w, "publish      %d events at %.4g/s asked, %.4g/s achieved; answer p50 %.2f ms, max %.2f ms\n",
+		len(r.PerEvent), r.RatePerS, r.PublishedPerS, r.PublishRTTP50Ms, r.PublishRTTMaxMs)
 	fmt.Fprintf(w, "client CPU   %.2f µs/delivery (the workers, from connected to report)\n", r.ClientCPUPerDeliveryUs)
 	fmt.Fprintf(w, "deliveries   %d of %d: %d lost, %d duplicated, %d out of order, %d id errors; %.0f deliveries/s fan-out\n",
 		r.Delivered, r.Expected, r.Lost, r.Duplicates, r.OutOfOrder, r.IDNotIncreasing+r.IDMismatch, r.DeliveriesPerSec)
@@ -250,6 +312,7 @@ func (r *result) writeTable(w io.Writer) {
 		row(fmt.Sprint(e.Seq), e)
 	}
 	row("all", r.All)
+	fmt.Fprintf(w, "last subscriber, median over events: %.2f ms\n", r.LastP50Ms)
 	if r.OK {
 		fmt.Fprintln(w, "\nresult: OK")
 	} else {
