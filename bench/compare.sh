@@ -3,37 +3,37 @@
 # (nginx + libnginx-mod-nchan, bench/nchan/nginx.conf.tmpl), side by side,
 # driven by the same load generator (cmd/ssedge-load).
 #
-# For each connection count, each run and each server it starts a fresh
+# For each connection count, event rate, run and server it starts a fresh
 # server (so the RSS baseline is a cold process), connects N subscribers,
-# publishes EVENTS events to all of them, stops the server, and finally
-# prints the medians and the ratios ssedge/nethttp and ssedge/nchan.
+# publishes EVENTS events to all of them at RATE events/s, stops the
+# server, and finally prints the medians and the ratios ssedge/nethttp and
+# ssedge/nchan. bench/run.sh drives it for docs/BENCH.md.
 #
-#   bench/compare.sh                       # 5000 conns, 3 runs, 1 event
-#   CONNS="1000 5000 15000" RUNS=5 bench/compare.sh
+#   bench/compare.sh                       # 5000 conns, 1 event/s, 3 runs, 1 event
+#   CONNS="1000 5000 15000" RATES="1 10" EVENTS=10 RUNS=5 bench/compare.sh
 #   SERVERS=nethttp bench/compare.sh       # the peer alone
 #
-# Environment: CONNS (list, default 5000), RUNS (3), EVENTS (1),
-# INTERVAL (1s), SIZE (100), SERVERS ("ssedge nethttp nchan"), PORT (18080),
-# LOADFLAGS (extra ssedge-load flags), NCHAN_LOADFLAGS (extra flags for the
-# nchan runs only), NCHAN_MODULE (the nchan .so). Results: bench/out/<time>/.
+# Environment: CONNS (list, default 5000), RATES (events/s, list, default
+# 1), RUNS (3), EVENTS (1), SIZE (100), SERVERS ("ssedge nethttp nchan"),
+# PORT (18080), LOADFLAGS (extra ssedge-load flags), NCHAN_LOADFLAGS (extra
+# flags for the nchan runs only), NCHAN_MODULE (the nchan .so), OUT (the
+# results directory, default bench/out/<time>/).
 #
-# Nchan answers a publish with 201/202 and a status text, and its SSE ids
-# look like "1700000000:0"; ssedge-load as it stands wants 200, a decimal id
-# and decimal SSE ids, so the nchan runs fail at the first publish until
-# the load generator can take such ids (see docs/BENCH.md).
+# --server-pid is the process compare.sh starts: ssedge-load sums it with
+# its descendants, so for Nchan that is nginx's master and its worker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CONNS=${CONNS:-5000}
 RUNS=${RUNS:-3}
 EVENTS=${EVENTS:-1}
-INTERVAL=${INTERVAL:-1s}
+RATES=${RATES:-1}
 SIZE=${SIZE:-100}
 SERVERS=${SERVERS:-ssedge nethttp nchan}
 PORT=${PORT:-18080}
 LOADFLAGS=${LOADFLAGS:-}
 NCHAN_LOADFLAGS=${NCHAN_LOADFLAGS:-}
-OUT=bench/out/$(date +%Y%m%d-%H%M%S)
+OUT=${OUT:-bench/out/$(date +%Y%m%d-%H%M%S)}
 NCHAN_MODULE=${NCHAN_MODULE:-/usr/lib/nginx/modules/ngx_nchan_module.so}
 NCHAN_DIR=
 SOCK=$(mktemp -u /tmp/ssedge-compare.XXXXXX.sock)
@@ -67,11 +67,9 @@ for n in $CONNS; do
 	fi
 done
 
-# server_pid is the process compare.sh started and stops; measure_pid the
-# one whose RSS and CPU are read: the same, except for nchan, where nginx's
-# master only supervises and the single worker process does the work.
+# server_pid is the process compare.sh started, stops, and measures (with
+# its descendants).
 server_pid=
-measure_pid=
 stop_server() {
 	[ -n "$server_pid" ] || return 0
 	kill -TERM "$server_pid" 2>/dev/null || true
@@ -82,7 +80,6 @@ stop_server() {
 	kill -KILL "$server_pid" 2>/dev/null || true
 	wait "$server_pid" 2>/dev/null || true
 	server_pid=
-	measure_pid=
 	rm -f "$SOCK"
 	if [ -n "$NCHAN_DIR" ]; then
 		rm -rf "$NCHAN_DIR"
@@ -102,11 +99,9 @@ start_nchan() {
 	nginx -p "$NCHAN_DIR" -c "$NCHAN_DIR/nginx.conf" -g 'daemon off;' >"$log" 2>&1 &
 }
 
-# worker_of PID: the one child of nginx's master PID (worker_processes 1).
-worker_of() {
-	local w
-	w=$(ps -o pid= --ppid "$1" 2>/dev/null | head -n 1 | tr -d ' ')
-	[ -n "$w" ] && echo "$w"
+# has_child PID: nginx's master has started its worker.
+has_child() {
+	[ -n "$(ps -o pid= --ppid "$1" 2>/dev/null)" ]
 }
 trap stop_server EXIT
 
@@ -122,11 +117,11 @@ start_server() {
 	*) echo "unknown server $name" >&2; return 1 ;;
 	esac
 	server_pid=$!
-	measure_pid=$server_pid
 	for _ in $(seq 100); do
 		if [ -S "$SOCK" ] && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-			if [ "$name" = nchan ]; then
-				measure_pid=$(worker_of "$server_pid") || { sleep 0.1; continue; }
+			if [ "$name" = nchan ] && ! has_child "$server_pid"; then
+				sleep 0.1
+				continue
 			fi
 			return 0
 		fi
@@ -139,30 +134,45 @@ start_server() {
 	return 1
 }
 
+# interval RATE: the time between events, as a Go duration.
+interval() {
+	echo "$((1000000 / $1))us"
+}
+
+# run_one SERVER CONNS RATE RUN: one fresh server, one load run. A run
+# that fails (a lost event, a connection refused) sets failed and the
+# matrix goes on.
 failed=0
+run_one() {
+	local s=$1 n=$2 rate=$3 run=$4 base flags
+	base="$OUT/$s-$n-r$rate-$run"
+	echo "== $s, $n conns, $rate events/s, run $run"
+	flags=$LOADFLAGS
+	[ "$s" != nchan ] || flags="$flags $NCHAN_LOADFLAGS"
+	if ! start_server "$s" "$base.server.log"; then
+		failed=1
+		stop_server
+		return 0
+	fi
+	# shellcheck disable=SC2086 # flags is a list of flags
+	if ! bin/ssedge-load --url "http://127.0.0.1:$PORT/events?channel=bench" --conns "$n" \
+		--publish-socket "$SOCK" --events "$EVENTS" --interval "$(interval "$rate")" --size "$SIZE" \
+		--server-pid "$server_pid" --label "$s" --json "$base.json" --quiet $flags \
+		| tee "$base.txt" | grep -E '^(server|connect|kernel floor|publish|deliveries|last|result)'; then
+		failed=1
+	fi
+	if [ -n "$NCHAN_DIR" ] && [ -s "$NCHAN_DIR/error.log" ]; then
+		cp "$NCHAN_DIR/error.log" "$base.nginx-error.log"
+	fi
+	stop_server
+}
+
 for n in $CONNS; do
-	for run in $(seq "$RUNS"); do
-		for s in "${servers[@]}"; do
-			base="$OUT/$s-$n-$run"
-			echo "== $s, $n conns, run $run"
-			flags=$LOADFLAGS
-			[ "$s" != nchan ] || flags="$flags $NCHAN_LOADFLAGS"
-			if ! start_server "$s" "$base.server.log"; then
-				failed=1
-				stop_server
-				continue
-			fi
-			# shellcheck disable=SC2086 # flags is a list of flags
-			if ! bin/ssedge-load --url "http://127.0.0.1:$PORT/events?channel=bench" --conns "$n" \
-				--publish-socket "$SOCK" --events "$EVENTS" --interval "$INTERVAL" --size "$SIZE" \
-				--server-pid "$measure_pid" --label "$s" --json "$base.json" --quiet $flags \
-				| tee "$base.txt" | grep -E '^(server|connect|deliveries|result)'; then
-				failed=1
-			fi
-			if [ -n "$NCHAN_DIR" ] && [ -s "$NCHAN_DIR/error.log" ]; then
-				cp "$NCHAN_DIR/error.log" "$base.nginx-error.log"
-			fi
-			stop_server
+	for rate in $RATES; do
+		for run in $(seq "$RUNS"); do
+			for s in "${servers[@]}"; do
+				run_one "$s" "$n" "$rate" "$run"
+			done
 		done
 	done
 done
