@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/ssedge/ssedge/sse"
 )
 
@@ -34,39 +32,51 @@ import (
 // worker stops rather than serve wrong ids.
 const relayMagic = "SSEDGE-RELAY 1\n"
 
-// relayBatch bounds the bytes encoded before the relay writes them out.
+// relayBatch bounds the bytes encoded into one batch.
 const relayBatch = 256 << 10
 
-// Relay reads a hub's ring as one more cursor and writes each event to
-// every attached worker. A worker that stops reading for longer than the
-// stall timeout is dropped (its onDrop is called, so its supervisor can
-// kill and restart it): one stuck process must not hold every publisher.
+// relayQueue bounds the batches queued for one worker. Past it the relay
+// waits for that worker (back-pressure to the publishers, as a full ring
+// gives), at most until the worker's write stalls.
+const relayQueue = 32 << 20
+
+// Relay reads a hub's ring as one more cursor, encodes the events once
+// per batch and queues each batch to every attached worker; a writer
+// goroutine per worker writes its queue. A worker whose write blocks for
+// longer than the stall timeout is dropped (its onDrop is called, so its
+// supervisor can kill and restart it), and until its queue is full it
+// delays no other worker: one stuck process holds neither the others nor
+// the publishers.
 type Relay struct {
 	hub   *Hub
 	cur   *Cursor
 	stall time.Duration
-	log   *zap.Logger
 	wake  chan struct{}
 
 	mu      sync.Mutex // guards pending
 	pending []*relayOut
 
 	outs []*relayOut // owned by Run
-	buf  []byte      // owned by Run
+	wg   sync.WaitGroup
 }
 
+// relayOut is one worker's queue and writer.
 type relayOut struct {
 	conn   net.Conn
 	onDrop func(error)
+
+	mu      sync.Mutex // guards the fields below
+	cond    sync.Cond  // signalled when the queue changes or the writer ends
+	queue   [][]byte   // batches, shared read-only with the other workers' queues
+	bytes   int
+	closing bool // no more batches: write what is queued, then close
+	dead    bool // the writer has ended
 }
 
 // NewRelay subscribes a relay to hub's ring from the next event on.
-// stall is how long a write to one worker may block.
-func NewRelay(hub *Hub, stall time.Duration, log *zap.Logger) *Relay {
-	if log == nil {
-		log = zap.NewNop()
-	}
-	r := &Relay{hub: hub, stall: stall, log: log, wake: make(chan struct{}, 1)}
+// stall is how long one write to a worker may block.
+func NewRelay(hub *Hub, stall time.Duration) *Relay {
+	r := &Relay{hub: hub, stall: stall, wake: make(chan struct{}, 1)}
 	r.cur = hub.Subscribe(func() {
 		select {
 		case r.wake <- struct{}{}:
@@ -77,12 +87,14 @@ func NewRelay(hub *Hub, stall time.Duration, log *zap.Logger) *Relay {
 }
 
 // Attach adds a worker's socket. Before any event it gets the hello with
-// the seed for the events that follow. onDrop is called (from Run) once,
-// when the worker is dropped for a failed or stalled write; conn is closed
+// the seed for the events that follow. onDrop is called once, from the
+// worker's writer goroutine, when a write fails or stalls; conn is closed
 // by then. Safe from any goroutine.
 func (r *Relay) Attach(conn net.Conn, onDrop func(error)) {
+	o := &relayOut{conn: conn, onDrop: onDrop}
+	o.cond.L = &o.mu
 	r.mu.Lock()
-	r.pending = append(r.pending, &relayOut{conn: conn, onDrop: onDrop})
+	r.pending = append(r.pending, o)
 	r.mu.Unlock()
 	select {
 	case r.wake <- struct{}{}:
@@ -90,9 +102,9 @@ func (r *Relay) Attach(conn net.Conn, onDrop func(error)) {
 	}
 }
 
-// Run relays until ctx is done, then writes what was already published
-// and closes every worker's socket (the workers see the end of the stream
-// and stop). Call it once.
+// Run relays until ctx is done, then queues what was already published,
+// lets every writer finish its queue and closes the workers' sockets (the
+// workers see the end of the stream and stop). Call it once.
 func (r *Relay) Run(ctx context.Context) {
 	defer r.hub.Unsubscribe(r.cur)
 	for {
@@ -111,16 +123,23 @@ func (r *Relay) Run(ctx context.Context) {
 		r.cur.Awake()
 	}
 	r.mu.Lock()
-	r.outs = append(r.outs, r.pending...)
+	late := r.pending
 	r.pending = nil
 	r.mu.Unlock()
-	for _, o := range r.outs {
+	for _, o := range late {
 		o.conn.Close()
 	}
+	for _, o := range r.outs {
+		o.mu.Lock()
+		o.closing = true
+		o.cond.Broadcast()
+		o.mu.Unlock()
+	}
+	r.wg.Wait()
 }
 
-// turn attaches waiting workers, then encodes and writes what is on the
-// ring, a batch at a time.
+// turn starts the writers of newly attached workers, then encodes what is
+// on the ring, a batch at a time, and queues each batch to every worker.
 func (r *Relay) turn() {
 	r.mu.Lock()
 	attach := r.pending
@@ -129,27 +148,34 @@ func (r *Relay) turn() {
 	if len(attach) > 0 {
 		hello := binary.BigEndian.AppendUint64([]byte(relayMagic), r.cur.NextID()-1)
 		for _, o := range attach {
-			if r.write(o, hello) {
-				r.outs = append(r.outs, o)
-			}
+			o.queue = append(o.queue, hello)
+			r.outs = append(r.outs, o)
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				o.write(r.stall)
+			}()
 		}
 	}
 	for {
-		r.buf = r.buf[:0]
-		for len(r.buf) < relayBatch {
+		var batch []byte
+		for len(batch) < relayBatch {
 			ev := r.cur.Next()
 			if ev == nil {
 				break
 			}
-			r.buf = appendRecord(r.buf, ev)
+			if batch == nil {
+				batch = make([]byte, 0, relayBatch+len(ev.Frame)+64)
+			}
+			batch = appendRecord(batch, ev)
 		}
 		r.cur.Commit()
-		if len(r.buf) == 0 {
+		if len(batch) == 0 {
 			return
 		}
 		live := r.outs[:0]
 		for _, o := range r.outs {
-			if r.write(o, r.buf) {
+			if o.push(batch) {
 				live = append(live, o)
 			}
 		}
@@ -158,19 +184,62 @@ func (r *Relay) turn() {
 	}
 }
 
-// write sends b to one worker, or drops it and reports false.
-func (r *Relay) write(o *relayOut, b []byte) bool {
-	o.conn.SetWriteDeadline(time.Now().Add(r.stall))
-	_, err := o.conn.Write(b)
-	if err == nil {
-		return true
+// push queues b, waiting while the queue is full. It reports false when
+// the worker has been dropped.
+func (o *relayOut) push(b []byte) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for o.bytes > relayQueue && !o.dead {
+		o.cond.Wait() // the writer makes progress or stalls and dies
 	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		err = fmt.Errorf("worker read nothing for %v: %w", r.stall, err)
+	if o.dead {
+		return false
 	}
-	o.conn.Close()
-	o.onDrop(err)
-	return false
+	o.queue = append(o.queue, b)
+	o.bytes += len(b)
+	o.cond.Broadcast()
+	return true
+}
+
+// write is the worker's writer goroutine: it writes the queue in order
+// until closing and drained, or until a write fails or stalls.
+func (o *relayOut) write(stall time.Duration) {
+	for {
+		o.mu.Lock()
+		for len(o.queue) == 0 && !o.closing {
+			o.cond.Wait()
+		}
+		if len(o.queue) == 0 {
+			o.dead = true
+			o.mu.Unlock()
+			o.conn.Close()
+			return
+		}
+		b := o.queue[0]
+		o.queue[0] = nil
+		o.queue = o.queue[1:]
+		o.mu.Unlock()
+
+		o.conn.SetWriteDeadline(time.Now().Add(stall))
+		_, err := o.conn.Write(b)
+
+		o.mu.Lock()
+		o.bytes -= len(b)
+		if err != nil {
+			o.dead = true
+			o.queue, o.bytes = nil, 0
+		}
+		o.cond.Broadcast()
+		o.mu.Unlock()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = fmt.Errorf("worker read nothing for %v: %w", stall, err)
+			}
+			o.conn.Close()
+			o.onDrop(err)
+			return
+		}
+	}
 }
 
 func appendRecord(b []byte, ev *Event) []byte {

@@ -80,7 +80,7 @@ func (f *follower) drain(t *testing.T, n int) []*Event {
 func TestRelayWorkersShareIDs(t *testing.T) {
 	parent := NewHub(Config{History: HistoryConfig{PerChannel: -1}})
 	defer parent.Close()
-	relay := NewRelay(parent, 5*time.Second, nil)
+	relay := NewRelay(parent, 5*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() { relay.Run(ctx); close(ran) }()
@@ -176,7 +176,7 @@ func TestRelayWorkersShareIDs(t *testing.T) {
 func TestRelayDropsStalledWorker(t *testing.T) {
 	parent := NewHub(Config{History: HistoryConfig{PerChannel: -1}})
 	defer parent.Close()
-	relay := NewRelay(parent, 200*time.Millisecond, nil)
+	relay := NewRelay(parent, 200*time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go relay.Run(ctx)

@@ -37,6 +37,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -111,7 +112,7 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 		return os.NewSyscallError("open /dev/null", err)
 	}
 	defer unix.Close(devNull)
-	s := &supervisor{o: o, log: log, bound: bound, relay: pubsub.NewRelay(hub, relayStall, log), devNull: devNull,
+	s := &supervisor{o: o, log: log, bound: bound, relay: pubsub.NewRelay(hub, relayStall), devNull: devNull,
 		ready: make(chan int, o.procs), fail: make(chan error, o.procs), procs: make(map[int]*os.Process)}
 	rctx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
@@ -159,9 +160,10 @@ func (s *supervisor) stop(stopRelay context.CancelFunc, relayDone <-chan struct{
 	s.stopping = true
 	s.mu.Unlock()
 	stopRelay()
-	<-relayDone
+	// One deadline for both: a stuck worker holds the relay's last
+	// writes until it is killed.
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() { <-relayDone; s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(workerStopTimeout):
@@ -254,7 +256,11 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 	s.mu.Lock()
 	s.procs[i] = p
 	s.mu.Unlock()
+	var exited atomic.Bool
 	s.relay.Attach(conn, func(err error) {
+		if exited.Load() {
+			return // its stream was closed because it died: nothing to say
+		}
 		s.log.Error("worker stopped reading events; killing it", zap.Int("worker", i), zap.Int("pid", pid), zap.Error(err))
 		p.Kill()
 	})
@@ -269,6 +275,7 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 		readyc <- ok
 	}()
 	st, err := p.Wait()
+	exited.Store(true)
 	s.mu.Lock()
 	delete(s.procs, i)
 	s.mu.Unlock()

@@ -2,8 +2,11 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,9 +79,12 @@ func openStream(t *testing.T, addr, target string, headers ...string) *stream {
 	return s
 }
 
-// ids reads the ids of the next n events; a gap event counts as id 0.
-func (s *stream) ids(n int) ([]uint64, error) {
-	s.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+// ids reads the ids of the next n events within 10 s; a gap event counts
+// as id 0.
+func (s *stream) ids(n int) ([]uint64, error) { return s.idsWithin(n, 10*time.Second) }
+
+func (s *stream) idsWithin(n int, d time.Duration) ([]uint64, error) {
+	s.c.SetReadDeadline(time.Now().Add(d))
 	var out []uint64
 	var id uint64
 	gap := false
@@ -232,5 +238,68 @@ func TestWorkerByHand(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "started by ssedge serve --procs") {
 		t.Fatalf("worker by hand: %v %q", err, out)
+	}
+}
+
+// A worker that stops reading (here: SIGSTOP) delays no other worker and
+// no publisher, and is killed and replaced after the relay's stall time.
+func TestServeProcsStuckWorker(t *testing.T) {
+	s := startServer(t, "--procs", "2", "--loops", "1")
+	workers := children(t, s.cmd.Process.Pid)
+	if len(workers) != 2 {
+		t.Fatalf("supervisor has %d children, want 2", len(workers))
+	}
+	var streams []*stream
+	for i := 0; i < 20; i++ {
+		streams = append(streams, openStream(t, s.listen, "/events?channel=news"))
+	}
+	time.Sleep(100 * time.Millisecond)
+	stuck := workers[0]
+	syscall.Kill(stuck, syscall.SIGSTOP)
+	t.Cleanup(func() { syscall.Kill(stuck, syscall.SIGKILL) })
+
+	// 10 events of 200 KB: far more than the stopped worker's socket
+	// buffer. Each publish is answered at once.
+	pub := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", s.socket)
+		}}}
+	big := strings.Repeat("x", 200<<10)
+	for i := 0; i < 10; i++ {
+		resp, err := pub.Post("http://x/publish?channel=news", "text/plain", strings.NewReader(big))
+		if err != nil {
+			t.Fatalf("publish %d while a worker is stuck: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("publish %d: %s", i, resp.Status)
+		}
+	}
+	// The other worker's clients get all ten while the stuck one is
+	// still stopped.
+	served := 0
+	for _, st := range streams {
+		if got, err := st.idsWithin(10, 500*time.Millisecond); err == nil && len(got) == 10 {
+			served++
+		}
+	}
+	if served == 0 || served == len(streams) {
+		t.Fatalf("%d of %d clients got the events while one of 2 workers was stopped", served, len(streams))
+	}
+	if syscall.Kill(stuck, 0) != nil {
+		t.Fatal("the stuck worker was killed before the stall time")
+	}
+	deadline := time.Now().Add(relayStall + 10*time.Second)
+	for {
+		now := children(t, s.cmd.Process.Pid)
+		if len(now) == 2 && !contains(now, stuck) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stuck worker %d not replaced after %v: workers %v", stuck, relayStall, now)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
