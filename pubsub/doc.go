@@ -1,6 +1,6 @@
 // Package pubsub carries events from publishers to the subscriber loops.
 //
-// It owns four things:
+// It owns these things:
 //
 //   - IDs, the one id counter of the server. Ids are decimal integers,
 //     strictly increasing, below 2^53 (so JavaScript compares them exactly)
@@ -41,6 +41,13 @@
 //     evicted id raises a floor that makes later resumes on forgotten
 //     channels report a gap. The floor starts at the id seed, so a resume
 //     from before a restart always reports one.
+//
+//   - Relay, for several worker processes behind one publish socket
+//     (ssedge serve --procs): the supervisor's hub numbers events and the
+//     relay streams them, in id order and with their ids, to each
+//     worker's hub (Hub.Follow), whose ring positions then carry the same
+//     ids; each worker has its own queue and writer goroutine, so a stuck
+//     worker delays no other.
 //
 //   - Index, the per-loop map from channel name to the loop's subscribers
 //     of that channel. An Index belongs to one loop goroutine and is never

@@ -23,9 +23,9 @@ package main
 // the workers (killing them after workerStopTimeout). A worker that dies
 // is restarted with back-off; its listening sockets stay open in the
 // supervisor, so clients hashed to them wait in the accept queue instead
-// of being refused. A worker that reads nothing from the relay for
-// relayStall is killed and restarted, so one stuck process cannot hold
-// every publisher. If the supervisor dies, the workers see the stream
+// of being refused. Each worker has its own relay queue, so a stuck one
+// delays no other; one that reads nothing for relayStall is killed and
+// restarted. If the supervisor dies, the workers see the stream
 // end and exit.
 
 import (
