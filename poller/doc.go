@@ -83,6 +83,11 @@
 //
 // Listeners: TCP addresses get one SO_REUSEPORT socket per loop;
 // "unix:PATH" is one socket every loop watches with EPOLLEXCLUSIVE.
+// For several worker processes (ssedge serve --procs), Bind opens them all
+// once in the supervisor — workers x loops SO_REUSEPORT sockets per TCP
+// address, one shared unix socket — and each worker serves its set as
+// Config.Inherited; the supervisor keeps them open, so a dead worker's
+// sockets keep queueing connections for its successor.
 // ProxyListen listeners require a PROXY protocol header (v1 or v2,
 // httpmin.ParseProxy) from a TrustedProxies peer; the client address
 // (conn.client, per request) is the socket peer, or what a trusted proxy says in the
