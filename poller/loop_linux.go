@@ -67,6 +67,7 @@ type loop struct {
 	replaying    []connRef
 	req          httpmin.Request
 	iov          []unix.Iovec
+	msg          unix.Msghdr // sendmsg header; points at iov only during the call
 	batch        []*pubsub.Event
 	refs         []pendRef
 	dirty        []int32
