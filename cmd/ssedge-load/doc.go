@@ -54,10 +54,13 @@
 //  4. Connected: after --settle, VmRSS again; (connected - baseline) / N is
 //     the RSS per connection.
 //  5. Publish: --events POSTs to /publish on the unix socket (or
-//     --publish-url), --interval apart. Each body is
-//     "run=R seq=S t=UNIXNANO xxx..." padded to --size; the returned id is
-//     kept; a publisher that waits on slow answers falls behind the
-//     asked rate, and the achieved rate is reported. Server CPU over this
+//     --publish-url), --interval apart, pipelined on one keep-alive
+//     connection: each is sent when its time comes, answered or not, so a
+//     server that falls behind shows it in its delivery times and late
+//     answers rather than slowing the publisher (one connection keeps the
+//     server's order the publisher's). Each body is
+//     "run=R seq=S t=UNIXNANO xxx..." padded to --size; the id in the
+//     answer is kept, and the time to the answer reported. Server CPU over this
 //     phase comes from /proc/PID/task/*/schedstat (nanoseconds;
 //     utime+stime from /proc/PID/stat, 10 ms ticks, is reported beside it)
 //     and is divided by the deliveries, and by the floor for the ratio.

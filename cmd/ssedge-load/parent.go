@@ -126,26 +126,70 @@ func runLoad(cfg *config, log io.Writer) (*result, error) {
 }
 
 // publishAll posts cfg.events events, one every cfg.interval, each
-// carrying its send time.
+// carrying its send time, pipelined: a slow answer delays no later event.
+// It returns once every answer is in.
 func publishAll(cfg *config, pub *publisher, log io.Writer) ([]published, error) {
-	sends := make([]published, 0, cfg.events)
+	type answered struct {
+		id  uint64
+		at  time.Time
+		err error
+	}
+	answers := make(chan answered, cfg.events)
+	go func() {
+		for i := range cfg.events {
+			id, err := pub.answer(i < cfg.events-1)
+			answers <- answered{id, time.Now(), err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	fail := func(a answered, n int) error {
+		return fmt.Errorf("%w (answer %d of %d)", a.err, n, cfg.events)
+	}
+
+	sends := make([]published, cfg.events)
+	got := 0
+	take := func(a answered) error {
+		if a.err != nil {
+			return fail(a, got+1)
+		}
+		s := &sends[got]
+		s.ID, s.RTTNs = a.id, a.at.UnixNano()-s.SentNs
+		got++
+		return nil
+	}
 	var body []byte
 	start := time.Now()
 	for seq := 1; seq <= cfg.events; seq++ {
 		time.Sleep(time.Until(start.Add(time.Duration(seq-1) * cfg.interval)))
 		sent := time.Now()
 		body = appendPayload(body[:0], cfg.run, seq, sent.UnixNano(), cfg.size)
-		id, err := pub.publish(body)
-		if err != nil {
+		sends[seq-1] = published{Seq: seq, SentNs: sent.UnixNano()}
+		if err := pub.send(body); err != nil {
 			return nil, fmt.Errorf("%w (event %d of %d)", err, seq, cfg.events)
 		}
-		sends = append(sends, published{Seq: seq, ID: id, SentNs: sent.UnixNano(), RTTNs: time.Since(sent).Nanoseconds()})
+		for drained := false; !drained; { // answers so far, without waiting
+			select {
+			case a := <-answers:
+				if err := take(a); err != nil {
+					return nil, err
+				}
+			default:
+				drained = true
+			}
+		}
 		if !cfg.quiet {
-			fmt.Fprintf(log, "\rpublished %d/%d (id %d)   ", seq, cfg.events, id)
+			fmt.Fprintf(log, "\rpublished %d/%d, %d answered   ", seq, cfg.events, got)
+		}
+	}
+	for got < cfg.events {
+		if err := take(<-answers); err != nil {
+			return nil, err
 		}
 	}
 	if !cfg.quiet {
-		fmt.Fprintln(log)
+		fmt.Fprintf(log, "\rpublished %d/%d, %d answered   \n", cfg.events, cfg.events, got)
 	}
 	return sends, nil
 }

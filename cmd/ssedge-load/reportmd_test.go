@@ -52,7 +52,7 @@ func TestRenderReport(t *testing.T) {
 		"within 1.5x of the kernel floor (one loopback write, measured in the same run): **met**",
 		"Time to the last of 15,000 subscribers (p50 over events) at most 1/2 of Nchan's: **met** (15k, 1 ev/s: 0.31; 15k, 50 ev/s: 0.31)",
 		"- net/http at 15k, 50 ev/s: 42 deliveries lost.",
-		"the publisher managed 20.0 events/s",
+		"the publisher could send only 20.0 events/s",
 		"### 1,000 connections, 50 events/s",
 		"| CPUs | 2 (`nproc`), Test CPU |",
 		"A note.",
