@@ -167,7 +167,7 @@ func drawPanel(b *strings.Builder, left int, title string, maxN float64, ss []se
 		}
 	}
 	for _, l := range spreadLabels(labels, 12) {
-		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="11" fill="%s">%s</text>`+"\n", l.x, l.y, l.color, esc(l.text))
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="11" fill="%s" stroke="white" stroke-width="3" paint-order="stroke">%s</text>`+"\n", l.x, l.y, l.color, esc(l.text))
 	}
 }
 

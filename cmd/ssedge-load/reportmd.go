@@ -239,9 +239,9 @@ func (rp *report) writeIntro(b *strings.Builder) {
 		names[i] = displayName(l)
 	}
 	ev := slices.Sorted(maps.Keys(events))
-	fmt.Fprintf(b, "\n%d runs between %s and %s UTC: %s, each server started fresh for every run, at %s connections and %s events/s, %s events of %d data bytes per run to every subscriber, %d run(s) per server and cell (figures are medians over them).",
+	fmt.Fprintf(b, "\n%d runs between %s and %s UTC: %s, each server started fresh for every run, at %s connections and %s events/s, %s events of %d data bytes per run to every subscriber, %s per server and cell.",
 		len(rp.all), first.UTC().Format("2006-01-02 15:04"), last.UTC().Format("15:04"), strings.Join(names, ", "),
-		joinInts(rp.conns, fmtConns), joinFloats(rp.rates), joinInts(ev, func(n int) string { return fmt.Sprint(n) }), rp.all[0].SizeBytes, runsPerCell)
+		joinInts(rp.conns, fmtConns), joinFloats(rp.rates), joinInts(ev, func(n int) string { return fmt.Sprint(n) }), rp.all[0].SizeBytes, fmtRuns(runsPerCell))
 	if rp.o.resultsDir != "" {
 		fmt.Fprintf(b, " Results: `%s/` (not committed).", rp.o.resultsDir)
 	}
@@ -350,6 +350,7 @@ type check struct {
 	where        string
 	value, limit float64
 	shown        string // value as printed; formatted from value when empty
+	deviation    bool   // value is itself a distance from a target: no "% over" note
 }
 
 // verdict says whether every check met its limit and, where not, by how much.
@@ -372,8 +373,8 @@ func verdict(checks []check, format func(float64) string) string {
 		parts := make([]string, len(cs))
 		for i, c := range cs {
 			parts[i] = c.where + ": " + c.shown
-			if over {
-				parts[i] += fmt.Sprintf(" (%.0f%% over)", (c.value/c.limit-1)*100)
+			if over && !c.deviation {
+				parts[i] += " (" + fmtOver(c.value/c.limit-1) + " over)"
 			}
 		}
 		return strings.Join(parts, "; ")
@@ -443,7 +444,8 @@ func (rp *report) writeTargets(b *strings.Builder) {
 		var cs []check
 		for i, n := range rp.conns {
 			dev := vals[i]/mean - 1
-			cs = append(cs, check{where: fmtConns(n), value: math.Abs(dev), limit: 0.10, shown: fmt.Sprintf("%s KiB, %+.0f%% from the mean", f2(vals[i]), dev*100)})
+			cs = append(cs, check{where: fmtConns(n), value: math.Abs(dev), limit: 0.10, deviation: true,
+				shown: fmt.Sprintf("%s KiB, %+.0f%% from the mean of %s KiB", f2(vals[i]), dev*100, f2(mean))})
 		}
 		fmt.Fprintf(b, "- Memory per connection flat (±10%%) from %s to %s: %s. 200k: see its own section.\n",
 			fmtConns(rp.conns[0]), fmtConns(rp.conns[len(rp.conns)-1]), verdict(cs, f2))
@@ -455,8 +457,8 @@ func (rp *report) writeChart(b *strings.Builder) {
 		return
 	}
 	fmt.Fprintf(b, "\n![Memory per connection and time to the last subscriber against the number of connections, one line per server](%s)\n\n"+
-		"Left: RSS per idle connection (median over the runs at each count). Right: time from publish to the last subscriber, p50 over the events of the %s events/s runs. Both axes of values are logarithmic. Made by `ssedge-load chart` from the same JSON files.\n",
-		rp.o.chart, fmtRate(rp.rates[0]))
+		"Left: RSS per idle connection (median over the runs at each count). Right: time from publish to the last subscriber, p50 over the events of the %s runs. Both axes of values are logarithmic. Made by `ssedge-load chart` from the same JSON files.\n",
+		rp.o.chart, fmtEventsPerS(rp.rates[0]))
 }
 
 // writeUnclean lists the runs that lost, duplicated or reordered
@@ -513,7 +515,7 @@ var cellRows = []struct {
 func (rp *report) writeCells(b *strings.Builder) {
 	b.WriteString("\n## All results\n")
 	for _, k := range rp.keys {
-		fmt.Fprintf(b, "\n### %s connections, %s events/s\n\n", fmtThousands(k.conns), fmtRate(k.rate))
+		fmt.Fprintf(b, "\n### %s connections, %s\n\n", fmtThousands(k.conns), fmtEventsPerS(k.rate))
 		var rows []headlineRow
 		for _, cr := range cellRows {
 			rows = append(rows, headlineRow{name: cr.name, format: cr.format, noRatio: cr.noRatio,
@@ -595,6 +597,14 @@ func fms(v float64) string {
 	return fmt.Sprintf("%.2f", v)
 }
 
+// fmtOver prints how far past its limit a figure is, as a percentage.
+func fmtOver(frac float64) string {
+	if frac < 0.01 {
+		return fmt.Sprintf("%.1f%%", frac*100)
+	}
+	return fmt.Sprintf("%.0f%%", frac*100)
+}
+
 func fmtOrDash(v float64, format func(float64) string) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return "-"
@@ -607,6 +617,20 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+func fmtRuns(n int) string {
+	if n == 1 {
+		return "one run"
+	}
+	return fmt.Sprintf("%d runs (the figures are their medians)", n)
+}
+
+func fmtEventsPerS(r float64) string {
+	if r == 1 {
+		return "1 event/s"
+	}
+	return fmtRate(r) + " events/s"
 }
 
 func fmtRate(r float64) string { return fmt.Sprintf("%.4g", r) }

@@ -76,6 +76,8 @@ func TestVerdict(t *testing.T) {
 		{nil, "not measured (no results for it)"},
 		{[]check{{where: "1k", value: 0.4, limit: 0.5}}, "**met** (1k: 0.40)"},
 		{[]check{{where: "1k", value: 0.75, limit: 0.5}}, "**missed** (1k: 0.75 (50% over))"},
+		{[]check{{where: "1k", value: 0.5024, limit: 0.5}}, "**missed** (1k: 0.50 (0.5% over))"},
+		{[]check{{where: "1k", value: 0.2, limit: 0.1, deviation: true, shown: "+20%"}}, "**missed** (1k: +20%)"},
 		{[]check{{where: "1k", value: 0.4, limit: 0.5}, {where: "15k", value: 0.6, limit: 0.5}},
 			"**missed** in 1 of 2: 15k: 0.60 (20% over). Met: 1k: 0.40"},
 	} {
