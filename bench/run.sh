@@ -59,7 +59,7 @@ at_least() {
 # what the docs say about how they were made: command.txt, peers.txt and
 # notes.txt (one line each).
 measure() {
-	local root=false max_conns=0 max_rate=0 n r start took command_line
+	local root=false max_conns=0 max_rate=0 n r start took command_line built dirty
 	[ "$(id -u)" != 0 ] || root=true
 	command_line="CONNS=\"$CONNS\" RATES=\"$RATES\" EVENTS=$EVENTS RUNS=$RUNS SIZE=$SIZE bench/run.sh"
 
@@ -73,6 +73,10 @@ measure() {
 	fi
 	go build -o bin/ssedge ./cmd/ssedge
 	go build -o bin/nethttp ./bench/nethttp
+	# What the binaries were built from, for the doc.
+	built="commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -c . || true)
+	[ "$dirty" = 0 ] || built="$built with $dirty changed file(s) not yet committed"
 
 	for n in $CONNS; do [ "$n" -le "$max_conns" ] || max_conns=$n; done
 	for r in $RATES; do [ "$r" -le "$max_rate" ] || max_rate=$r; done
@@ -118,7 +122,7 @@ measure() {
 	} >"$OUT/peers.txt"
 	{
 		echo "The matrix took $took s of wall time. Other work may share the machine: the load average before each run is in the table above. On this 2-core VM the CPU and latency figures move by ±25 % from run to run; memory repeats within a few percent."
-		echo "Kernel settings: \`bin/ssedge tune apply --conns $max_conns --event-rate $max_rate --event-bytes $SIZE\` as root (SYSCTL.md), somaxconn and tcp_max_syn_backlog at least 65535. Built with $(go version | cut -d' ' -f3)."
+		echo "Kernel settings: \`bin/ssedge tune apply --conns $max_conns --event-rate $max_rate --event-bytes $SIZE\` as root (SYSCTL.md), somaxconn and tcp_max_syn_backlog at least 65535. Built from $built, with $(go version | cut -d' ' -f3)."
 		[ -z "${NOTE:-}" ] || echo "$NOTE"
 	} >"$OUT/notes.txt"
 }
