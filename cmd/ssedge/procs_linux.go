@@ -1,0 +1,355 @@
+package main
+
+// ssedge serve --procs N: one supervisor and N worker processes.
+//
+// The supervisor binds every listen address once (poller.Bind: a TCP
+// address gets one SO_REUSEPORT socket per loop of every worker, so the
+// kernel spreads clients over all of them; a unix:PATH socket is shared),
+// owns the publish socket and numbers events, and relays each event to
+// every worker over a socket pair (pubsub.Relay). Each worker is this
+// binary re-executed with the same flags, the environment variable
+// workerEnv set and its listeners passed as inherited descriptors; it
+// serves subscribers exactly as a single process does, with its own hub
+// (seeded by the relay, so ids match across workers) and its own history.
+//
+// Why: a process may open only RLIMIT_NOFILE files, and where fs.nr_open
+// or a container caps that, N processes hold N times as many connections.
+// A client that reconnects may land on any worker; each has the same ids
+// and history, so Last-Event-ID resume works across them.
+//
+// Lifecycle: workers ignore SIGINT and SIGTERM and stop when the relay
+// stream ends: the supervisor, on SIGINT or SIGTERM, closes the publish
+// socket, relays what was published, closes the streams and waits for
+// the workers (killing them after workerStopTimeout). A worker that dies
+// is restarted with back-off; its listening sockets stay open in the
+// supervisor, so clients hashed to them wait in the accept queue instead
+// of being refused. Each worker has its own relay queue, so a stuck one
+// delays no other; one that reads nothing for relayStall is killed and
+// restarted. If the supervisor dies, the workers see the stream
+// end and exit.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/ssedge/ssedge/poller"
+	"github.com/ssedge/ssedge/pubsub"
+)
+
+const (
+	workerListenersEnv = "SSEDGE_WORKER_LISTENERS" // JSON []passedListener
+	relayStall         = 10 * time.Second
+	workerReadyTimeout = 30 * time.Second
+	workerStopTimeout  = 10 * time.Second
+	restartMin         = 100 * time.Millisecond
+	restartMax         = 5 * time.Second
+	workerReady        = "ready\n" // a worker's one message to the supervisor
+)
+
+// passedListener describes one inherited listener to a worker: the
+// descriptors are the child's (3 is the relay socket; listeners follow).
+type passedListener struct {
+	Net   string `json:"net"` // "tcp" or "unix"
+	Addr  string `json:"addr"`
+	FDs   []int  `json:"fds"`
+	Proxy bool   `json:"proxy,omitempty"`
+}
+
+type supervisor struct {
+	o     *serveOptions
+	log   *zap.Logger
+	bound *poller.Bound
+	relay *pubsub.Relay
+	ready chan int   // a worker's index, on its first start
+	fail  chan error // a worker that died before its first start was ready
+
+	devNull int // the workers' stdin
+
+	mu       sync.Mutex // guards stopping and procs
+	stopping bool
+	procs    map[int]*os.Process
+	wg       sync.WaitGroup
+}
+
+func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
+	raiseFileLimit(log, 0)
+	side, err := o.subscriberSide()
+	if err != nil {
+		return err
+	}
+	// The supervisor numbers events and relays them; it keeps no history
+	// (the workers do) and serves no subscriber.
+	hubCfg := o.hubConfig(0)
+	hubCfg.History.PerChannel = -1
+	hub := pubsub.NewHub(hubCfg)
+	defer hub.Close()
+	bound, err := poller.Bind(o.pollerConfig(side, hub, log), o.procs)
+	if err != nil {
+		return err
+	}
+	defer bound.Close()
+	in, err := o.ingest(hub, log)
+	if err != nil {
+		return err
+	}
+	devNull, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		in.Close(context.Background())
+		return os.NewSyscallError("open /dev/null", err)
+	}
+	defer unix.Close(devNull)
+	s := &supervisor{o: o, log: log, bound: bound, relay: pubsub.NewRelay(hub, relayStall), devNull: devNull,
+		ready: make(chan int, o.procs), fail: make(chan error, o.procs), procs: make(map[int]*os.Process)}
+	rctx, stopRelay := context.WithCancel(context.Background())
+	relayDone := make(chan struct{})
+	go func() { s.relay.Run(rctx); close(relayDone) }()
+	for i := range o.procs {
+		s.wg.Add(1)
+		go s.keep(i)
+	}
+
+	var startErr error
+	timeout := time.After(workerReadyTimeout)
+	for n := 0; n < o.procs && startErr == nil; {
+		select {
+		case <-s.ready:
+			n++
+		case err := <-s.fail:
+			startErr = err
+		case <-timeout:
+			startErr = fmt.Errorf("workers not ready after %v", workerReadyTimeout)
+		case <-ctx.Done():
+			startErr = ctx.Err()
+		}
+	}
+	if startErr == nil {
+		logServing(log, bound.Addrs, in.Path(), zap.Int("procs", o.procs), zap.Int("loops_per_proc", o.loops))
+		<-ctx.Done()
+		log.Info("stopping")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	in.Close(sctx)
+	hub.Close()
+	s.stop(stopRelay, relayDone)
+	log.Info("stopped", zap.Uint64("published", in.Published()))
+	if startErr != nil && ctx.Err() == nil {
+		return startErr
+	}
+	return nil
+}
+
+// stop ends the relay streams (the workers then stop by themselves) and
+// waits for the workers, killing those that take too long.
+func (s *supervisor) stop(stopRelay context.CancelFunc, relayDone <-chan struct{}) {
+	s.mu.Lock()
+	s.stopping = true
+	s.mu.Unlock()
+	stopRelay()
+	// One deadline for both: a stuck worker holds the relay's last
+	// writes until it is killed.
+	done := make(chan struct{})
+	go func() { <-relayDone; s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(workerStopTimeout):
+		s.mu.Lock()
+		for i, p := range s.procs {
+			s.log.Warn("worker did not stop; killing it", zap.Int("worker", i), zap.Int("pid", p.Pid))
+			p.Kill()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+}
+
+// keep runs worker i, and runs it again when it dies, until stopping.
+func (s *supervisor) keep(i int) {
+	defer s.wg.Done()
+	backoff := restartMin
+	for first := true; ; first = false {
+		started := time.Now()
+		ready, err := s.runWorker(i, first)
+		s.mu.Lock()
+		stopping := s.stopping
+		s.mu.Unlock()
+		if stopping {
+			return
+		}
+		if first && !ready {
+			s.fail <- fmt.Errorf("worker %d failed to start: %w (its log is above)", i, err)
+			return
+		}
+		if time.Since(started) > 10*restartMax {
+			backoff = restartMin
+		}
+		s.log.Error("worker died; restarting it", zap.Int("worker", i), zap.Error(err), zap.Duration("after", backoff))
+		time.Sleep(backoff)
+		backoff = min(2*backoff, restartMax)
+	}
+}
+
+// runWorker starts worker i, attaches it to the relay and waits for it to
+// exit. ready reports whether it said it was ready; err is why it ended.
+//
+// It forks with syscall.ForkExec, not os/exec: os/exec would put the
+// passed sockets into blocking mode (os.File.Fd does), and a unix
+// listener's mode is shared with the workers already running on it.
+func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false, os.NewSyscallError("socketpair", err)
+	}
+	f := os.NewFile(uintptr(pair[0]), "relay")
+	conn, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		unix.Close(pair[1])
+		return false, err
+	}
+	defer conn.Close()
+
+	files := []uintptr{uintptr(s.devNull), 1, 2, uintptr(pair[1])}
+	var passed []passedListener
+	for _, in := range s.bound.Sets[i] {
+		pl := passedListener{Net: in.Addr.Network(), Addr: in.Addr.String(), Proxy: in.Proxy}
+		for _, fd := range in.FDs {
+			pl.FDs = append(pl.FDs, len(files))
+			files = append(files, uintptr(fd))
+		}
+		passed = append(passed, pl)
+	}
+	layout, err := json.Marshal(passed)
+	if err != nil {
+		unix.Close(pair[1])
+		return false, err
+	}
+	env := append(os.Environ(), fmt.Sprintf("%s=%d", workerEnv, i), workerListenersEnv+"="+string(layout))
+	// /proc/self/exe: the very binary that runs, even if the file on disk
+	// was replaced by an upgrade since (the relay protocol must match).
+	// argv[0] names the worker in ps and top, as nginx's "worker process".
+	argv := append([]string{fmt.Sprintf("ssedge: worker %d", i), "serve"}, s.o.args...)
+	pid, err := syscall.ForkExec("/proc/self/exe", argv,
+		&syscall.ProcAttr{Env: env, Files: files})
+	unix.Close(pair[1])
+	if err != nil {
+		return false, fmt.Errorf("starting worker: %w", err)
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	s.procs[i] = p
+	s.mu.Unlock()
+	var exited atomic.Bool
+	s.relay.Attach(conn, func(err error) {
+		if exited.Load() {
+			return // its stream was closed because it died: nothing to say
+		}
+		s.log.Error("worker stopped reading events; killing it", zap.Int("worker", i), zap.Int("pid", pid), zap.Error(err))
+		p.Kill()
+	})
+	readyc := make(chan bool, 1)
+	go func() {
+		buf := make([]byte, len(workerReady))
+		_, err := io.ReadFull(conn, buf)
+		ok := err == nil && string(buf) == workerReady
+		if ok && first {
+			s.ready <- i
+		}
+		readyc <- ok
+	}()
+	st, err := p.Wait()
+	exited.Store(true)
+	s.mu.Lock()
+	delete(s.procs, i)
+	s.mu.Unlock()
+	conn.Close() // ends the ready reader, if it still waits
+	ready = <-readyc
+	if err != nil {
+		return ready, err
+	}
+	return ready, fmt.Errorf("worker pid %d %v", pid, st)
+}
+
+// serveWorker is one worker process of ssedge serve --procs: it serves
+// the inherited listeners with a hub fed by the relay on descriptor 3,
+// until the relay stream ends.
+func serveWorker(o *serveOptions, index string) error {
+	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	log, err := newLogger(o.logFormat, o.logLevel)
+	if err != nil {
+		return err
+	}
+	log = log.With(zap.String("worker", index), zap.Int("pid", os.Getpid()))
+	defer log.Sync()
+	var passed []passedListener
+	if err := json.Unmarshal([]byte(os.Getenv(workerListenersEnv)), &passed); err != nil {
+		return fmt.Errorf("%s: %w (workers are started by ssedge serve --procs, not by hand)", workerListenersEnv, err)
+	}
+	f := os.NewFile(3, "relay")
+	conn, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("worker: relay socket: %w (workers are started by ssedge serve --procs, not by hand)", err)
+	}
+	defer conn.Close()
+	raiseFileLimit(log, o.perProc(o.conns))
+	side, err := o.subscriberSide()
+	if err != nil {
+		return err
+	}
+	seed, err := pubsub.ReadRelayHello(conn)
+	if err != nil {
+		return err
+	}
+	hub := pubsub.NewHub(o.hubConfig(seed))
+	defer hub.Close()
+	cfg := o.pollerConfig(side, hub, log)
+	cfg.Listen, cfg.ProxyListen = nil, nil
+	for _, pl := range passed {
+		in := poller.Inherited{FDs: pl.FDs, Proxy: pl.Proxy}
+		if pl.Net == "unix" {
+			in.Addr = &net.UnixAddr{Name: pl.Addr, Net: "unix"}
+		} else {
+			a, err := net.ResolveTCPAddr("tcp", pl.Addr)
+			if err != nil {
+				return fmt.Errorf("%s: %w", workerListenersEnv, err)
+			}
+			in.Addr = a
+			cfg.Loops = len(pl.FDs)
+		}
+		cfg.Inherited = append(cfg.Inherited, in)
+	}
+	srv, err := poller.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	srv.Start()
+	if _, err := io.WriteString(conn, workerReady); err != nil {
+		return fmt.Errorf("worker: telling the supervisor: %w", err)
+	}
+	err = hub.Follow(conn)
+	hub.Close()
+	srv.Close()
+	st := srv.Stats()
+	log.Info("worker stopped", zap.Uint64("accepted", st.Accepted), zap.Uint64("slow_consumers", st.SlowConsumers()))
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	return nil
+}
