@@ -134,7 +134,7 @@ func TestCheckProcs(t *testing.T) {
 	}
 	s.FileLimit.Hard, s.FileLimit.Soft = 10000, 10000
 	r, _ = tuning.Check(s, tuning.Target{Conns: 200000, Procs: 11, Loops: 2})
-	if it := items(r)["RLIMIT_NOFILE"]; it.Verdict != tuning.Fail || !strings.Contains(it.Fix, "run 21 ssedge processes") {
+	if it := items(r)["RLIMIT_NOFILE"]; it.Verdict != tuning.Fail || !strings.Contains(it.Fix, "ssedge serve --procs 21") {
 		t.Errorf("%+v", it)
 	}
 	// Soft below, hard enough: ssedge raises it, a warning.
