@@ -45,7 +45,7 @@ func (l *loop) authorize(slot int32, r *httpmin.Request) (int, string) {
 		}
 		start = end
 	}
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	c.deadline = grant.Expires().Sub(l.start).Milliseconds()
 	l.deadlines.push(deadline{connRef{slot, c.gen}, c.deadline})
 	return 0, ""
@@ -89,7 +89,7 @@ func (l *loop) expire(slot int32) {
 		return
 	}
 	l.flush(slot)
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	if c.state != stateStreaming {
 		return
 	}

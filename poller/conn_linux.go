@@ -117,10 +117,9 @@ func (l *loop) open(fd int, peer netip.Addr, proxy bool) {
 	if n := len(l.free); n > 0 {
 		slot, l.free = l.free[n-1], l.free[:n-1]
 	} else {
-		l.conns = append(l.conns, conn{})
-		slot = int32(len(l.conns) - 1)
+		slot = l.conns.add()
 	}
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	gen := c.gen + 1
 	if gen == 0 {
 		gen = 1 // 0 marks the loop's own descriptors in epoll tokens
@@ -146,7 +145,7 @@ func (l *loop) open(fd int, peer netip.Addr, proxy bool) {
 // refusals are counted (Stats.Closed[CloseOverLimit]) and logged at most
 // once a second for the whole server.
 func (l *loop) overLimit(slot int32, status int, reason string) {
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	l.out = httpmin.AppendError(l.out[:0], status, reason, false, "")
 	l.write(c.fd, l.out)
 	now := time.Now().UnixMilli()
@@ -158,7 +157,7 @@ func (l *loop) overLimit(slot int32, status int, reason string) {
 
 // startReading arms the request-head deadline.
 func (l *loop) startReading(slot int32) {
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	c.state = stateReading
 	c.deadline = l.now + int64(l.cfg.HeaderTimeout/1e6)
 	l.deadlines.push(deadline{connRef{slot, c.gen}, c.deadline})
@@ -167,7 +166,7 @@ func (l *loop) startReading(slot int32) {
 // close releases a connection for reason. The slot is reused later with a
 // new generation, so stale epoll events and list entries are ignored.
 func (l *loop) close(slot int32, reason CloseReason) {
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	if c.state == stateFree {
 		return
 	}
@@ -190,7 +189,7 @@ func (l *loop) close(slot int32, reason CloseReason) {
 
 // onReadable reads until EAGAIN (at most readBurst reads this turn).
 func (l *loop) onReadable(slot int32) {
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	for i := 0; i < readBurst; i++ {
 		if c.state == stateResponding {
 			// Pipelined requests wait until the response is out; the read
@@ -245,7 +244,7 @@ func (l *loop) onReadable(slot int32) {
 // process parses and handles the request heads in data (pipelining is
 // honoured for responses that keep the connection open).
 func (l *loop) process(slot int32, data []byte) {
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	if c.proxy && len(data) > 0 {
 		if data = l.proxyHeader(slot, data); data == nil {
 			return
@@ -284,7 +283,7 @@ func (c *conn) keepPartial(data []byte) {
 // and returns what follows, or nil when it needs more bytes (kept in rbuf)
 // or refused the connection.
 func (l *loop) proxyHeader(slot int32, data []byte) []byte {
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	if !l.trusted(c.peer) {
 		l.refuse(slot, 400, fmt.Sprintf("PROXY protocol listener: %s is not a trusted proxy", c.peer), "")
 		return nil
@@ -347,7 +346,7 @@ func (l *loop) writev(fd int32, iov []unix.Iovec) (int, unix.Errno) {
 // kernel did not take as a private copy in the backlog. It reports false
 // if the connection was closed.
 func (l *loop) send(slot int32, b []byte) bool {
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	n := 0
 	if c.out.len() == 0 {
 		var errno unix.Errno
@@ -371,7 +370,7 @@ func (l *loop) respond(slot int32, b []byte, after CloseReason) {
 	if !l.send(slot, b) {
 		return
 	}
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	if c.out.len() > 0 {
 		c.state, c.after = stateResponding, after
 		return
@@ -391,7 +390,7 @@ func (l *loop) finishResponse(slot int32, after CloseReason) {
 // the backlog: with the requests that were held back, and with a read, as
 // the read edge was spent while responding.
 func (l *loop) responseFlushed(slot int32) {
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	if c.after != CloseNone {
 		l.linger(slot, c.after)
 		return
@@ -409,7 +408,7 @@ func (l *loop) responseFlushed(slot int32) {
 // linger half-closes a connection we have answered and drains its input
 // until EOF (or lingerMs), then closes it for reason.
 func (l *loop) linger(slot int32, reason CloseReason) {
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	if err := unix.Shutdown(int(c.fd), unix.SHUT_WR); err != nil {
 		l.close(slot, reason)
 		return

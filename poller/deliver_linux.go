@@ -25,7 +25,7 @@ func (l *loop) deliver() {
 			continue
 		}
 		for _, slot := range t.Subs {
-			c := &l.conns[slot]
+			c := l.conns.at(slot)
 			if c.state != stateStreaming && c.state != stateLongPoll {
 				continue
 			}
@@ -56,7 +56,7 @@ func (l *loop) deliver() {
 // writePending writes the connection's frames of this batch with one
 // writev and backlogs what the kernel did not take.
 func (l *loop) writePending(slot int32) {
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	head := c.pendHead
 	c.pendHead, c.pendTail = -1, -1
 	if c.state == stateLongPoll {
@@ -104,7 +104,7 @@ func (l *loop) writePending(slot int32) {
 // subscriber when the backlog passes its bound. It reports whether the
 // frame was queued.
 func (l *loop) enqueue(slot int32, f []byte) bool {
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	if c.state == stateDoomed {
 		return false
 	}
@@ -122,7 +122,7 @@ func (l *loop) enqueue(slot int32, f []byte) bool {
 // topics being iterated.
 func (l *loop) closeDoomed() {
 	for _, r := range l.doomed {
-		if c := &l.conns[r.slot]; c.gen == r.gen && c.state == stateDoomed {
+		if c := l.conns.at(r.slot); c.gen == r.gen && c.state == stateDoomed {
 			l.close(r.slot, CloseSlowConsumer)
 		}
 	}
@@ -131,7 +131,7 @@ func (l *loop) closeDoomed() {
 
 // flush writes a backlog (at most iovMax frames per turn).
 func (l *loop) flush(slot int32) {
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	iov := l.iov[:0]
 	total := 0
 	for i, f := range c.out.frames[c.out.head:] {

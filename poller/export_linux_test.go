@@ -13,7 +13,7 @@ func (s *Server) Drive(i int) *Driver { return &Driver{s.loops[i]} }
 // for channels, as if the client had sent it.
 func (d *Driver) Subscribe(fd int, query string) {
 	d.l.open(fd, netip.Addr{}, false)
-	slot := int32(len(d.l.conns) - 1)
+	slot := d.l.conns.len() - 1
 	if n := len(d.l.free); n > 0 {
 		panic("Driver.Subscribe expects a fresh table")
 	}

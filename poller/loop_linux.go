@@ -49,7 +49,7 @@ type loop struct {
 	now   int64 // ms since start, read once per turn
 
 	lns    []listener
-	conns  []conn
+	conns  slab
 	free   []int32
 	cursor *pubsub.Cursor
 	index  *pubsub.Index
@@ -237,7 +237,7 @@ func (l *loop) dispatch(ev *unix.EpollEvent) {
 		return
 	}
 	slot := ev.Fd
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	gen := uint32(ev.Pad)
 	if c.gen != gen || c.state == stateFree {
 		return // the connection closed earlier in this turn
@@ -263,7 +263,7 @@ func (l *loop) runAgain() {
 	list := l.again
 	l.again = l.again[len(l.again):] // appends during this pass go after it
 	for _, r := range list {
-		c := &l.conns[r.slot]
+		c := l.conns.at(r.slot)
 		if c.gen != r.gen || c.state == stateFree {
 			continue
 		}
@@ -283,7 +283,7 @@ func (l *loop) runAgain() {
 }
 
 func (l *loop) pushAgain(slot int32) {
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	if !c.inAgain {
 		c.inAgain = true
 		l.again = append(l.again, connRef{slot, c.gen})
@@ -303,9 +303,9 @@ func (l *loop) closeAll() {
 		}
 		l.lns[i].fd = -1
 	}
-	for i := range l.conns {
-		if l.conns[i].state != stateFree {
-			l.close(int32(i), CloseShutdown)
+	for i := range l.conns.len() {
+		if l.conns.at(i).state != stateFree {
+			l.close(i, CloseShutdown)
 		}
 	}
 	l.srv.cfg.Hub.Unsubscribe(l.cursor)

@@ -60,7 +60,7 @@ func (l *loop) poll(slot int32, r *httpmin.Request) {
 		l.sendPollAnswer(slot, r.Origin, after, lastID)
 		return
 	}
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	c.state, c.after = stateLongPoll, after
 	if resume && last >= below {
 		// This loop lags the id the client has: events up to it must not
@@ -178,7 +178,7 @@ func (l *loop) sendPollAnswer(slot int32, origin []byte, after CloseReason, last
 // answerParked answers a parked poll with this batch's events for it (or
 // none, at its deadline), then leaves its channels.
 func (l *loop) answerParked(slot int32, head int32) {
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	lastID := l.cursor.NextID() - 1
 	if c.replay != nil {
 		for head >= 0 && l.batch[l.refs[head].ev].ID <= c.replay.asked {
@@ -214,10 +214,10 @@ func (l *loop) answerParked(slot int32, head int32) {
 
 // leave takes a connection off all its channels.
 func (l *loop) leave(slot int32) {
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	for _, s := range c.subs {
 		if moved, ok := l.index.Leave(s.t, s.pos); ok {
-			mc := &l.conns[moved]
+			mc := l.conns.at(moved)
 			for i := range mc.subs {
 				if mc.subs[i].t == s.t {
 					mc.subs[i].pos = s.pos

@@ -58,7 +58,7 @@ func (l *loop) subscribe(slot int32, r *httpmin.Request) {
 		return
 	}
 	l.out = sse.AppendRetry(l.out, int(l.cfg.Retry/time.Millisecond))
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	c.state = stateStreaming
 	c.rbuf = nil
 	c.subs = make([]subRef, 0, len(l.nameEnd)) // non-nil: counted as a subscriber
@@ -85,7 +85,7 @@ func (l *loop) subscribe(slot int32, r *httpmin.Request) {
 func (l *loop) parseSubscription(slot int32, r *httpmin.Request) (last uint64, resume, ok bool) {
 	// The request is in: its head deadline no longer applies (authorize
 	// may set the token's expiry instead).
-	l.conns[slot].deadline = 0
+	l.conns.at(slot).deadline = 0
 	msg := ""
 	if r.ContentLength > 0 || r.Chunked {
 		msg = fmt.Sprintf("a %s request must not have a body", r.Path)
@@ -100,7 +100,7 @@ func (l *loop) parseSubscription(slot int32, r *httpmin.Request) (last uint64, r
 		l.refuse(slot, status, why, "")
 		return 0, false, false
 	}
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	l.releasePerIP(slot) // a keep-alive connection's previous request, under its own client
 	c.client = l.clientOf(c.peer, r)
 	if l.cfg.MaxConnsPerIP > 0 {
@@ -120,7 +120,7 @@ func (l *loop) parseSubscription(slot int32, r *httpmin.Request) (last uint64, r
 // releasePerIP gives back a connection's place in the per-address count
 // (once its stream or poll is over).
 func (l *loop) releasePerIP(slot int32) {
-	if c := &l.conns[slot]; c.perIP {
+	if c := l.conns.at(slot); c.perIP {
 		l.srv.releaseIP(c.client)
 		c.perIP = false
 	}
@@ -161,7 +161,7 @@ func (l *loop) clientOf(peer netip.Addr, r *httpmin.Request) netip.Addr {
 // join subscribes a streaming connection to one channel's live events.
 func (l *loop) join(slot int32, name []byte) {
 	t, pos := l.index.Join(name, slot)
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	c.subs = append(c.subs, subRef{t, pos})
 }
 

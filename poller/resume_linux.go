@@ -39,7 +39,7 @@ func (l *loop) startReplay(slot int32, last uint64) {
 		rp.chans[i] = replayChan{name: string(l.names[start:end]), after: last}
 		start = end
 	}
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	c.replay = rp
 	below := l.cursor.NextID()
 	if last >= below && last > l.srv.cfg.Hub.LastID() {
@@ -64,7 +64,7 @@ func (l *loop) replayChunk() (frames, bytes int) {
 func (l *loop) replayReady() bool {
 	frames, bytes := l.replayChunk()
 	for _, r := range l.replaying {
-		c := &l.conns[r.slot]
+		c := l.conns.at(r.slot)
 		if c.gen == r.gen && c.replay != nil && c.state == stateStreaming && replayRoom(c, frames, bytes) {
 			return true
 		}
@@ -87,7 +87,7 @@ func (l *loop) runReplays() {
 	frames, bytes := l.replayChunk()
 	keep := l.replaying[:0]
 	for _, r := range l.replaying {
-		c := &l.conns[r.slot]
+		c := l.conns.at(r.slot)
 		if c.gen != r.gen || c.replay == nil || c.state != stateStreaming {
 			continue
 		}
@@ -105,7 +105,7 @@ func (l *loop) runReplays() {
 // replayStep queues the next chunk of history, merged across channels in
 // id order, with a gap event first for each channel that lost events.
 func (l *loop) replayStep(slot int32) {
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	rp := c.replay
 	below := l.cursor.NextID()
 	frames, bytes := l.replayChunk()
@@ -196,7 +196,7 @@ func (l *loop) sendGap(slot int32, channel string, asked, first uint64, reason s
 // finishReplay joins the live channels: from the loop's current position
 // on, the ring delivers what history no longer needs to.
 func (l *loop) finishReplay(slot int32) {
-	c := &l.conns[slot]
+	c := l.conns.at(slot)
 	rp := c.replay
 	c.replay = nil
 	for i := range rp.chans {

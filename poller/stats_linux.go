@@ -90,7 +90,7 @@ func (l *loop) logRefusal(slot int32, status int, reason string) {
 		return
 	}
 	l.log.Info("request refused", zap.Int("status", status), zap.String("reason", reason),
-		zap.Stringer("client", l.conns[slot].who()), zap.Int("more_since_last_line", quiet))
+		zap.Stringer("client", l.conns.at(slot).who()), zap.Int("more_since_last_line", quiet))
 }
 
 // logLimit lets a kind of log line through at most once a second (loop

@@ -17,7 +17,7 @@ func (l *loop) runTimers() {
 			break
 		}
 		d := l.deadlines.pop()
-		c := &l.conns[d.slot]
+		c := l.conns.at(d.slot)
 		if c.gen != d.gen || c.deadline != d.at {
 			continue
 		}
@@ -50,10 +50,10 @@ func (l *loop) runTimers() {
 func (l *loop) heartbeat() {
 	hb := uint32(l.heartbeatMs())
 	now := uint32(l.now)
-	for i := range l.conns {
-		c := &l.conns[i]
+	for i := range l.conns.len() {
+		c := l.conns.at(i)
 		if c.state == stateStreaming && c.out.len() == 0 && now-c.wroteAt >= hb {
-			l.send(int32(i), sse.Heartbeat)
+			l.send(i, sse.Heartbeat)
 		}
 	}
 }
