@@ -1,10 +1,12 @@
 package poller_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -168,5 +170,41 @@ func TestResumeTinyBacklog(t *testing.T) {
 	live := h.publish("t", "", "live")
 	if f := s.event(t); f.id != live {
 		t.Fatalf("live: %+v", f)
+	}
+}
+
+// A worker of serve --procs that is behind the supervisor: a client
+// holding an id this worker has not received yet (another worker
+// delivered it) gets no "future" gap and no event twice; the stream and
+// the poll wait for what comes after its id.
+func TestResumeLaggingWorker(t *testing.T) {
+	var upstream atomic.Uint64
+	h := startHub(t, poller.Config{}, pubsub.Config{Upstream: upstream.Load})
+	id := h.publish("a", "", "x")
+	upstream.Store(id + 2) // the supervisor has issued id+1 and id+2 already
+	s := h.subscribe("/events?channel=a", fmt.Sprintf("Last-Event-ID: %d", id+1))
+	c := h.dial()
+	br := bufio.NewReader(c)
+	polled := make(chan pollAnswer, 1)
+	go func() {
+		a, _, _ := pollOn(t, c, br, fmt.Sprintf("/poll?channel=a&lastEventId=%d&timeout=10", id+1))
+		polled <- a
+	}()
+	time.Sleep(100 * time.Millisecond) // both are waiting
+	if got := h.publish("a", "", "id+1, which the client has"); got != id+1 {
+		t.Fatalf("published %d, want %d", got, id+1)
+	}
+	h.publish("a", "", "id+2")
+	if f := s.event(t); f.id != id+2 || f.event == "ssedge.gap" {
+		t.Fatalf("stream after a lagging resume got %+v, want id %d", f, id+2)
+	}
+	a := <-polled
+	if len(a.Gaps) != 0 || len(a.Events) != 1 || a.Events[0].ID != id+2 {
+		t.Fatalf("poll after a lagging resume: %+v, want only id %d", a, id+2)
+	}
+	// Beyond what the supervisor issued, it is the future.
+	s = h.subscribe("/events?channel=a", fmt.Sprintf("Last-Event-ID: %d", id+1000))
+	if g := parseGap(t, s.event(t)); g.Reason != "future" {
+		t.Fatalf("id above the supervisor's: %+v, want a future gap", g)
 	}
 }

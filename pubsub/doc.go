@@ -47,7 +47,9 @@
 //     relay streams them, in id order and with their ids, to each
 //     worker's hub (Hub.Follow), whose ring positions then carry the same
 //     ids; each worker has its own queue and writer goroutine, so a stuck
-//     worker delays no other.
+//     worker delays no other until its queue is full. The supervisor
+//     shares its latest id (Config.Upstream), so a worker that is behind
+//     waits for an id a client already has instead of calling it future.
 //
 //   - Index, the per-loop map from channel name to the loop's subscribers
 //     of that channel. An Index belongs to one loop goroutine and is never

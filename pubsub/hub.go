@@ -15,6 +15,11 @@ type Config struct {
 	MaxEventBytes int    // largest event data accepted; default 256 KiB
 	Seed          uint64 // id seed; 0 means SeedFromClock(time.Now())
 	History       HistoryConfig
+	// Upstream, for a worker fed by a Relay, reads the highest id the
+	// supervisor has issued (shared memory that NewRelay's mark writes). A
+	// worker that has not yet received an id a client already holds from
+	// another worker is behind, not facing an id "from the future".
+	Upstream func() uint64
 }
 
 // Default limits.
@@ -31,6 +36,7 @@ type Hub struct {
 	seed    uint64
 	maxData int
 	count   atomic.Uint64 // events published
+	up      func() uint64 // Config.Upstream; nil in a single process
 	done    chan struct{}
 	once    sync.Once
 }
@@ -47,7 +53,7 @@ func NewHub(cfg Config) *Hub {
 		cfg.Seed = SeedFromClock(time.Now())
 	}
 	h := &Hub{ring: NewRing(cfg.RingSize), hist: newHistory(cfg.History, cfg.Seed), seed: cfg.Seed,
-		maxData: cfg.MaxEventBytes, done: make(chan struct{})}
+		maxData: cfg.MaxEventBytes, up: cfg.Upstream, done: make(chan struct{})}
 	h.ring.base = cfg.Seed
 	go h.janitor()
 	return h
@@ -68,8 +74,15 @@ func (h *Hub) janitor() {
 	}
 }
 
-// LastID is an upper bound of the ids issued so far.
-func (h *Hub) LastID() uint64 { return h.seed + h.ring.next.Load() }
+// LastID is an upper bound of the ids issued so far: by this hub, or in a
+// worker, by the supervisor (Config.Upstream).
+func (h *Hub) LastID() uint64 {
+	id := h.seed + h.ring.next.Load()
+	if h.up != nil {
+		id = max(id, h.up())
+	}
+	return id
+}
 
 // Seed is the id seed: every id this process issues is above it.
 func (h *Hub) Seed() uint64 { return h.seed }

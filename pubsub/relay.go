@@ -44,17 +44,19 @@ const relayQueue = 32 << 20
 // per batch and queues each batch to every attached worker; a writer
 // goroutine per worker writes its queue. A worker whose write blocks for
 // longer than the stall timeout is dropped (its onDrop is called, so its
-// supervisor can kill and restart it), and until its queue is full it
-// delays no other worker: one stuck process holds neither the others nor
-// the publishers.
+// supervisor can kill and restart it). Until its queue is full a stuck
+// worker delays no other; then the relay waits for it (and so, once the
+// ring fills, the publishers), at most until its write stalls.
 type Relay struct {
 	hub   *Hub
 	cur   *Cursor
 	stall time.Duration
+	mark  func(uint64)
 	wake  chan struct{}
 
-	mu      sync.Mutex // guards pending
+	mu      sync.Mutex // guards pending and ended
 	pending []*relayOut
+	ended   bool // Run has returned: Attach closes at once
 
 	outs []*relayOut // owned by Run
 	wg   sync.WaitGroup
@@ -74,9 +76,11 @@ type relayOut struct {
 }
 
 // NewRelay subscribes a relay to hub's ring from the next event on.
-// stall is how long one write to a worker may block.
-func NewRelay(hub *Hub, stall time.Duration) *Relay {
-	r := &Relay{hub: hub, stall: stall, wake: make(chan struct{}, 1)}
+// stall is how long one write to a worker may block. mark, if not nil, is
+// called with the highest id of each batch before any worker can receive
+// it: the supervisor stores it where workers read it (Config.Upstream).
+func NewRelay(hub *Hub, stall time.Duration, mark func(id uint64)) *Relay {
+	r := &Relay{hub: hub, stall: stall, mark: mark, wake: make(chan struct{}, 1)}
 	r.cur = hub.Subscribe(func() {
 		select {
 		case r.wake <- struct{}{}:
@@ -89,16 +93,29 @@ func NewRelay(hub *Hub, stall time.Duration) *Relay {
 // Attach adds a worker's socket. Before any event it gets the hello with
 // the seed for the events that follow. onDrop is called once, from the
 // worker's writer goroutine, when a write fails or stalls; conn is closed
-// by then. Safe from any goroutine.
-func (r *Relay) Attach(conn net.Conn, onDrop func(error)) {
+// by then. The returned detach ends the worker's stream (its writer exits
+// and closes conn); call it when the worker is gone. After Run has
+// returned, Attach just closes conn. Safe from any goroutine.
+func (r *Relay) Attach(conn net.Conn, onDrop func(error)) (detach func()) {
 	o := &relayOut{conn: conn, onDrop: onDrop}
 	o.cond.L = &o.mu
 	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
+		conn.Close()
+		return func() {}
+	}
 	r.pending = append(r.pending, o)
 	r.mu.Unlock()
 	select {
 	case r.wake <- struct{}{}:
 	default:
+	}
+	return func() {
+		o.mu.Lock()
+		o.closing, o.queue, o.bytes = true, nil, 0
+		o.cond.Broadcast()
+		o.mu.Unlock()
 	}
 }
 
@@ -124,7 +141,7 @@ func (r *Relay) Run(ctx context.Context) {
 	}
 	r.mu.Lock()
 	late := r.pending
-	r.pending = nil
+	r.pending, r.ended = nil, true
 	r.mu.Unlock()
 	for _, o := range late {
 		o.conn.Close()
@@ -159,6 +176,7 @@ func (r *Relay) turn() {
 	}
 	for {
 		var batch []byte
+		var last uint64
 		for len(batch) < relayBatch {
 			ev := r.cur.Next()
 			if ev == nil {
@@ -168,10 +186,14 @@ func (r *Relay) turn() {
 				batch = make([]byte, 0, relayBatch+len(ev.Frame)+64)
 			}
 			batch = appendRecord(batch, ev)
+			last = ev.ID
 		}
 		r.cur.Commit()
 		if len(batch) == 0 {
 			return
+		}
+		if r.mark != nil {
+			r.mark(last)
 		}
 		live := r.outs[:0]
 		for _, o := range r.outs {
@@ -189,10 +211,10 @@ func (r *Relay) turn() {
 func (o *relayOut) push(b []byte) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for o.bytes > relayQueue && !o.dead {
+	for o.bytes > relayQueue && !o.dead && !o.closing {
 		o.cond.Wait() // the writer makes progress or stalls and dies
 	}
-	if o.dead {
+	if o.dead || o.closing {
 		return false
 	}
 	o.queue = append(o.queue, b)

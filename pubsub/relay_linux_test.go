@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,7 +82,7 @@ func (f *follower) drain(t *testing.T, n int) []*Event {
 func TestRelayWorkersShareIDs(t *testing.T) {
 	parent := NewHub(Config{History: HistoryConfig{PerChannel: -1}})
 	defer parent.Close()
-	relay := NewRelay(parent, 5*time.Second)
+	relay := NewRelay(parent, 5*time.Second, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() { relay.Run(ctx); close(ran) }()
@@ -176,7 +178,7 @@ func TestRelayWorkersShareIDs(t *testing.T) {
 func TestRelayDropsStalledWorker(t *testing.T) {
 	parent := NewHub(Config{History: HistoryConfig{PerChannel: -1}})
 	defer parent.Close()
-	relay := NewRelay(parent, 200*time.Millisecond)
+	relay := NewRelay(parent, 200*time.Millisecond, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go relay.Run(ctx)
@@ -245,5 +247,48 @@ func TestFollowRefusesBrokenStreams(t *testing.T) {
 				t.Fatalf("got %v, want %v", err, c.want)
 			}
 		})
+	}
+}
+
+// A worker that is gone is detached: its writer goroutine ends at once,
+// not at the next event; and after Run, Attach just closes the socket.
+func TestRelayDetach(t *testing.T) {
+	parent := NewHub(Config{History: HistoryConfig{PerChannel: -1}})
+	defer parent.Close()
+	var marked atomic.Uint64
+	relay := NewRelay(parent, time.Second, marked.Store)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { relay.Run(ctx); close(ran) }()
+	before := runtime.NumGoroutine()
+	for i := 0; i < 50; i++ {
+		p, w := socketPair(t)
+		detach := relay.Attach(p, func(err error) {})
+		if _, err := ReadRelayHello(w); err != nil {
+			t.Fatal(err)
+		}
+		detach()
+	}
+	waitFor := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+2 {
+		if time.Now().After(waitFor) {
+			t.Fatalf("%d goroutines after 50 detached workers, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	id := pub(t, parent, "a", "x")
+	for marked.Load() != id {
+		if time.Now().After(waitFor) {
+			t.Fatalf("mark %d, want the relayed id %d", marked.Load(), id)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-ran
+	p, w := socketPair(t)
+	relay.Attach(p, func(err error) {})
+	w.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := ReadRelayHello(w); err == nil || !errors.Is(err, ErrRelayProtocol) {
+		t.Fatalf("attach after Run: %v, want the stream closed", err)
 	}
 }

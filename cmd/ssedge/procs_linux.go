@@ -23,19 +23,25 @@ package main
 // the workers (killing them after workerStopTimeout). A worker that dies
 // is restarted with back-off; its listening sockets stay open in the
 // supervisor, so clients hashed to them wait in the accept queue instead
-// of being refused. Each worker has its own relay queue, so a stuck one
-// delays no other; one that reads nothing for relayStall is killed and
-// restarted. If the supervisor dies, the workers see the stream
-// end and exit.
+// of being refused; one that fails maxFailedStarts times in a row before
+// it is ready stops the server (exit 1). Each worker has its own relay
+// queue, so a stuck one delays no other until its queue is full; one
+// that reads nothing for relayStall is killed and restarted. Workers read
+// the supervisor's latest id from shared memory (idWord), so one that is
+// behind waits for an id a client already has instead of calling it
+// "future". If the supervisor dies, the workers see the stream end and
+// exit.
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -56,6 +62,7 @@ const (
 	restartMin         = 100 * time.Millisecond
 	restartMax         = 5 * time.Second
 	workerReady        = "ready\n" // a worker's one message to the supervisor
+	maxFailedStarts    = 5         // restarts in a row that never got ready before the server stops
 )
 
 // passedListener describes one inherited listener to a worker: the
@@ -75,7 +82,9 @@ type supervisor struct {
 	ready chan int   // a worker's index, on its first start
 	fail  chan error // a worker that died before its first start was ready
 
-	devNull int // the workers' stdin
+	devNull int           // the workers' stdin
+	ids     *idWord       // the highest id relayed, shared with the workers
+	quit    chan struct{} // closed when stopping
 
 	mu       sync.Mutex // guards stopping and procs
 	stopping bool
@@ -110,8 +119,15 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 		return os.NewSyscallError("open /dev/null", err)
 	}
 	defer unix.Close(devNull)
-	s := &supervisor{o: o, log: log, bound: bound, relay: pubsub.NewRelay(hub, relayStall), devNull: devNull,
+	ids, err := newIDWord()
+	if err != nil {
+		in.Close(context.Background())
+		return err
+	}
+	defer ids.close()
+	s := &supervisor{o: o, log: log, bound: bound, devNull: devNull, ids: ids, quit: make(chan struct{}),
 		ready: make(chan int, o.procs), fail: make(chan error, o.procs), procs: make(map[int]*os.Process)}
+	s.relay = pubsub.NewRelay(hub, relayStall, ids.word().Store)
 	rctx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
 	go func() { s.relay.Run(rctx); close(relayDone) }()
@@ -136,8 +152,12 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 	}
 	if startErr == nil {
 		logServing(log, bound.Addrs, in.Path(), zap.Int("procs", o.procs), zap.Int("loops_per_proc", o.loops))
-		<-ctx.Done()
-		log.Info("stopping")
+		select {
+		case <-ctx.Done():
+			log.Info("stopping")
+		case startErr = <-s.fail:
+			log.Error("stopping: a worker cannot be restarted", zap.Error(startErr))
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -156,6 +176,7 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 func (s *supervisor) stop(stopRelay context.CancelFunc, relayDone <-chan struct{}) {
 	s.mu.Lock()
 	s.stopping = true
+	close(s.quit)
 	s.mu.Unlock()
 	stopRelay()
 	// One deadline for both: a stuck worker holds the relay's last
@@ -178,27 +199,45 @@ func (s *supervisor) stop(stopRelay context.CancelFunc, relayDone <-chan struct{
 // keep runs worker i, and runs it again when it dies, until stopping.
 func (s *supervisor) keep(i int) {
 	defer s.wg.Done()
-	backoff := restartMin
+	backoff, failed := restartMin, 0
 	for first := true; ; first = false {
 		started := time.Now()
 		ready, err := s.runWorker(i, first)
-		s.mu.Lock()
-		stopping := s.stopping
-		s.mu.Unlock()
-		if stopping {
+		if errors.Is(err, errStopping) || s.isStopping() {
 			return
 		}
 		if first && !ready {
 			s.fail <- fmt.Errorf("worker %d failed to start: %w (its log is above)", i, err)
 			return
 		}
+		// A worker that keeps failing before it is ready (a config file
+		// it reads at start has gone, say) would leave its share of the
+		// clients queued on its sockets for ever: stop the server instead,
+		// visibly, for the service manager to act on.
+		if failed = failed + 1; ready {
+			failed = 0
+		}
+		if failed >= maxFailedStarts {
+			s.fail <- fmt.Errorf("worker %d failed to start %d times in a row: %w (its log is above)", i, failed, err)
+			return
+		}
 		if time.Since(started) > 10*restartMax {
 			backoff = restartMin
 		}
 		s.log.Error("worker died; restarting it", zap.Int("worker", i), zap.Error(err), zap.Duration("after", backoff))
-		time.Sleep(backoff)
+		select {
+		case <-time.After(backoff):
+		case <-s.quit:
+			return
+		}
 		backoff = min(2*backoff, restartMax)
 	}
+}
+
+func (s *supervisor) isStopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopping
 }
 
 // runWorker starts worker i, attaches it to the relay and waits for it to
@@ -221,7 +260,7 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 	}
 	defer conn.Close()
 
-	files := []uintptr{uintptr(s.devNull), 1, 2, uintptr(pair[1])}
+	files := []uintptr{uintptr(s.devNull), 1, 2, uintptr(pair[1]), uintptr(s.ids.fd)}
 	var passed []passedListener
 	for _, in := range s.bound.Sets[i] {
 		pl := passedListener{Net: in.Addr.Network(), Addr: in.Addr.String(), Proxy: in.Proxy}
@@ -241,21 +280,28 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 	// was replaced by an upgrade since (the relay protocol must match).
 	// argv[0] names the worker in ps and top, as nginx's "worker process".
 	argv := append([]string{fmt.Sprintf("ssedge: worker %d", i), "serve"}, s.o.args...)
-	pid, err := syscall.ForkExec("/proc/self/exe", argv,
-		&syscall.ProcAttr{Env: env, Files: files})
+	// Fork under mu, so that stop either sees this worker in procs or
+	// this sees stopping and starts nothing.
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		unix.Close(pair[1])
+		return false, errStopping
+	}
+	pid, err := syscall.ForkExec("/proc/self/exe", argv, &syscall.ProcAttr{Env: env, Files: files})
 	unix.Close(pair[1])
+	var p *os.Process
+	if err == nil {
+		p, err = os.FindProcess(pid)
+	}
 	if err != nil {
+		s.mu.Unlock()
 		return false, fmt.Errorf("starting worker: %w", err)
 	}
-	p, err := os.FindProcess(pid)
-	if err != nil {
-		return false, err
-	}
-	s.mu.Lock()
 	s.procs[i] = p
 	s.mu.Unlock()
 	var exited atomic.Bool
-	s.relay.Attach(conn, func(err error) {
+	detach := s.relay.Attach(conn, func(err error) {
 		if exited.Load() {
 			return // its stream was closed because it died: nothing to say
 		}
@@ -274,6 +320,7 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 	}()
 	st, err := p.Wait()
 	exited.Store(true)
+	detach()
 	s.mu.Lock()
 	delete(s.procs, i)
 	s.mu.Unlock()
@@ -300,6 +347,12 @@ func serveWorker(o *serveOptions, index string) error {
 	if err := json.Unmarshal([]byte(os.Getenv(workerListenersEnv)), &passed); err != nil {
 		return fmt.Errorf("%s: %w (workers are started by ssedge serve --procs, not by hand)", workerListenersEnv, err)
 	}
+	nameWorker()
+	ids, err := mapIDWord(4, unix.PROT_READ)
+	if err != nil {
+		return fmt.Errorf("worker: shared id word: %w (workers are started by ssedge serve --procs, not by hand)", err)
+	}
+	defer ids.close()
 	f := os.NewFile(3, "relay")
 	conn, err := net.FileConn(f)
 	f.Close()
@@ -316,7 +369,9 @@ func serveWorker(o *serveOptions, index string) error {
 	if err != nil {
 		return err
 	}
-	hub := pubsub.NewHub(o.hubConfig(seed))
+	hubCfg := o.hubConfig(seed)
+	hubCfg.Upstream = ids.word().Load
+	hub := pubsub.NewHub(hubCfg)
 	defer hub.Close()
 	cfg := o.pollerConfig(side, hub, log)
 	cfg.Listen, cfg.ProxyListen = nil, nil
@@ -352,4 +407,21 @@ func serveWorker(o *serveOptions, index string) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	return nil
+}
+
+var errStopping = errors.New("stopping")
+
+// nameWorker gives the worker process the binary's name (the kernel's comm,
+// which pgrep, pidof, killall and top show), instead of "exe" from
+// /proc/self/exe; ps -f shows "ssedge: worker N" from argv.
+func nameWorker() {
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return
+	}
+	name := filepath.Base(exe)
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	_ = os.WriteFile("/proc/self/comm", []byte(name), 0) // best effort: only names
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -301,5 +302,57 @@ func TestServeProcsStuckWorker(t *testing.T) {
 			t.Fatalf("stuck worker %d not replaced after %v: workers %v", stuck, relayStall, now)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Workers carry the binary's name for pgrep and top; a stop that races a
+// worker's restart starts no new worker and does not wait for one.
+func TestServeProcsNameAndStopDuringRestart(t *testing.T) {
+	s := startServer(t, "--procs", "2", "--loops", "1")
+	workers := children(t, s.cmd.Process.Pid)
+	if len(workers) != 2 {
+		t.Fatalf("supervisor has %d children, want 2", len(workers))
+	}
+	for _, w := range workers {
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", w)); strings.TrimSpace(string(comm)) != filepath.Base(bin) {
+			t.Errorf("worker %d is named %q, want %q", w, comm, filepath.Base(bin))
+		}
+	}
+	syscall.Kill(workers[0], syscall.SIGKILL)
+	time.Sleep(20 * time.Millisecond)
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM during a restart: %v", err)
+		}
+	case <-time.After(workerStopTimeout - 2*time.Second):
+		t.Fatal("the supervisor waited for a worker started during the stop")
+	}
+}
+
+// A worker that cannot start again (here its secret file is gone) stops
+// the whole server with exit status 1, rather than leave its share of the
+// clients queued on its sockets for ever.
+func TestServeProcsCrashLoopStops(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte(strings.Repeat("k", 40)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, "--procs", "2", "--loops", "1", "--private-prefix", "p-", "--auth-secret-file", secret)
+	os.Remove(secret)
+	syscall.Kill(children(t, s.cmd.Process.Pid)[0], syscall.SIGKILL)
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Fatalf("exit %v, want status 1", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server kept restarting a worker that cannot start")
 	}
 }
