@@ -21,14 +21,28 @@ const deliveryBound = 2 * time.Second
 
 // The example HTTP config passes a single small event through at once, over
 // the unix-socket upstream and over the four-port TCP upstream, and the
-// stream stays open for the next one.
+// stream stays open for the next one; the same with ssedge as a supervisor
+// and three worker processes (serve --procs 3) behind the same addresses.
 func TestNginxPassThrough(t *testing.T) {
 	t.Parallel()
 	needTool(t, "nginx")
-	for _, up := range []string{"ssedge_unix", "ssedge_tcp"} {
-		t.Run(up, func(t *testing.T) {
+	for _, tc := range []struct {
+		up   string
+		args []string
+	}{
+		{"ssedge_unix", nil},
+		{"ssedge_tcp", nil},
+		{"ssedge_unix", []string{"--procs", "3", "--loops", "1"}},
+		{"ssedge_tcp", []string{"--procs", "3", "--loops", "1"}},
+	} {
+		up := tc.up
+		name := up
+		if tc.args != nil {
+			name += "_procs"
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			s := startSsedge(t, tempDir(t), 4, true)
+			s := startSsedge(t, tempDir(t), 4, true, tc.args...)
 			port := freePort(t)
 			n := startNginx(t, nginxMain("$NGINX_DIR", httpConf(t, s, port, up, "60s"), ""))
 			addr := fmt.Sprintf("127.0.0.1:%d", port)
