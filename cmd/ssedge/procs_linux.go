@@ -66,7 +66,8 @@ const (
 )
 
 // passedListener describes one inherited listener to a worker: the
-// descriptors are the child's (3 is the relay socket; listeners follow).
+// descriptors are the child's (3 is the relay socket, 4 the shared id
+// word; listeners follow).
 type passedListener struct {
 	Net   string `json:"net"` // "tcp" or "unix"
 	Addr  string `json:"addr"`
@@ -80,7 +81,7 @@ type supervisor struct {
 	bound *poller.Bound
 	relay *pubsub.Relay
 	ready chan int   // a worker's index, on its first start
-	fail  chan error // a worker that died before its first start was ready
+	fail  chan error // a worker that cannot start: on its first start, or maxFailedStarts times in a row
 
 	devNull int           // the workers' stdin
 	ids     *idWord       // the highest id relayed, shared with the workers
