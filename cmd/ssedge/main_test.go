@@ -267,3 +267,29 @@ func TestReadmeCurl(t *testing.T) {
 		t.Fatalf("curl saw %q, want %q", got, want)
 	}
 }
+
+// Given only --proxy-listen, the server does not also open the default
+// plain listener (a way in around the proxy).
+func TestProxyListenAlone(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "pub.sock")
+	cmd := exec.Command(bin, "serve", "--proxy-listen", "127.0.0.1:0", "--publish-socket", sock)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() {
+		var entry struct {
+			Msg    string   `json:"msg"`
+			Listen []string `json:"listen"`
+		}
+		if json.Unmarshal(lines.Bytes(), &entry) == nil && entry.Msg == "ssedge serving" {
+			if len(entry.Listen) != 1 || entry.Listen[0] == "127.0.0.1:8080" {
+				t.Fatalf("listening on %v, want only the --proxy-listen address", entry.Listen)
+			}
+			return
+		}
+	}
+	t.Fatal("server exited before serving")
+}

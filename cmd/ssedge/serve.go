@@ -51,7 +51,7 @@ func parseServe(args []string) (*serveOptions, error) {
 		args: args,
 	}
 	fs := newFlagSet("serve", "ssedge serve [flags]")
-	fs.Var(o.listen, "listen", "subscriber listen address: HOST:PORT, or unix:PATH (for nginx: no ephemeral ports); repeat for several")
+	fs.Var(o.listen, "listen", "subscriber listen address: HOST:PORT, or unix:PATH (for nginx: no ephemeral ports); repeat for several (the default is dropped when only --proxy-listen is given)")
 	fs.Var(o.proxyListen, "proxy-listen", "like --listen, but each connection starts with a PROXY protocol header (v1 or v2), as nginx's stream proxy_protocol sends; repeat for several")
 	fs.Var(o.trusted, "trusted-proxy", "address or CIDR whose PROXY headers and X-Forwarded-For / X-Real-IP are believed; repeat for several")
 	fs.Var(&o.unixMode, "listen-unix-mode", "file mode of unix:PATH subscriber sockets, octal")
@@ -92,6 +92,11 @@ func parseServe(args []string) (*serveOptions, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("serve: unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	if !o.listen.set && len(o.proxyListen.vals) > 0 {
+		// Only PROXY-protocol listeners were asked for: the default plain
+		// listener would be a second way in that bypasses the proxy.
+		o.listen.vals = nil
 	}
 	if o.procs < 1 || o.procs > maxProcs {
 		return nil, fmt.Errorf("--procs %d: expected 1 to %d", o.procs, maxProcs)
