@@ -50,6 +50,13 @@ func StatusText(code int) string {
 // header; allow is written as is and must be a constant list such as
 // "GET, HEAD, OPTIONS".
 func AppendError(dst []byte, status int, reason string, keepAlive bool, allow string) []byte {
+	return AppendErrorHeaders(dst, status, reason, keepAlive, allow, nil)
+}
+
+// AppendErrorHeaders is AppendError with extra header lines (each ending
+// in CRLF, built by the caller from trusted values), such as the CORS
+// headers that let a cross-origin page read the reason.
+func AppendErrorHeaders(dst []byte, status int, reason string, keepAlive bool, allow string, extra []byte) []byte {
 	if reason == "" {
 		reason = StatusText(status)
 	}
@@ -74,6 +81,7 @@ func AppendError(dst []byte, status int, reason string, keepAlive bool, allow st
 		// retry loops) to come back later rather than at once.
 		dst = append(dst, "Retry-After: 5\r\n"...)
 	}
+	dst = append(dst, extra...)
 	dst = append(dst, "\r\n"...)
 	dst = append(dst, reason...)
 	return append(dst, '\n')

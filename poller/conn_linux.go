@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ssedge/ssedge/httpmin"
+	"github.com/ssedge/ssedge/sse"
 	"github.com/ssedge/ssedge/pubsub"
 )
 
@@ -135,7 +136,7 @@ func (l *loop) open(fd int, peer netip.Addr, proxy bool) {
 	l.stats.accepted.Add(1)
 	l.stats.active.Add(1)
 	if n := l.srv.conns.Add(1); l.cfg.MaxConns > 0 && n > int64(l.cfg.MaxConns) {
-		l.overLimit(slot, 503, fmt.Sprintf("server at its connection limit (%d): retry later", l.cfg.MaxConns))
+		l.overLimit(slot, nil, 503, fmt.Sprintf("server at its connection limit (%d): retry later", l.cfg.MaxConns))
 		return
 	}
 	l.startReading(slot)
@@ -144,9 +145,14 @@ func (l *loop) open(fd int, peer netip.Addr, proxy bool) {
 // overLimit answers a connection refused by a limit and closes it; the
 // refusals are counted (Stats.Closed[CloseOverLimit]) and logged at most
 // once a second for the whole server.
-func (l *loop) overLimit(slot int32, status int, reason string) {
+func (l *loop) overLimit(slot int32, r *httpmin.Request, status int, reason string) {
 	c := l.conns.at(slot)
-	l.out = httpmin.AppendError(l.out[:0], status, reason, false, "")
+	var cors []byte
+	if r != nil && l.cfg.CORS != nil {
+		l.hdr = sse.AppendCORSHeaders(l.hdr[:0], l.cfg.CORS, r.Origin)
+		cors = l.hdr
+	}
+	l.out = httpmin.AppendErrorHeaders(l.out[:0], status, reason, false, "", cors)
 	l.write(c.fd, l.out)
 	now := time.Now().UnixMilli()
 	if at := l.srv.limLog.Load(); now >= at && l.srv.limLog.CompareAndSwap(at, now+1000) {
@@ -422,7 +428,19 @@ func (l *loop) linger(slot int32, reason CloseReason) {
 
 // refuse answers status with reason and closes.
 func (l *loop) refuse(slot int32, status int, reason, allow string) {
+	l.refuseFrom(slot, nil, status, reason, allow)
+}
+
+// refuseFrom is refuse for a parsed request r (nil if none): the answer
+// carries the CORS headers for r's Origin, so a cross-origin page (a
+// fetch-based long-poll) can read why it was refused.
+func (l *loop) refuseFrom(slot int32, r *httpmin.Request, status int, reason, allow string) {
 	l.logRefusal(slot, status, reason)
-	l.out = httpmin.AppendError(l.out[:0], status, reason, false, allow)
+	var cors []byte
+	if r != nil && l.cfg.CORS != nil {
+		l.hdr = sse.AppendCORSHeaders(l.hdr[:0], l.cfg.CORS, r.Origin)
+		cors = l.hdr
+	}
+	l.out = httpmin.AppendErrorHeaders(l.out[:0], status, reason, false, allow, cors)
 	l.respond(slot, l.out, CloseBadRequest)
 }

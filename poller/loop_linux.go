@@ -57,6 +57,7 @@ type loop struct {
 	events       []unix.EpollEvent
 	scratch      []byte
 	out          []byte // response formatting
+	hdr          []byte // extra header lines of a response being formatted (CORS of a refusal)
 	names        []byte // decoded channel names of the request being handled
 	nameEnd      []int
 	lastQuery    []byte // decoded lastEventId parameter of that request

@@ -28,7 +28,7 @@ func (l *loop) poll(slot int32, r *httpmin.Request) {
 	}
 	timeout, msg := l.pollTimeout()
 	if msg != "" {
-		l.refuse(slot, 400, msg, "")
+		l.refuseFrom(slot, r, 400, msg, "")
 		return
 	}
 	after := CloseDone

@@ -7,11 +7,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ssedge/ssedge/poller"
 	"github.com/ssedge/ssedge/pubsub"
+	"github.com/ssedge/ssedge/sse"
 )
 
 type pollAnswer struct {
@@ -151,4 +153,37 @@ func TestPollClientLeaves(t *testing.T) {
 	waitFor(t, "the poll to park", func() bool { return h.srv.Stats().PollsParked == 1 })
 	c.Close()
 	waitFor(t, "the parked poll to be closed", func() bool { return h.srv.Stats().Active == 0 })
+}
+
+// Refusals of a cross-origin request carry the CORS headers, so a page
+// (a fetch-based long-poll) can read why; other origins still get none.
+func TestRefusalCORS(t *testing.T) {
+	cors, err := sse.NewCORS([]string{"https://app.example"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, poller.Config{CORS: cors})
+	cases := []struct{ name, req, status string }{
+		{"bad channel", "GET /poll?channel=a*b HTTP/1.1\r\nHost: x\r\nOrigin: ORIGIN\r\n\r\n", "400"},
+		{"bad timeout", "GET /poll?channel=a&timeout=soon HTTP/1.1\r\nHost: x\r\nOrigin: ORIGIN\r\n\r\n", "400"},
+		{"bad id", "GET /events?channel=a HTTP/1.1\r\nHost: x\r\nLast-Event-ID: x\r\nOrigin: ORIGIN\r\n\r\n", "400"},
+		{"no endpoint", "GET /nope HTTP/1.1\r\nHost: x\r\nOrigin: ORIGIN\r\n\r\n", "404"},
+		{"method", "POST /poll?channel=a HTTP/1.1\r\nHost: x\r\nOrigin: ORIGIN\r\nContent-Length: 0\r\n\r\n", "405"},
+	}
+	for _, c := range cases {
+		for _, origin := range []string{"https://app.example", "https://evil.example"} {
+			got := h.rawRequest(strings.Replace(c.req, "ORIGIN", origin, 1))
+			allowed := strings.Contains(got, "\r\nAccess-Control-Allow-Origin: https://app.example\r\n")
+			if !strings.HasPrefix(got, "HTTP/1.1 "+c.status+" ") || allowed != (origin == "https://app.example") || !strings.Contains(got, "\r\nVary: Origin\r\n") {
+				t.Errorf("%s from %s: %q", c.name, origin, got)
+			}
+		}
+	}
+	// Over the per-address limit: 429 with Retry-After and the CORS headers.
+	h = start(t, poller.Config{CORS: cors, MaxConnsPerIP: 1})
+	h.subscribe("/events?channel=a")
+	got := h.rawRequest("GET /events?channel=a HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n\r\n")
+	if !strings.HasPrefix(got, "HTTP/1.1 429 ") || !strings.Contains(got, "\r\nAccess-Control-Allow-Origin: https://app.example\r\n") || !strings.Contains(got, "\r\nRetry-After: 5\r\n") {
+		t.Errorf("429: %q", got)
+	}
 }

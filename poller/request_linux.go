@@ -20,14 +20,14 @@ const allowEvents = "GET, HEAD, OPTIONS"
 func (l *loop) handle(slot int32, r *httpmin.Request) {
 	if string(r.Path) == "/poll" && r.Method != httpmin.MethodOPTIONS {
 		if r.Method != httpmin.MethodGET {
-			l.refuse(slot, 405, fmt.Sprintf("method %q not allowed on /poll: use GET", r.MethodName), "GET, OPTIONS")
+			l.refuseFrom(slot, r, 405, fmt.Sprintf("method %q not allowed on /poll: use GET", r.MethodName), "GET, OPTIONS")
 			return
 		}
 		l.poll(slot, r)
 		return
 	}
 	if string(r.Path) != "/events" && string(r.Path) != "/poll" {
-		l.refuse(slot, 404, fmt.Sprintf("no such endpoint %q: subscribe with GET /events?channel=NAME (or long-poll GET /poll?channel=NAME)", r.Path), "")
+		l.refuseFrom(slot, r, 404, fmt.Sprintf("no such endpoint %q: subscribe with GET /events?channel=NAME (or long-poll GET /poll?channel=NAME)", r.Path), "")
 		return
 	}
 	switch r.Method {
@@ -41,7 +41,7 @@ func (l *loop) handle(slot int32, r *httpmin.Request) {
 		l.out = sse.AppendPreflight(l.out[:0], l.cfg.CORS, r.Origin, after == CloseNone)
 		l.respond(slot, l.out, after)
 	default:
-		l.refuse(slot, 405, fmt.Sprintf("method %q not allowed on %s: use GET", r.MethodName, r.Path), allowEvents)
+		l.refuseFrom(slot, r, 405, fmt.Sprintf("method %q not allowed on %s: use GET", r.MethodName, r.Path), allowEvents)
 	}
 }
 
@@ -93,11 +93,11 @@ func (l *loop) parseSubscription(slot int32, r *httpmin.Request) (last uint64, r
 		last, resume, msg = l.resumeFrom(r)
 	}
 	if msg != "" {
-		l.refuse(slot, 400, msg, "")
+		l.refuseFrom(slot, r, 400, msg, "")
 		return 0, false, false
 	}
 	if status, why := l.authorize(slot, r); status != 0 {
-		l.refuse(slot, status, why, "")
+		l.refuseFrom(slot, r, status, why, "")
 		return 0, false, false
 	}
 	c := l.conns.at(slot)
@@ -105,7 +105,7 @@ func (l *loop) parseSubscription(slot int32, r *httpmin.Request) (last uint64, r
 	c.client = l.clientOf(c.peer, r)
 	if l.cfg.MaxConnsPerIP > 0 {
 		if !l.srv.admitIP(c.client) {
-			l.overLimit(slot, 429, fmt.Sprintf("too many connections from %s: the limit is %d", c.client, l.cfg.MaxConnsPerIP))
+			l.overLimit(slot, r, 429, fmt.Sprintf("too many connections from %s: the limit is %d", c.client, l.cfg.MaxConnsPerIP))
 			return 0, false, false
 		}
 		c.perIP = true
