@@ -11,8 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ssedge/ssedge/httpmin"
-	"github.com/ssedge/ssedge/sse"
 	"github.com/ssedge/ssedge/pubsub"
+	"github.com/ssedge/ssedge/sse"
 )
 
 type connState uint8
