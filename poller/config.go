@@ -26,11 +26,20 @@ const (
 	DefaultPollMaxTimeout   = 55 * time.Second
 )
 
+// Values of Config.ClientIPHeader.
+const (
+	ClientIPAuto         = "auto"            // X-Real-IP, else X-Forwarded-For (what deploy/nginx sets)
+	ClientIPRealIP       = "x-real-ip"       // only X-Real-IP
+	ClientIPForwardedFor = "x-forwarded-for" // only X-Forwarded-For: for proxies (HAProxy) that pass a client's own X-Real-IP through
+	ClientIPNone         = "none"            // no header: the socket peer, or the PROXY protocol header
+)
+
 // Config configures a Server. Hub is required; the rest have defaults.
 type Config struct {
 	Listen           []string       // "host:port" (each loop gets its own SO_REUSEPORT socket) or "unix:PATH" (one socket all loops watch)
 	ProxyListen      []string       // like Listen, but each connection must start with a PROXY protocol header (v1 or v2) from a trusted proxy
 	TrustedProxies   []netip.Prefix // peers whose PROXY headers and X-Forwarded-For / X-Real-IP are believed; default loopback
+	ClientIPHeader   string         // which forwarded header from a trusted peer names the client: ClientIPAuto (default), ClientIPRealIP, ClientIPForwardedFor or ClientIPNone
 	UnixMode         fs.FileMode    // file mode of unix-socket listeners; default 0666 (like a TCP port on loopback: any local user may connect)
 	Loops            int            // event loops; default runtime.NumCPU()
 	Backlog          int            // listen(2) backlog; default 4096 (the kernel caps it at net.core.somaxconn)
@@ -55,6 +64,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.Loops <= 0 {
 		c.Loops = runtime.NumCPU()
+	}
+	if c.ClientIPHeader == "" {
+		c.ClientIPHeader = ClientIPAuto
 	}
 	if c.TrustedProxies == nil {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/ssedge/ssedge/poller"
+	"github.com/ssedge/ssedge/pubsub"
 )
 
 // observed starts a server whose debug log the test can read.
@@ -95,6 +96,29 @@ func TestForwardedFor(t *testing.T) {
 		if got := clientOf(t, logs); got != c.want {
 			t.Errorf("%q: client %s, want %s", c.header, got, c.want)
 		}
+	}
+	// --client-ip-header picks the header; a spoofed X-Real-IP passed
+	// through by a proxy that only sets X-Forwarded-For is then ignored.
+	spoof := []string{"X-Real-IP: 192.0.2.66", "X-Forwarded-For: 198.51.100.4"}
+	for _, c := range []struct{ mode, want string }{
+		{poller.ClientIPAuto, "192.0.2.66"},
+		{poller.ClientIPForwardedFor, "198.51.100.4"},
+		{poller.ClientIPRealIP, "192.0.2.66"},
+		{poller.ClientIPNone, "127.0.0.1"},
+	} {
+		hm, logsm := observed(t, poller.Config{ClientIPHeader: c.mode})
+		hm.subscribe("/events?channel=x", spoof...)
+		if got := clientOf(t, logsm); got != c.want {
+			t.Errorf("client-ip-header %s: client %s, want %s", c.mode, got, c.want)
+		}
+	}
+	hr, logsr := observed(t, poller.Config{ClientIPHeader: poller.ClientIPRealIP})
+	hr.subscribe("/events?channel=x", "X-Forwarded-For: 198.51.100.4")
+	if got := clientOf(t, logsr); got != "127.0.0.1" {
+		t.Errorf("client-ip-header x-real-ip believed X-Forwarded-For: %s", got)
+	}
+	if _, err := poller.New(poller.Config{Hub: pubsub.NewHub(pubsub.Config{}), ClientIPHeader: "Forwarded"}); err == nil || !strings.Contains(err.Error(), `"Forwarded"`) {
+		t.Errorf("unknown client-ip-header: %v", err)
 	}
 	h2, logs2 := observed(t, poller.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
 	h2.subscribe("/events?channel=x", "X-Real-IP: 198.51.100.9")

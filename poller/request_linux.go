@@ -132,12 +132,18 @@ func (l *loop) releasePerIP(slot int32) {
 // peer itself — anyone else's headers are ignored. Computed per request:
 // a proxy's keep-alive connection carries many clients.
 func (l *loop) clientOf(peer netip.Addr, r *httpmin.Request) netip.Addr {
-	if !l.trusted(peer) {
+	mode := l.cfg.ClientIPHeader
+	if !l.trusted(peer) || mode == ClientIPNone {
 		return peer
 	}
-	if v := r.Header("X-Real-IP"); v != nil {
-		if a, err := netip.ParseAddr(string(bytes.TrimSpace(v))); err == nil {
-			return a.Unmap()
+	if mode != ClientIPForwardedFor {
+		if v := r.Header("X-Real-IP"); v != nil {
+			if a, err := netip.ParseAddr(string(bytes.TrimSpace(v))); err == nil {
+				return a.Unmap()
+			}
+		}
+		if mode == ClientIPRealIP {
+			return peer
 		}
 	}
 	client := peer

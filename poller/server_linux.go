@@ -65,6 +65,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("poller: Config.Hub is required")
 	}
 	cfg.setDefaults()
+	switch cfg.ClientIPHeader {
+	case ClientIPAuto, ClientIPRealIP, ClientIPForwardedFor, ClientIPNone:
+	default:
+		return nil, fmt.Errorf("poller: client address header %q: expected %s, %s, %s or %s",
+			cfg.ClientIPHeader, ClientIPAuto, ClientIPRealIP, ClientIPForwardedFor, ClientIPNone)
+	}
 	s := &Server{cfg: cfg}
 	for i := 0; i < cfg.Loops; i++ {
 		l, err := newLoop(s, i)

@@ -154,7 +154,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	}
 	for _, f := range []string{"listen", "publish-socket", "publish-socket-mode", "loops", "heartbeat", "header-timeout",
 		"max-backlog-bytes", "max-backlog-frames", "max-channels", "max-event-bytes", "ring-size", "cors-origin",
-		"cors-credentials", "log-format", "log-level", "history-per-channel", "history-age", "history-memory", "retry", "poll-timeout", "poll-max-timeout", "conns", "listen-unix-mode", "proxy-listen", "trusted-proxy", "publish-socket-owner", "publish-socket-group", "publish-allow-uid", "publish-allow-gid", "max-conns", "max-conns-per-ip", "private-prefix", "auth-secret-file", "auth-public-key", "token-cookie", "procs"} {
+		"cors-credentials", "log-format", "log-level", "history-per-channel", "history-age", "history-memory", "retry", "poll-timeout", "poll-max-timeout", "conns", "listen-unix-mode", "proxy-listen", "trusted-proxy", "publish-socket-owner", "publish-socket-group", "publish-allow-uid", "publish-allow-gid", "max-conns", "max-conns-per-ip", "private-prefix", "auth-secret-file", "auth-public-key", "token-cookie", "procs", "client-ip-header"} {
 		if !strings.Contains(out, "--"+f+" ") {
 			t.Errorf("--help does not list --%s:\n%s", f, out)
 		}
@@ -177,6 +177,7 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"serve", "--trusted-proxy", "nginx-box"}, `--trusted-proxy "nginx-box"`},
 		{[]string{"serve", "--listen", "127.0.0.1:0", "--publish-socket", "/tmp/ssedge-cli-unused2.sock", "--publish-allow-uid", "root"}, `--publish-allow-uid "root": expected a numeric id`},
 		{[]string{"serve", "--procs", "0"}, "--procs 0: expected 1 to 256"},
+		{[]string{"serve", "--client-ip-header", "Forwarded"}, `--client-ip-header "Forwarded": expected auto, x-real-ip, x-forwarded-for or none`},
 		{[]string{"serve", "--loops", "-2"}, "--loops -2: expected 0 (automatic) or more"},
 		{[]string{"publish", "x"}, "--channel is required"},
 		{[]string{"publish", "--channel", "a"}, "exactly one DATA"},

@@ -28,6 +28,7 @@ import (
 type serveOptions struct {
 	listen, proxyListen, trusted, allowUIDs, allowGIDs, cors, privPrefix *listFlag
 	unixMode, mode                                                       modeFlag
+	clientIPHeader                                                       string
 	backlogBytes, eventBytes, histBytes                                  sizeFlag
 
 	socket, pubOwner, pubGroup                              string
@@ -54,6 +55,7 @@ func parseServe(args []string) (*serveOptions, error) {
 	fs.Var(o.listen, "listen", "subscriber listen address: HOST:PORT, or unix:PATH (for nginx: no ephemeral ports); repeat for several (the default is dropped when only --proxy-listen is given)")
 	fs.Var(o.proxyListen, "proxy-listen", "like --listen, but each connection starts with a PROXY protocol header (v1 or v2), as nginx's stream proxy_protocol sends; repeat for several")
 	fs.Var(o.trusted, "trusted-proxy", "address or CIDR whose PROXY headers and X-Forwarded-For / X-Real-IP are believed; repeat for several")
+	fs.StringVar(&o.clientIPHeader, "client-ip-header", poller.ClientIPAuto, "which header from a trusted proxy names the client: auto (X-Real-IP, else X-Forwarded-For), x-real-ip, x-forwarded-for (for proxies that pass a client's own X-Real-IP through, as HAProxy does) or none")
 	fs.Var(&o.unixMode, "listen-unix-mode", "file mode of unix:PATH subscriber sockets, octal")
 	fs.StringVar(&o.socket, "publish-socket", sockfile.DefaultPublishPath(), "unix socket for publishers (HTTP POST /publish and the line protocol)")
 	fs.Var(&o.mode, "publish-socket-mode", "file mode of the publish socket, octal")
@@ -97,6 +99,11 @@ func parseServe(args []string) (*serveOptions, error) {
 		// Only PROXY-protocol listeners were asked for: the default plain
 		// listener would be a second way in that bypasses the proxy.
 		o.listen.vals = nil
+	}
+	switch o.clientIPHeader {
+	case poller.ClientIPAuto, poller.ClientIPRealIP, poller.ClientIPForwardedFor, poller.ClientIPNone:
+	default:
+		return nil, fmt.Errorf("--client-ip-header %q: expected auto, x-real-ip, x-forwarded-for or none", o.clientIPHeader)
 	}
 	if o.procs < 1 || o.procs > maxProcs {
 		return nil, fmt.Errorf("--procs %d: expected 1 to %d", o.procs, maxProcs)
@@ -146,6 +153,7 @@ func (o *serveOptions) pollerConfig(side *subscriberSide, hub *pubsub.Hub, log *
 		Listen:           o.listen.vals,
 		ProxyListen:      o.proxyListen.vals,
 		TrustedProxies:   side.trusted,
+		ClientIPHeader:   o.clientIPHeader,
 		UnixMode:         os.FileMode(o.unixMode),
 		Loops:            o.loops,
 		Backlog:          tuning.ListenBacklog(""),
