@@ -34,6 +34,15 @@ const (
 	ClientIPNone         = "none"            // no header: the socket peer, or the PROXY protocol header
 )
 
+// ValidClientIPHeader reports whether v is one of the ClientIP values.
+func ValidClientIPHeader(v string) bool {
+	switch v {
+	case ClientIPAuto, ClientIPRealIP, ClientIPForwardedFor, ClientIPNone:
+		return true
+	}
+	return false
+}
+
 // Config configures a Server. Hub is required; the rest have defaults.
 type Config struct {
 	Listen           []string       // "host:port" (each loop gets its own SO_REUSEPORT socket) or "unix:PATH" (one socket all loops watch)

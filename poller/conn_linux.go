@@ -147,12 +147,7 @@ func (l *loop) open(fd int, peer netip.Addr, proxy bool) {
 // once a second for the whole server.
 func (l *loop) overLimit(slot int32, r *httpmin.Request, status int, reason string) {
 	c := l.conns.at(slot)
-	var cors []byte
-	if r != nil && l.cfg.CORS != nil {
-		l.hdr = sse.AppendCORSHeaders(l.hdr[:0], l.cfg.CORS, r.Origin)
-		cors = l.hdr
-	}
-	l.out = httpmin.AppendErrorHeaders(l.out[:0], status, reason, false, "", cors)
+	l.appendRefusal(r, status, reason, "")
 	l.write(c.fd, l.out)
 	now := time.Now().UnixMilli()
 	if at := l.srv.limLog.Load(); now >= at && l.srv.limLog.CompareAndSwap(at, now+1000) {
@@ -436,11 +431,17 @@ func (l *loop) refuse(slot int32, status int, reason, allow string) {
 // fetch-based long-poll) can read why it was refused.
 func (l *loop) refuseFrom(slot int32, r *httpmin.Request, status int, reason, allow string) {
 	l.logRefusal(slot, status, reason)
+	l.appendRefusal(r, status, reason, allow)
+	l.respond(slot, l.out, CloseBadRequest)
+}
+
+// appendRefusal formats an error answer (Connection: close) into l.out,
+// with the CORS headers for r's Origin when r, a parsed request, is given.
+func (l *loop) appendRefusal(r *httpmin.Request, status int, reason, allow string) {
 	var cors []byte
 	if r != nil && l.cfg.CORS != nil {
 		l.hdr = sse.AppendCORSHeaders(l.hdr[:0], l.cfg.CORS, r.Origin)
 		cors = l.hdr
 	}
 	l.out = httpmin.AppendErrorHeaders(l.out[:0], status, reason, false, allow, cors)
-	l.respond(slot, l.out, CloseBadRequest)
 }

@@ -65,9 +65,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("poller: Config.Hub is required")
 	}
 	cfg.setDefaults()
-	switch cfg.ClientIPHeader {
-	case ClientIPAuto, ClientIPRealIP, ClientIPForwardedFor, ClientIPNone:
-	default:
+	if !ValidClientIPHeader(cfg.ClientIPHeader) {
 		return nil, fmt.Errorf("poller: client address header %q: expected %s, %s, %s or %s",
 			cfg.ClientIPHeader, ClientIPAuto, ClientIPRealIP, ClientIPForwardedFor, ClientIPNone)
 	}

@@ -110,22 +110,21 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 		return err
 	}
 	defer bound.Close()
-	in, err := o.ingest(hub, log)
-	if err != nil {
-		return err
-	}
 	devNull, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		in.Close(context.Background())
 		return os.NewSyscallError("open /dev/null", err)
 	}
 	defer unix.Close(devNull)
 	ids, err := newIDWord()
 	if err != nil {
-		in.Close(context.Background())
 		return err
 	}
 	defer ids.close()
+	// The publish socket last: once it exists, publishers may connect.
+	in, err := o.ingest(hub, log)
+	if err != nil {
+		return err
+	}
 	s := &supervisor{o: o, log: log, bound: bound, devNull: devNull, ids: ids, quit: make(chan struct{}),
 		ready: make(chan int, o.procs), fail: make(chan error, o.procs), procs: make(map[int]*os.Process)}
 	s.relay = pubsub.NewRelay(hub, relayStall, ids.word().Store)

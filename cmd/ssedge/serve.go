@@ -100,9 +100,7 @@ func parseServe(args []string) (*serveOptions, error) {
 		// listener would be a second way in that bypasses the proxy.
 		o.listen.vals = nil
 	}
-	switch o.clientIPHeader {
-	case poller.ClientIPAuto, poller.ClientIPRealIP, poller.ClientIPForwardedFor, poller.ClientIPNone:
-	default:
+	if !poller.ValidClientIPHeader(o.clientIPHeader) {
 		return nil, fmt.Errorf("--client-ip-header %q: expected auto, x-real-ip, x-forwarded-for or none", o.clientIPHeader)
 	}
 	if o.procs < 1 || o.procs > maxProcs {
