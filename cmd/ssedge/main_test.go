@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -70,6 +71,21 @@ func startServer(t *testing.T, args ...string) *server {
 	}
 	t.Fatal("server exited before serving")
 	return nil
+}
+
+// publishID publishes data with `ssedge publish` and returns the id it
+// printed.
+func publishID(t *testing.T, socket, channel, data string) uint64 {
+	t.Helper()
+	out, err := run(t, "publish", "--socket", socket, "--channel", channel, data)
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	id, err := strconv.ParseUint(strings.TrimSpace(out), 10, 64)
+	if err != nil {
+		t.Fatalf("publish printed %q", out)
+	}
+	return id
 }
 
 func run(t *testing.T, args ...string) (string, error) {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -110,19 +111,6 @@ func (s *stream) idsWithin(n int, d time.Duration) ([]uint64, error) {
 	return out, nil
 }
 
-func publishID(t *testing.T, socket, channel, data string) uint64 {
-	t.Helper()
-	out, err := run(t, "publish", "--socket", socket, "--channel", channel, data)
-	if err != nil {
-		t.Fatal(err, out)
-	}
-	id, err := strconv.ParseUint(strings.TrimSpace(out), 10, 64)
-	if err != nil {
-		t.Fatalf("publish printed %q", out)
-	}
-	return id
-}
-
 // ssedge serve --procs 3: one port and one publish socket; every worker
 // serves some of the clients with the same ids and history; a killed
 // worker is replaced while the others go on; SIGTERM stops them all.
@@ -169,18 +157,7 @@ func TestServeProcs(t *testing.T) {
 	// keep theirs, and a new worker takes its place.
 	victim := workers[0]
 	syscall.Kill(victim, syscall.SIGKILL)
-	deadline := time.Now().Add(10 * time.Second)
-	var now []int
-	for {
-		now = children(t, s.cmd.Process.Pid)
-		if len(now) == 3 && !contains(now, victim) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("workers after killing %d: %v, want a replacement", victim, now)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	now := waitReplaced(t, s.cmd.Process.Pid, 3, victim, 10*time.Second)
 	time.Sleep(200 * time.Millisecond) // the new worker attaches to the relay
 	next := publishID(t, s.socket, "news", "after the kill")
 	if next <= want[2] {
@@ -223,13 +200,21 @@ func TestServeProcs(t *testing.T) {
 	}
 }
 
-func contains(list []int, v int) bool {
-	for _, x := range list {
-		if x == v {
-			return true
+// waitReplaced waits until the supervisor pid has n workers again, none
+// of them gone, and returns them.
+func waitReplaced(t *testing.T, pid, n, gone int, within time.Duration) []int {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		now := children(t, pid)
+		if len(now) == n && !slices.Contains(now, gone) {
+			return now
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker %d not replaced within %v: workers %v", gone, within, now)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return false
 }
 
 // A worker started by hand is told what it is for.
@@ -292,17 +277,7 @@ func TestServeProcsStuckWorker(t *testing.T) {
 	if syscall.Kill(stuck, 0) != nil {
 		t.Fatal("the stuck worker was killed before the stall time")
 	}
-	deadline := time.Now().Add(relayStall + 10*time.Second)
-	for {
-		now := children(t, s.cmd.Process.Pid)
-		if len(now) == 2 && !contains(now, stuck) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stuck worker %d not replaced after %v: workers %v", stuck, relayStall, now)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitReplaced(t, s.cmd.Process.Pid, 2, stuck, relayStall+10*time.Second)
 }
 
 // Workers carry the binary's name for pgrep and top; a stop that races a

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,11 +17,7 @@ func TestRestartIDsAndGap(t *testing.T) {
 	a := startServer(t)
 	var old uint64
 	for i := 0; i < 3; i++ {
-		out, err := run(t, "publish", "--socket", a.socket, "--channel", "news", fmt.Sprint(i))
-		if err != nil {
-			t.Fatal(err, out)
-		}
-		old, _ = strconv.ParseUint(strings.TrimSpace(out), 10, 64)
+		old = publishID(t, a.socket, "news", fmt.Sprint(i))
 	}
 	a.cmd.Process.Signal(syscall.SIGTERM)
 	a.cmd.Wait()
@@ -47,11 +42,7 @@ func TestRestartIDsAndGap(t *testing.T) {
 	if want := fmt.Sprintf(`"lastEventId":%d`, old); !strings.Contains(stream.String(), want) || !strings.Contains(stream.String(), `"reason":"restart"`) {
 		t.Fatalf("gap event %q, want it to name %s and reason restart", stream.String(), want)
 	}
-	out, err := run(t, "publish", "--socket", b.socket, "--channel", "news", "after restart")
-	if err != nil {
-		t.Fatal(err, out)
-	}
-	if id, _ := strconv.ParseUint(strings.TrimSpace(out), 10, 64); id <= old {
+	if id := publishID(t, b.socket, "news", "after restart"); id <= old {
 		t.Fatalf("id %d after a restart is not above the previous process's %d", id, old)
 	}
 }
