@@ -23,17 +23,9 @@ func chartMain(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "write the SVG to this file (default: stdout)")
 	rate := fs.Float64("rate", 0, "events/s of the runs whose latency is drawn (0: the lowest rate in the results)")
 	self := fs.String("self", "ssedge", "label drawn first")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	results, err := readResults(fs.Args())
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	if len(results) == 0 {
-		fmt.Fprintln(stderr, "usage: ssedge-load chart [--out FILE.svg] [--rate R] RESULT.json...")
-		return 2
+	results, code := parseResults(fs, args, stderr, "usage: ssedge-load chart [--out FILE.svg] [--rate R] RESULT.json...")
+	if results == nil {
+		return code
 	}
 	svg := renderChart(newReport(results, reportOptions{self: *self}), *rate)
 	if *out == "" {

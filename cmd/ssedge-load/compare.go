@@ -17,17 +17,9 @@ func compareMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ssedge-load compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	base := fs.String("base", "nethttp", "label the others are divided by")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	results, err := readResults(fs.Args())
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	if len(results) == 0 {
-		fmt.Fprintln(stderr, "usage: ssedge-load compare [--base LABEL] RESULT.json...")
-		return 2
+	results, code := parseResults(fs, args, stderr, "usage: ssedge-load compare [--base LABEL] RESULT.json...")
+	if results == nil {
+		return code
 	}
 	writeComparison(stdout, results, *base)
 	return 0
@@ -102,6 +94,25 @@ func groupResults(results []*result) (keys []groupKey, labels []string, groups m
 }
 
 // readResults reads --json files.
+// parseResults parses a subcommand's flags and reads the result files its
+// arguments name. With no results it has printed why (usage when no file
+// was given) and code is the exit status.
+func parseResults(fs *flag.FlagSet, args []string, stderr io.Writer, usage string) (results []*result, code int) {
+	if err := fs.Parse(args); err != nil {
+		return nil, 2
+	}
+	results, err := readResults(fs.Args())
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, 1
+	}
+	if len(results) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return nil, 2
+	}
+	return results, 0
+}
+
 func readResults(paths []string) ([]*result, error) {
 	var results []*result
 	for _, path := range paths {

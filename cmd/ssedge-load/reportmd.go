@@ -51,19 +51,11 @@ func reportMDMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.chart, "chart", "", "SVG chart to embed, as a path relative to the markdown file")
 	var notes multiFlag
 	fs.Var(&notes, "note", "a line to print under the machine table (repeats)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	results, code := parseResults(fs, args, stderr, "usage: ssedge-load report-md [--into FILE.md] [--command CMD] [--peers TEXT] [--chart FILE.svg] RESULT.json...")
+	if results == nil {
+		return code
 	}
 	o.notes = notes
-	results, err := readResults(fs.Args())
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	if len(results) == 0 {
-		fmt.Fprintln(stderr, "usage: ssedge-load report-md [--into FILE.md] [--command CMD] [--peers TEXT] [--chart FILE.svg] RESULT.json...")
-		return 2
-	}
 	o.resultsDir = commonDir(fs.Args())
 	md := renderReport(results, o)
 	if *into == "" {
