@@ -83,10 +83,7 @@ func TestPrivateChannels(t *testing.T) {
 func TestTokenExpiryClosesStream(t *testing.T) {
 	h := withAuth(t, poller.Config{})
 	s := h.subscribe("/events?channel=private-a&token=" + mint(t, 1500*time.Millisecond, "private-a"))
-	var f frame
-	var err error
-	for f, err = s.next(5 * time.Second); err == nil && f.control(); f, err = s.next(5 * time.Second) {
-	}
+	f, err := s.nextEvent(5 * time.Second)
 	if err != nil || f.event != "ssedge.expired" || !strings.Contains(f.data, "token expired") {
 		t.Fatalf("got %+v, %v; want the ssedge.expired event", f, err)
 	}

@@ -78,10 +78,7 @@ func TestManySubscribers(t *testing.T) {
 		go func(i int, s *sub) {
 			defer wg.Done()
 			for k, id := range ids {
-				f, err := s.next(20 * time.Second)
-				for err == nil && f.control() {
-					f, err = s.next(20 * time.Second)
-				}
+				f, err := s.nextEvent(20 * time.Second)
 				if err != nil {
 					errs <- fmt.Errorf("subscriber %d, event %d: %v", i, k, err)
 					return
@@ -119,10 +116,7 @@ func TestSlowConsumerClosed(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		for i := 0; i < events; i++ {
-			f, err := fast.next(10 * time.Second)
-			for err == nil && f.control() {
-				f, err = fast.next(10 * time.Second)
-			}
+			_, err := fast.nextEvent(10 * time.Second)
 			if err != nil {
 				done <- fmt.Errorf("fast subscriber at event %d: %v", i, err)
 				return

@@ -216,18 +216,25 @@ func (s *sub) next(d time.Duration) (frame, error) {
 	}
 }
 
-// event reads frames until a non-comment one.
-func (s *sub) event(t *testing.T) frame {
-	t.Helper()
+// nextEvent reads frames until one that is no comment or retry block,
+// each within d; safe from any goroutine.
+func (s *sub) nextEvent(d time.Duration) (frame, error) {
 	for {
-		f, err := s.next(10 * time.Second)
-		if err != nil {
-			t.Fatalf("reading event: %v", err)
-		}
-		if !f.control() {
-			return f
+		f, err := s.next(d)
+		if err != nil || !f.control() {
+			return f, err
 		}
 	}
+}
+
+// event reads the next event, failing the test on an error.
+func (s *sub) event(t *testing.T) frame {
+	t.Helper()
+	f, err := s.nextEvent(10 * time.Second)
+	if err != nil {
+		t.Fatalf("reading event: %v", err)
+	}
+	return f
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -288,10 +288,7 @@ func hostileNeverReads(t *testing.T, h *harness) {
 	done := make(chan error, 1)
 	go func() {
 		for i := 0; i < events; i++ {
-			f, err := fast.next(10 * time.Second)
-			for err == nil && f.control() {
-				f, err = fast.next(10 * time.Second)
-			}
+			f, err := fast.nextEvent(10 * time.Second)
 			if err != nil {
 				done <- fmt.Errorf("reading subscriber at event %d: %v", i, err)
 				return
