@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh: issue 8's side-by-side benchmark, from a bare machine to
+# run.sh: the side-by-side benchmark (ssedge, net/http, Nchan), from a bare machine to
 # docs/BENCH.md and docs/bench.svg.
 #
 #  1. installs nginx and libnginx-mod-nchan when they are missing (root);

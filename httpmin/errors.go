@@ -59,13 +59,9 @@ var (
 	ErrDuplicateOrigin             = refusal(400, "more than one Origin header")
 )
 
-// Refusals for callers: bad query escapes and routing outcomes.
-var (
-	ErrBadEscape        = refusal(400, "malformed %-escape in query, want %XX with two hex digits")
-	ErrNotFound         = refusal(404, "no such path")
-	ErrMethodNotAllowed = refusal(405, "method not allowed on this path")
-	ErrBodyTooLarge     = refusal(413, "request body too large")
-)
+// ErrBadEscape is the refusal of a query with a malformed %-escape
+// (Unescape, ForEachParam).
+var ErrBadEscape = refusal(400, "malformed %-escape in query, want %XX with two hex digits")
 
 // StatusOf returns the HTTP status to answer err with: 0 for nil and
 // ErrNeedMore, the refusal's status for this package's errors (also when

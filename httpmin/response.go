@@ -12,6 +12,8 @@ func StatusText(code int) string {
 		return "No Content"
 	case 400:
 		return "Bad Request"
+	case 401:
+		return "Unauthorized"
 	case 403:
 		return "Forbidden"
 	case 404:
@@ -26,6 +28,8 @@ func StatusText(code int) string {
 		return "Content Too Large"
 	case 414:
 		return "URI Too Long"
+	case 417:
+		return "Expectation Failed"
 	case 429:
 		return "Too Many Requests"
 	case 431:
@@ -46,7 +50,9 @@ func StatusText(code int) string {
 // line, a text/plain body of reason and a newline (StatusText(status) when
 // reason is empty), Content-Length, and Connection: close, or keep-alive
 // when keepAlive is true. A 405 carries "Allow: allow" when allow is not
-// empty. The reason goes only into the body, so no text in it can add a
+// empty; a 401 carries the WWW-Authenticate challenge RFC 9110 requires
+// (Bearer, the scheme of ssedge's tokens); a 429 or 503 carries
+// Retry-After. The reason goes only into the body, so no text in it can add a
 // header; allow is written as is and must be a constant list such as
 // "GET, HEAD, OPTIONS".
 func AppendError(dst []byte, status int, reason string, keepAlive bool, allow string) []byte {
@@ -75,6 +81,9 @@ func AppendErrorHeaders(dst []byte, status int, reason string, keepAlive bool, a
 		dst = append(dst, "Allow: "...)
 		dst = append(dst, allow...)
 		dst = append(dst, "\r\n"...)
+	}
+	if status == 401 {
+		dst = append(dst, "WWW-Authenticate: Bearer realm=\"ssedge\"\r\n"...)
 	}
 	if status == 429 || status == 503 {
 		// A limit or an overload: tell clients (and EventSource-less

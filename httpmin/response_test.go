@@ -23,6 +23,8 @@ func TestAppendError(t *testing.T) {
 			"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 36\r\nConnection: close\r\n\r\nhttpmin: bare CR not followed by LF\n"},
 		{405, "", true, "GET, HEAD, OPTIONS",
 			"HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\nConnection: keep-alive\r\nAllow: GET, HEAD, OPTIONS\r\n\r\nMethod Not Allowed\n"},
+		{401, "auth: no token", true, "",
+			"HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 15\r\nConnection: keep-alive\r\nWWW-Authenticate: Bearer realm=\"ssedge\"\r\n\r\nauth: no token\n"},
 		{404, "no such channel", true, "GET",
 			"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 16\r\nConnection: keep-alive\r\n\r\nno such channel\n"},
 	}
@@ -30,6 +32,17 @@ func TestAppendError(t *testing.T) {
 		got := string(AppendError([]byte("x"), tc.status, tc.reason, tc.keepAlive, tc.allow))
 		if got != "x"+tc.want {
 			t.Errorf("AppendError(%d, %q) =\n%q\nwant\n%q", tc.status, tc.reason, got, "x"+tc.want)
+		}
+	}
+}
+
+// TestStatusTextEveryAnswer: every status ssedge answers with (httpmin's
+// refusals, the subscriber server's and the publish socket's) has a reason
+// phrase, so no status line ends in a bare space.
+func TestStatusTextEveryAnswer(t *testing.T) {
+	for _, status := range []int{200, 204, 400, 401, 403, 404, 405, 408, 411, 413, 414, 417, 429, 431, 500, 501, 503, 505} {
+		if StatusText(status) == "" {
+			t.Errorf("StatusText(%d) is empty", status)
 		}
 	}
 }
@@ -61,14 +74,12 @@ func TestStatusOf(t *testing.T) {
 	}{
 		{nil, 0},
 		{ErrNeedMore, 0},
-		{ErrNotFound, 404},
-		{ErrMethodNotAllowed, 405},
-		{ErrBodyTooLarge, 413},
+		{ErrBadEscape, 400},
 		{ErrRequestLineTooLong, 414},
 		{ErrHeadTooLarge, 431},
 		{ErrUnknownMethod, 501},
 		{ErrVersionNotSupported, 505},
-		{fmt.Errorf("publish %q: %w", "news", ErrBodyTooLarge), 413},
+		{fmt.Errorf("subscribe %q: %w", "a%zz", ErrTooManyHeaders), 431},
 		{errors.New("something else"), 400},
 	}
 	for _, tc := range tests {

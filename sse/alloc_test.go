@@ -23,7 +23,6 @@ func TestNoAllocs(t *testing.T) {
 		{"AppendEvent", func() { dst = AppendEvent(dst[:0], 1<<52, name, data) }},
 		{"EventLen", func() { _ = EventLen(1<<52, name, data) }},
 		{"AppendRetry", func() { dst = AppendRetry(dst[:0], 3000) }},
-		{"AppendComment", func() { dst = AppendComment(dst[:0], data) }},
 		{"AppendStreamHead allowed", func() { dst = AppendStreamHead(dst[:0], cors, origins[1]) }},
 		{"AppendStreamHead refused", func() { dst = AppendStreamHead(dst[:0], cors, origins[3]) }},
 		{"AppendStreamHead CORS off", func() { dst = AppendStreamHead(dst[:0], nil, origins[2]) }},

@@ -27,11 +27,10 @@
 // hand it to writev as is, and nothing may append to, slice-and-write or
 // reuse its bytes after it is published.
 //
-// AppendRetry writes a "retry:" block and AppendComment a comment block;
-// both end with a blank line, which dispatches nothing. Heartbeat is the
-// shared heartbeat frame, ":\n\n" (an empty comment and a blank line, 3
-// bytes), sent to idle streams so that proxies keep them open and dead
-// peers are found.
+// AppendRetry writes a "retry:" block, which ends with a blank line and so
+// dispatches nothing. Heartbeat is the shared heartbeat frame, ":\n\n" (an
+// empty comment and a blank line, 3 bytes), sent to idle streams so that
+// proxies keep them open and dead peers are found.
 //
 // # Response head
 //
@@ -65,8 +64,8 @@
 // the server, withholds it from the page); its preflight gets a 403 with the
 // reason. An allowed preflight (AppendPreflight) gets a 204 allowing GET
 // with the Last-Event-ID, Cache-Control and Authorization request headers,
-// cacheable for PreflightMaxAge seconds. "*" accepts only origins of printable ASCII up to 512 bytes, and
-// with credentials never "null".
+// cacheable for PreflightMaxAge seconds. "*" accepts only origins of
+// printable ASCII up to 512 bytes, and with credentials never "null".
 //
 // # Limits
 //

@@ -84,7 +84,7 @@ func TestAppendRetry(t *testing.T) {
 	}
 }
 
-func TestAppendComment(t *testing.T) {
+func TestComment(t *testing.T) {
 	tests := []struct {
 		text string
 		want string
@@ -97,9 +97,9 @@ func TestAppendComment(t *testing.T) {
 		{"a\n", ": a\n:\n\n"},
 	}
 	for _, tt := range tests {
-		got := AppendComment(nil, []byte(tt.text))
+		got := appendComment(nil, []byte(tt.text))
 		if string(got) != tt.want {
-			t.Errorf("AppendComment(%q) = %q, want %q", tt.text, got, tt.want)
+			t.Errorf("appendComment(%q) = %q, want %q", tt.text, got, tt.want)
 		}
 		// A comment between two events must not disturb either.
 		stream := AppendEvent(nil, 1, nil, []byte("x"))
@@ -127,7 +127,7 @@ func TestStream(t *testing.T) {
 	s = AppendEvent(s, 41, nil, []byte("one"))
 	s = append(s, Heartbeat...)
 	s = AppendEvent(s, 42, []byte(GapEvent), []byte(`{"channel":"a","from":1,"to":40}`))
-	s = AppendComment(s, []byte("note"))
+	s = appendComment(s, []byte("note"))
 	s = AppendEvent(s, 43, nil, []byte("three\r\n"))
 	events, retry := parseStream(s)
 	want := []parsedEvent{
@@ -163,10 +163,10 @@ func FuzzRoundTrip(f *testing.F) {
 		// The same event amid the other frames still parses alone.
 		var s []byte
 		s = append(s, Heartbeat...)
-		s = AppendComment(s, comment)
+		s = appendComment(s, comment)
 		s = AppendRetry(s, len(comment))
 		s = append(s, frame...)
-		s = AppendComment(s, data)
+		s = appendComment(s, data)
 		events, retry := parseStream(s)
 		want := parsedEvent{id: strconv.FormatUint(id, 10), name: string(name), data: normalizeLines(string(data))}
 		if len(events) != 1 || events[0] != want || retry != len(comment) {

@@ -28,16 +28,34 @@ func newFlagSet(name, synopsis string) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args; --help prints usage to stdout and exits 0.
+// usageError is a bad command line: ssedge exits 2 for it, so that scripts
+// can tell it from a failure (1), such as a box that cannot hold the target
+// of `ssedge tune check`.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// parseFlags parses args; --help prints usage once, to stdout, and exits
+// 0; a bad flag gets its error and the usage on stderr and is a
+// usageError.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	// flag prints the usage itself on -h and on errors; hold it back so
+	// that --help goes to stdout alone and not to both.
+	usage := fs.Usage
+	fs.Usage = func() {}
 	fs.SetOutput(os.Stderr)
 	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
+	fs.Usage = usage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
 		fs.SetOutput(os.Stdout)
 		fs.Usage()
 		os.Exit(0)
+	case err != nil:
+		fs.Usage()
+		return usageError{err}
 	}
-	return err
+	return nil
 }
 
 // listFlag is a repeatable string flag with a default that the first

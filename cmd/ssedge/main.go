@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -51,6 +52,9 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ssedge:", err)
+		if errors.As(err, new(usageError)) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }

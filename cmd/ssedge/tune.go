@@ -30,12 +30,6 @@ Each takes --help. Why each setting matters: SYSCTL.md.
 // table already says why.
 var errTuneFailed = errors.New("tune: the box cannot hold the target")
 
-// usageError is a bad command line: `ssedge tune` exits 2 for it, so that
-// scripts can tell it from a box that cannot hold the target (1).
-type usageError struct{ error }
-
-func (e usageError) Unwrap() error { return e.error }
-
 func tune(args []string) error {
 	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
 		fmt.Print(tuneUsage)
@@ -93,7 +87,7 @@ func tuneTarget(cmd string, args []string) error {
 	root := fs.String("proc-root", tuning.DefaultProcRoot, "procfs to read and write (tests)")
 	hideFlags(fs, synopsis, "proc-root")
 	if err := parseFlags(fs, args); err != nil {
-		return usageError{err}
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("tune %s: unexpected argument %q (flags start with --)", cmd, fs.Arg(0))}
@@ -169,7 +163,7 @@ func tuneRevert(args []string) error {
 	root := fs.String("proc-root", tuning.DefaultProcRoot, "procfs to write (tests)")
 	hideFlags(fs, "ssedge tune revert --backup FILE", "proc-root")
 	if err := parseFlags(fs, args); err != nil {
-		return usageError{err}
+		return err
 	}
 	if *backup == "" || fs.NArg() > 0 {
 		return usageError{errors.New("tune revert: expected --backup FILE, the file tune apply named")}

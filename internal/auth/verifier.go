@@ -1,10 +1,13 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -209,7 +212,7 @@ func (v *Verifier) Verify(token []byte, now time.Time) (*Grant, error) {
 		jwt.WithLeeway(0),
 	).ParseWithClaims(string(token), &c, keyFor)
 	if err != nil {
-		return nil, v.explain(err, alg, &c, now)
+		return nil, v.explain(err, token, alg, &c, now)
 	}
 	return newGrant(c.Channels, c.ExpiresAt.Time)
 }
@@ -218,7 +221,7 @@ var errWrongAlg = errors.New("wrong alg")
 
 // explain turns a jwt error into one of ours, with a reason built only from
 // values this package chose or parsed (never the token's bytes).
-func (v *Verifier) explain(err error, alg string, c *claims, now time.Time) error {
+func (v *Verifier) explain(err error, token []byte, alg string, c *claims, now time.Time) error {
 	stamp := func(d *jwt.NumericDate) string { return d.UTC().Format(time.RFC3339) }
 	switch {
 	case errors.Is(err, errWrongAlg):
@@ -226,6 +229,9 @@ func (v *Verifier) explain(err error, alg string, c *claims, now time.Time) erro
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
 		return fmt.Errorf("%w: token's alg header is missing or unknown, expected %s", ErrInvalidToken, v.algs)
 	case errors.Is(err, jwt.ErrTokenMalformed):
+		if why := claimTypeProblem(token); why != "" {
+			return fmt.Errorf("%w: %s", ErrInvalidToken, why)
+		}
 		return fmt.Errorf("%w: token is not a well-formed JWT (three base64url parts: header.claims.signature)", ErrInvalidToken)
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return fmt.Errorf("%w: token's %s signature does not match the configured key", ErrInvalidToken, clip(alg))
@@ -239,6 +245,84 @@ func (v *Verifier) explain(err error, alg string, c *claims, now time.Time) erro
 		return fmt.Errorf("%w: token is issued at %s, in the future (now %s); check the issuer's clock", ErrInvalidToken, stamp(c.IssuedAt), now.UTC().Format(time.RFC3339))
 	}
 	return fmt.Errorf("%w: token's claims are unusable: expected numeric \"exp\", \"nbf\", \"iat\" and a \"channels\" array of strings", ErrInvalidToken)
+}
+
+// claimKinds are the JSON types ssedge accepts for the claims it reads.
+var claimKinds = []struct {
+	name    string
+	strings bool // an array of strings is accepted
+	scalar  string
+}{
+	{"exp", false, "a number"},
+	{"nbf", false, "a number"},
+	{"iat", false, "a number"},
+	{"channels", true, ""},
+	{"iss", false, "a string"},
+	{"sub", false, "a string"},
+	{"jti", false, "a string"},
+	{"aud", true, "a string"},
+}
+
+// claimTypeProblem says which claim of a token whose three parts decode has
+// the wrong JSON type ("" when it finds none): the JWT library reports that
+// as a malformed token, which sends whoever mints tokens looking in the
+// wrong place. The message holds only claim names and JSON types, never the
+// token's bytes.
+func claimTypeProblem(token []byte) string {
+	parts := strings.Split(string(token), ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return ""
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(payload, &fields) != nil {
+		return "token's claims are not a JSON object"
+	}
+	for _, k := range claimKinds {
+		raw, ok := fields[k.name]
+		if !ok {
+			continue
+		}
+		got := jsonType(raw)
+		if got == k.scalar {
+			continue
+		}
+		want := k.scalar
+		if k.strings {
+			var list []string
+			if got == "an array" && json.Unmarshal(raw, &list) == nil {
+				continue
+			}
+			if got == "an array" {
+				got = "an array with items other than strings"
+			}
+			want = strings.TrimPrefix(want+" or an array of strings", " or ")
+		}
+		return fmt.Sprintf("claim %q is %s, expected %s", k.name, got, want)
+	}
+	return ""
+}
+
+// jsonType names the JSON type of a valid JSON value.
+func jsonType(raw json.RawMessage) string {
+	switch b := bytes.TrimSpace(raw); {
+	case len(b) == 0:
+		return "empty"
+	case b[0] == '"':
+		return "a string"
+	case b[0] == '[':
+		return "an array"
+	case b[0] == '{':
+		return "an object"
+	case b[0] == 't' || b[0] == 'f':
+		return "a boolean"
+	case b[0] == 'n':
+		return "null"
+	}
+	return "a number"
 }
 
 // clip bounds a value taken from a token header before it goes into an

@@ -287,3 +287,34 @@ func TestPrivate(t *testing.T) {
 		t.Error("empty prefix accepted")
 	}
 }
+
+// TestWrongClaimTypes: a signed token whose claims have the wrong JSON
+// types is refused with the claim and the type it should have, not as a
+// malformed JWT, so whoever mints tokens knows what to fix.
+func TestWrongClaimTypes(t *testing.T) {
+	v, err := auth.New(auth.Config{Prefixes: []string{"private-"}, SecretFile: writeFile(t, "secret", secret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	exp := now.Add(time.Hour).Unix()
+	tests := []struct {
+		name   string
+		claims jwt.MapClaims
+		want   string
+	}{
+		{"channels numbers", jwt.MapClaims{"exp": exp, "channels": []int{1}}, `claim "channels" is an array with items other than strings, expected an array of strings`},
+		{"channels a string", jwt.MapClaims{"exp": exp, "channels": "private-a"}, `claim "channels" is a string, expected an array of strings`},
+		{"exp a string", jwt.MapClaims{"exp": "tomorrow", "channels": []string{"private-a"}}, `claim "exp" is a string, expected a number`},
+		{"nbf a boolean", jwt.MapClaims{"exp": exp, "nbf": true, "channels": []string{"private-a"}}, `claim "nbf" is a boolean, expected a number`},
+		{"aud a number", jwt.MapClaims{"exp": exp, "aud": 5, "channels": []string{"private-a"}}, `claim "aud" is a number, expected a string or an array of strings`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := v.Verify([]byte(sign(t, jwt.SigningMethodHS256, secret, tt.claims)), now)
+			if !errors.Is(err, auth.ErrInvalidToken) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Verify error %v, want ErrInvalidToken saying %q", err, tt.want)
+			}
+		})
+	}
+}
