@@ -28,6 +28,15 @@ type built struct {
 // whose TestMain is Main removes the binaries when it ends.
 func Build(t testing.TB, pkg string) string {
 	t.Helper()
+	p, err := BuildBinary(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// BuildBinary is Build for a TestMain, where there is no test to fail.
+func BuildBinary(pkg string) (string, error) {
 	builds.mu.Lock()
 	if builds.bins == nil {
 		builds.bins = map[string]*built{}
@@ -41,7 +50,7 @@ func Build(t testing.TB, pkg string) string {
 		dir, err := os.MkdirTemp("", "ssetest-build")
 		if err != nil {
 			builds.mu.Unlock()
-			t.Fatal(err)
+			return "", err
 		}
 		builds.dir = dir
 	}
@@ -62,10 +71,7 @@ func Build(t testing.TB, pkg string) string {
 			b.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
 		}
 	})
-	if b.err != nil {
-		t.Fatal(b.err)
-	}
-	return b.path
+	return b.path, b.err
 }
 
 // Main runs the tests and then removes what Build built; a package whose

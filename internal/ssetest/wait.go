@@ -34,12 +34,16 @@ type Log struct {
 	done  bool
 }
 
-// Follow reads r's lines into l until r ends; run it on its own goroutine.
-func (l *Log) Follow(r io.Reader) { l.Scan(bufio.NewScanner(r)) }
+// Follow reads r's lines (up to 1 MiB each) into l until r ends; run it
+// on its own goroutine.
+func (l *Log) Follow(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
+	l.Scan(sc)
+}
 
 // Scan is Follow for a scanner that may already have been read from.
 func (l *Log) Scan(sc *bufio.Scanner) {
-	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		l.Add(sc.Text())
 	}
