@@ -166,7 +166,11 @@ func (s *Stream) NextBy(deadline time.Time) (Frame, error) {
 // NextEvent reads frames until a dispatched event, all within d; control
 // blocks (heartbeats, retry advice) are skipped.
 func (s *Stream) NextEvent(d time.Duration) (Frame, error) {
-	deadline := time.Now().Add(d)
+	return s.NextEventBy(time.Now().Add(d))
+}
+
+// NextEventBy is NextEvent with an absolute deadline.
+func (s *Stream) NextEventBy(deadline time.Time) (Frame, error) {
 	for {
 		f, err := s.NextBy(deadline)
 		if err != nil || f.Dispatched {

@@ -18,13 +18,22 @@ const pollEvery = 10 * time.Millisecond
 // log line, a socket or /proc state — never a bare sleep.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !Until(timeout, cond) {
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	}
+}
+
+// Until polls cond until it holds (true) or timeout passes (false), for a
+// test that words its own failure or a cleanup that must not fail.
+func Until(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+			return false
 		}
 		time.Sleep(pollEvery)
 	}
+	return true
 }
 
 // Log collects the lines a subprocess writes, for tests that wait for one.
