@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -238,7 +239,8 @@ func TestSocketNotStolen(t *testing.T) {
 func TestReadmeCurl(t *testing.T) {
 	curl := ssetest.NeedTool(t, "curl")
 	s := startServer(t)
-	sub := exec.Command(curl, "-sN", "--max-time", "5", "http://"+s.listen+"/events?channel=news&channel=sport")
+	// --max-time bounds the test: curl's output ends then.
+	sub := exec.Command(curl, "-sN", "--max-time", "20", "http://"+s.listen+"/events?channel=news&channel=sport")
 	stdout, _ := sub.StdoutPipe()
 	if err := sub.Start(); err != nil {
 		t.Fatal(err)
@@ -250,16 +252,22 @@ func TestReadmeCurl(t *testing.T) {
 		t.Fatalf("curl publish: %v %s", err, out)
 	}
 	id := strings.TrimSpace(string(out))
+	// What curl printed, frame by frame, as the README shows it.
 	br := bufio.NewReader(stdout)
-	got := ""
-	for strings.Count(got, "\n\n") < 2 {
-		line, err := br.ReadString('\n')
+	var p ssetest.Parser
+	var got []string
+	for len(got) < 2 {
+		c, err := br.ReadByte()
 		if err != nil {
-			t.Fatalf("curl subscriber after %q: %v", got, err)
+			t.Fatalf("curl subscriber after %q (partial %q): %v", got, p.Partial(), err)
 		}
-		got += line
+		if f, ok, err := p.Push(c); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			got = append(got, f.Raw)
+		}
 	}
-	if want := "retry: 3000\n\nid: " + id + "\nevent: headline\ndata: hello\n\n"; got != want {
+	if want := []string{"retry: 3000\n", "id: " + id + "\nevent: headline\ndata: hello\n"}; !slices.Equal(got, want) {
 		t.Fatalf("curl saw %q, want %q", got, want)
 	}
 }

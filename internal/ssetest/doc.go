@@ -7,7 +7,8 @@
 //   - an SSE client (Open, Subscribe) that connects over TCP or a unix
 //     socket, optionally from a given source address and with extra
 //     request headers, keeps the response head for the test to inspect,
-//     and parses the stream (Stream.Next, Stream.NextEvent);
+//     and parses the stream (Stream.Next, Stream.NextEvent, with a
+//     duration or an absolute deadline);
 //   - a Parser that follows the WHATWG HTML "event stream interpretation"
 //     (§9.2.6) byte by byte: CR, LF and CRLF line ends, a leading BOM, the
 //     id/event/data/retry fields, comments, one space after the colon
@@ -18,9 +19,9 @@
 //     would swallow, so tests can see those too;
 //   - publishers for the publish socket (Publisher over HTTP, PublishLine
 //     over the line protocol);
-//   - WaitFor, the one poll-with-a-deadline for an observable condition,
-//     and Log, which collects a subprocess's lines so a test can wait
-//     for one;
+//   - WaitFor, the one poll-with-a-deadline for an observable condition
+//     (Until where the test words its own failure), and Log, which
+//     collects a subprocess's lines so a test can wait for one;
 //   - Build (a binary built once per test process), NeedTool and NeedFile
 //     (an external part: missing, the test skips, or fails under CI=true).
 //
