@@ -1,5 +1,5 @@
 // Package ssetest is the one test client of ssedge, for tests only: no
-// production code imports it.
+// package's own files import it (TestOnlyTestsImportIt checks).
 //
 // It holds what every package's tests need to drive a real server over
 // real sockets:
