@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ssedge/ssedge/internal/ssetest"
 )
 
 // browser is a headless Chromium driven over the DevTools protocol on a
@@ -38,7 +40,7 @@ type cdpReply struct {
 // profile.
 func startBrowser(t *testing.T) *browser {
 	t.Helper()
-	bin := needTool(t, "chromium")
+	bin := ssetest.NeedTool(t, "chromium")
 	cmdR, cmdW, err := os.Pipe() // commands: we write, Chromium reads fd 3
 	if err != nil {
 		t.Fatal(err)
@@ -59,10 +61,10 @@ func startBrowser(t *testing.T) *browser {
 	cmd.ExtraFiles = []*os.File{cmdR, evW}
 	// Its own process group, so the cleanup ends its helpers too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stderr := &lineLog{}
+	stderr := &ssetest.Log{}
 	pr, pw, _ := os.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
-	go stderr.follow(pr)
+	go stderr.Follow(pr)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -82,11 +84,11 @@ func startBrowser(t *testing.T) *browser {
 		}
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
-		for i := 0; i < 20 && os.RemoveAll(profile) != nil; i++ {
-			time.Sleep(100 * time.Millisecond)
-		}
+		// Helpers killed with the group may still be writing the profile
+		// as they go: try again until none does, for a while.
+		ssetest.Until(2*time.Second, func() bool { return os.RemoveAll(profile) == nil })
 		if t.Failed() {
-			t.Logf("chromium output:\n%s", joinLines(stderr.all()))
+			t.Logf("chromium output:\n%s", joinLines(stderr.Lines()))
 		}
 	})
 	go b.read(evR)

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/ssedge/ssedge/internal/ssetest"
 )
 
 // Headless Chromium's native EventSource, on a page from another origin
@@ -14,7 +16,7 @@ import (
 // missed events, and is told of lost ones with ssedge.gap.
 func TestChromiumEventSource(t *testing.T) {
 	t.Parallel()
-	needTool(t, "nginx")
+	ssetest.NeedTool(t, "nginx")
 	br := startBrowser(t)
 	r := startResumeSetup(t)
 	tab := br.open(t, r.pageURL())

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/ssedge/ssedge/internal/ssetest"
 )
 
 // The npm eventsource client under Node, through nginx, does what the
@@ -15,8 +17,8 @@ import (
 // history no longer holds them.
 func TestNodeEventSource(t *testing.T) {
 	t.Parallel()
-	needTool(t, "nginx")
-	node := needTool(t, "node")
+	ssetest.NeedTool(t, "nginx")
+	node := ssetest.NeedTool(t, "node")
 	installEventSource(t)
 	r := startResumeSetup(t)
 
@@ -26,7 +28,7 @@ func TestNodeEventSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &lineLog{}
+	stderr := &ssetest.Log{}
 	errPipe, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -35,13 +37,13 @@ func TestNodeEventSource(t *testing.T) {
 		cmd.Process.Kill()
 		cmd.Wait()
 		if t.Failed() {
-			t.Logf("node stderr:\n%s", joinLines(stderr.all()))
+			t.Logf("node stderr:\n%s", joinLines(stderr.Lines()))
 		}
 	})
-	seen := &lineLog{}
-	go seen.follow(stdout)
-	go stderr.follow(errPipe)
-	r.run(t, seen.all)
+	seen := &ssetest.Log{}
+	go seen.Follow(stdout)
+	go stderr.Follow(errPipe)
+	r.run(t, seen.Lines)
 }
 
 // installEventSource runs `npm ci` in testdata when the locked client is
@@ -51,7 +53,7 @@ func installEventSource(t *testing.T) {
 	if _, err := os.Stat(filepath.Join("testdata", "node_modules", "eventsource", "package.json")); err == nil {
 		return
 	}
-	npm := needTool(t, "npm")
+	npm := ssetest.NeedTool(t, "npm")
 	cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund")
 	cmd.Dir = "testdata"
 	if out, err := cmd.CombinedOutput(); err != nil {

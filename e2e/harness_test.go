@@ -4,63 +4,24 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ssedge/ssedge/internal/ssetest"
 )
 
-var ssedgeBin string
+func TestMain(m *testing.M) { ssetest.Main(m) }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ssedge-e2e")
-	if err != nil {
-		panic(err)
-	}
-	ssedgeBin = filepath.Join(dir, "ssedge")
-	if out, err := exec.Command("go", "build", "-o", ssedgeBin, "../cmd/ssedge").CombinedOutput(); err != nil {
-		panic(fmt.Sprintf("go build ../cmd/ssedge: %v\n%s", err, out))
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// needTool returns the path of an external tool; missing, it skips the
-// test, except under CI=true where scripts/test.sh must have installed it.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not installed: scripts/test.sh installs it", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
-
-// needFile is needTool for a file a package installs (an nginx module).
-func needFile(t *testing.T, path, pkg string) {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s missing (Debian package %s): scripts/test.sh installs it", path, pkg)
-		}
-		t.Skipf("%s missing (Debian package %s)", path, pkg)
-	}
-}
+// ssedgeBin is the ssedge binary, built once for all the tests.
+func ssedgeBin(t *testing.T) string { return ssetest.Build(t, "../cmd/ssedge") }
 
 // tempDir is a t.TempDir that nginx's workers (nobody, when the master is
 // root) can traverse, so they reach the sockets and files in it.
@@ -89,25 +50,14 @@ type ssedge struct {
 	tcp    []string // the TCP listen addresses, in the order given (--listen, then --proxy-listen)
 	unix   string   // the unix subscriber socket's path, if any
 	socket string   // the publish socket
-	pub    *http.Client
-	log    *lineLog // what it logs after "ssedge serving"
+	pub    *ssetest.Publisher
+	log    *ssetest.Log // what it logs after "ssedge serving"
 }
 
 // waitLog waits until a log line contains every one of parts.
 func (s *ssedge) waitLog(t *testing.T, parts ...string) {
 	t.Helper()
-	waitFor(t, 10*time.Second, fmt.Sprintf("ssedge to log %q", parts), func() bool {
-	lines:
-		for _, l := range s.log.all() {
-			for _, p := range parts {
-				if !strings.Contains(l, p) {
-					continue lines
-				}
-			}
-			return true
-		}
-		return false
-	})
+	s.log.Wait(t, 10*time.Second, 1, parts...)
 }
 
 // startSsedge runs `ssedge serve` with tcp TCP listeners on free ports, a
@@ -123,7 +73,7 @@ func startSsedge(t *testing.T, dir string, tcp int, unix bool, args ...string) *
 	if unix {
 		argv = append(argv, "--listen", "unix:"+filepath.Join(dir, "sub.sock"))
 	}
-	cmd := exec.Command(ssedgeBin, append(argv, args...)...)
+	cmd := exec.Command(ssedgeBin(t), append(argv, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -150,19 +100,15 @@ func startSsedge(t *testing.T, dir string, tcp int, unix bool, args ...string) *
 				s.tcp = append(s.tcp, l)
 			}
 		}
-		rest := &lineLog{}
-		s.log = rest
-		go rest.scan(lines) // the scanner may hold lines already read
+		s.log = &ssetest.Log{}
+		go s.log.Scan(lines) // the scanner may hold lines already read
+		s.pub = ssetest.NewPublisher(s.socket)
 		t.Cleanup(func() {
+			s.pub.Close()
 			if t.Failed() {
-				t.Logf("ssedge log:\n%s%s", log, joinLines(rest.all()))
+				t.Logf("ssedge log:\n%s%s", log, s.log)
 			}
 		})
-		s.pub = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, "unix", s.socket)
-			},
-		}}
 		return s
 	}
 	t.Fatalf("ssedge exited before serving:\n%s", log)
@@ -173,20 +119,7 @@ func startSsedge(t *testing.T, dir string, tcp int, unix bool, args ...string) *
 // returns the event's id.
 func (s *ssedge) publish(t *testing.T, channel, ev, data string) string {
 	t.Helper()
-	u := "http://ssedge/publish?channel=" + channel
-	if ev != "" {
-		u += "&event=" + ev
-	}
-	resp, err := s.pub.Post(u, "text/plain", strings.NewReader(data))
-	if err != nil {
-		t.Fatalf("publish: %v", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("publish: %s %s", resp.Status, body)
-	}
-	return strings.TrimSpace(string(body))
+	return fmt.Sprint(s.pub.MustPublish(t, channel, ev, data))
 }
 
 // nginx is an nginx master process running a generated configuration
@@ -242,7 +175,7 @@ events { worker_connections 512; }
 // new directory, checks it with `nginx -t` and runs it in the foreground.
 func startNginx(t *testing.T, conf string) *nginx {
 	t.Helper()
-	n := &nginx{t: t, bin: needTool(t, "nginx"), dir: tempDir(t)}
+	n := &nginx{t: t, bin: ssetest.NeedTool(t, "nginx"), dir: tempDir(t)}
 	conf = strings.ReplaceAll(conf, "$NGINX_DIR", n.dir)
 	if err := os.WriteFile(filepath.Join(n.dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -273,7 +206,7 @@ func (n *nginx) start() {
 	}
 	n.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(n.cmd, n.done)
-	waitFor(n.t, 10*time.Second, "nginx to start", func() bool {
+	ssetest.WaitFor(n.t, 10*time.Second, "nginx to start", func() bool {
 		select {
 		case <-n.done:
 			n.t.Fatalf("nginx exited at start:\n%s", n.errorLog())
@@ -364,117 +297,22 @@ func httpConf(t *testing.T, s *ssedge, port int, up, readTimeout string) string 
 	return conf
 }
 
-// sseStream is a raw subscriber connection that reads frames.
-type sseStream struct {
-	c  net.Conn
-	br *bufio.Reader
-}
-
 // subscribe sends GET path to addr (a TCP address) with the extra header
-// lines and checks for a 200 text/event-stream answer.
-func subscribe(t *testing.T, addr, path string, header ...string) *sseStream {
+// lines and checks for a 200 text/event-stream answer (through nginx, its
+// chunks are decoded).
+func subscribe(t *testing.T, addr, path string, header ...string) *ssetest.Stream {
 	t.Helper()
 	return subscribeFrom(t, "", addr, path, header...)
 }
 
 // subscribeFrom is subscribe from the source address local ("" for any),
 // so a test can tell the client's address from the proxy's.
-func subscribeFrom(t *testing.T, local, addr, path string, header ...string) *sseStream {
+func subscribeFrom(t *testing.T, local, addr, path string, header ...string) *ssetest.Stream {
 	t.Helper()
-	d := net.Dialer{}
-	if local != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
-	}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	req := "GET " + path + " HTTP/1.1\r\nHost: events.example\r\n"
-	for _, h := range header {
-		req += h + "\r\n"
-	}
-	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	s := &sseStream{c: c, br: bufio.NewReader(c)}
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err := http.ReadResponse(s.br, nil)
-	if err != nil {
-		t.Fatalf("subscribe %s: %v", path, err)
-	}
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		t.Fatalf("subscribe %s: %s %v %s", path, resp.Status, resp.Header, b)
-	}
-	// The body is read through the same buffer, past any chunked framing
-	// nginx adds for HTTP/1.1 clients.
-	s.br = bufio.NewReader(resp.Body)
-	return s
+	return ssetest.MustSubscribe(t, ssetest.Request{Addr: addr, Target: path, Header: header, Host: "events.example", Local: local})
 }
 
-// frame reads one SSE frame (the lines up to a blank line) before the
-// deadline; comment-only frames (heartbeats) are returned too.
-func (s *sseStream) frame(deadline time.Time) (string, error) {
-	s.c.SetReadDeadline(deadline)
-	var f strings.Builder
-	for {
-		line, err := s.br.ReadString('\n')
-		if err != nil {
-			return f.String(), err
-		}
-		if line == "\n" {
-			return f.String(), nil
-		}
-		f.WriteString(line)
-	}
-}
-
-// event reads frames until one that is not a heartbeat, before deadline.
-func (s *sseStream) event(deadline time.Time) (string, error) {
-	for {
-		f, err := s.frame(deadline)
-		if err != nil || !isComment(f) {
-			return f, err
-		}
-	}
-}
-
-var commentOnly = regexp.MustCompile(`^(:[^\n]*\n)+$`)
-
-func isComment(f string) bool { return commentOnly.MatchString(f) }
-
-// waitFor polls cond every 50 ms until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// lineLog collects the lines a subprocess writes, for tests that wait for
-// them.
-type lineLog struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *lineLog) follow(r io.Reader) { l.scan(bufio.NewScanner(r)) }
-
-func (l *lineLog) scan(sc *bufio.Scanner) {
-	for sc.Scan() {
-		l.mu.Lock()
-		l.lines = append(l.lines, sc.Text())
-		l.mu.Unlock()
-	}
-}
-
-func (l *lineLog) all() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]string(nil), l.lines...)
+// heartbeat reports a frame that is a comment and nothing else.
+func heartbeat(f ssetest.Frame) bool {
+	return len(f.Comments) > 0 && !f.Dispatched && !f.HasID && f.Retry < 0
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ssedge/ssedge/internal/ssetest"
 )
 
 // clientWait bounds every wait for what an EventSource client reports. It
@@ -81,30 +83,26 @@ func (r *resumeSetup) run(t *testing.T, seen func() []string) []string {
 	o := r.sseOrigin
 	wait := func(what string, want ...string) {
 		t.Helper()
-		deadline := time.Now().Add(clientWait)
-		for {
+		missing := ""
+		if !ssetest.Until(clientWait, func() bool {
 			lines := seen()
-			missing := ""
+			missing = ""
 			for _, w := range want {
 				if !slices.Contains(lines, w) {
 					missing = w
 					break
 				}
 			}
-			if missing == "" {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("waiting for %s: no %q after %v; the client saw:\n%s\nnginx error log:\n%s",
-					what, missing, clientWait, joinLines(lines), r.n.errorLog())
-			}
-			time.Sleep(50 * time.Millisecond)
+			return missing == ""
+		}) {
+			t.Fatalf("waiting for %s: no %q after %v; the client saw:\n%s\nnginx error log:\n%s",
+				what, missing, clientWait, joinLines(seen()), r.n.errorLog())
 		}
 	}
 	// waitError waits for an error report after the first n lines.
 	waitError := func(n int) {
 		t.Helper()
-		waitFor(t, clientWait, "the client to report the cut-off", func() bool {
+		ssetest.WaitFor(t, clientWait, "the client to report the cut-off", func() bool {
 			return slices.ContainsFunc(seen()[n:], func(l string) bool { return strings.HasPrefix(l, "error") })
 		})
 	}

@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/ssedge/ssedge/internal/ssetest"
 	"github.com/ssedge/ssedge/poller"
 	"github.com/ssedge/ssedge/pubsub"
 )
@@ -28,7 +27,7 @@ type harness struct {
 	in   *pubsub.Ingest
 	addr string
 	sock string
-	pub  *http.Client
+	pub  *ssetest.Publisher
 }
 
 func start(t *testing.T, cfg poller.Config) *harness {
@@ -62,11 +61,9 @@ func startHub(t *testing.T, cfg poller.Config, hubCfg pubsub.Config) *harness {
 		t.Fatal(err)
 	}
 	srv.Start()
-	h.pub = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", h.sock)
-	}}}
+	h.pub = ssetest.NewPublisher(h.sock)
 	t.Cleanup(func() {
+		h.pub.Close()
 		h.in.Close(context.Background())
 		h.hub.Close()
 		h.srv.Close()
@@ -77,33 +74,22 @@ func startHub(t *testing.T, cfg poller.Config, hubCfg pubsub.Config) *harness {
 // publish sends one event over the publish socket's HTTP API.
 func (h *harness) publish(channel, event, data string) uint64 {
 	h.t.Helper()
-	u := "http://ssedge/publish?channel=" + channel
-	if event != "" {
-		u += "&event=" + event
-	}
-	resp, err := h.pub.Post(u, "text/plain", strings.NewReader(data))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		h.t.Fatalf("publish %s: %s %s", channel, resp.Status, body)
-	}
-	id, err := strconv.ParseUint(strings.TrimSpace(string(body)), 10, 64)
-	if err != nil {
-		h.t.Fatalf("publish reply %q: %v", body, err)
-	}
-	return id
+	return h.pub.MustPublish(h.t, channel, event, data)
 }
 
-// sub is one raw SSE client.
+// sub is one SSE client: ssetest's, with the raw connection (c), the
+// body reader (br) and the response head (head) at hand for tests that
+// look at the wire.
 type sub struct {
 	c    net.Conn
 	br   *bufio.Reader
 	head string
+	st   *ssetest.Stream
 }
 
+// frame is one block of the stream, as poller's tests compare it: the
+// block's own id, its event type and data, whether it held a comment, and
+// its retry advice (0 for none).
 type frame struct {
 	id      uint64
 	event   string
@@ -145,82 +131,35 @@ func (h *harness) trySubscribe(target string, headers ...string) (*sub, error) {
 
 // subscribeOn is trySubscribe over any stream network ("tcp", "unix").
 func (h *harness) subscribeOn(network, addr, target string, headers ...string) (*sub, error) {
-	c, err := net.Dial(network, addr)
+	st, err := ssetest.Subscribe(ssetest.Request{Network: network, Addr: addr, Target: target, Header: headers})
 	if err != nil {
 		return nil, err
 	}
-	h.t.Cleanup(func() { c.Close() })
-	req := "GET " + target + " HTTP/1.1\r\nHost: test\r\n"
-	for _, hd := range headers {
-		req += hd + "\r\n"
-	}
-	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
-		return nil, err
-	}
-	s := &sub{c: c, br: bufio.NewReader(c)}
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		line, err := s.br.ReadString('\n')
-		if err != nil {
-			return nil, fmt.Errorf("reading head: %v (so far %q)", err, s.head)
-		}
-		s.head += line
-		if line == "\r\n" {
-			break
-		}
-	}
-	if !strings.HasPrefix(s.head, "HTTP/1.1 200 ") || !strings.Contains(s.head, "Content-Type: text/event-stream\r\n") {
-		return nil, fmt.Errorf("not an event stream: %q", s.head)
-	}
-	return s, nil
+	h.t.Cleanup(func() { st.Close() })
+	return &sub{c: st.Conn, br: st.Body, head: st.Head, st: st}, nil
 }
 
-// next reads one frame (an event or a comment) within d.
+// next reads one frame (an event or a control block) within d.
 func (s *sub) next(d time.Duration) (frame, error) {
-	s.c.SetReadDeadline(time.Now().Add(d))
-	var f frame
-	seen, lines := false, 0
-	for {
-		line, err := s.br.ReadString('\n')
-		if err != nil {
-			return f, err
-		}
-		line = strings.TrimSuffix(line, "\n")
-		if line == "" {
-			if seen {
-				return f, nil
-			}
-			continue
-		}
-		seen = true
-		if strings.HasPrefix(line, ":") {
-			f.comment = true
-			continue
-		}
-		k, v, _ := strings.Cut(line, ":")
-		v = strings.TrimPrefix(v, " ")
-		switch k {
-		case "id":
-			f.id, _ = strconv.ParseUint(v, 10, 64)
-		case "retry":
-			f.retry, _ = strconv.Atoi(v)
-		case "event":
-			f.event = v
-		case "data":
-			if lines > 0 {
-				f.data += "\n"
-			}
-			f.data += v
-			lines++
+	f, err := s.st.Next(d)
+	if err != nil {
+		return frame{}, err
+	}
+	out := frame{event: f.Event, data: f.Data, comment: len(f.Comments) > 0, retry: max(f.Retry, 0)}
+	if f.HasID {
+		if out.id, err = strconv.ParseUint(f.ID, 10, 64); err != nil {
+			return out, fmt.Errorf("frame %q: id %q is not a number", f.Raw, f.ID)
 		}
 	}
+	return out, nil
 }
 
 // nextEvent reads frames until one that is no comment or retry block,
-// each within d; safe from any goroutine.
+// within d in all; safe from any goroutine (one reader at a time).
 func (s *sub) nextEvent(d time.Duration) (frame, error) {
+	deadline := time.Now().Add(d)
 	for {
-		f, err := s.next(d)
+		f, err := s.next(time.Until(deadline))
 		if err != nil || !f.control() {
 			return f, err
 		}
@@ -237,16 +176,10 @@ func (s *sub) event(t *testing.T) frame {
 	return f
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond until it holds, failing the test after 10 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	ssetest.WaitFor(t, 10*time.Second, what, cond)
 }
 
 // rawRequest sends raw bytes and returns everything the server answers

@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ssedge/ssedge/internal/ssetest"
 )
 
 // TestProcessTree measures a shell and the two sleeps it starts: a
@@ -26,17 +28,15 @@ func TestProcessTree(t *testing.T) {
 		sh.Wait()
 	})
 	var pids []int
-	for range 100 { // the shell forks its children at its own pace
+	// The shell forks its children at its own pace.
+	ssetest.WaitFor(t, 10*time.Second, "the shell's two children", func() bool {
 		var err error
 		if pids, err = processTree(sh.Process.Pid); err != nil {
 			t.Fatal(err)
 		}
-		if len(pids) == 3 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if len(pids) != 3 || pids[0] != sh.Process.Pid {
+		return len(pids) == 3
+	})
+	if pids[0] != sh.Process.Pid {
 		t.Fatalf("processTree(%d) = %v, want the shell first and its two sleeps", sh.Process.Pid, pids)
 	}
 	byParent, err := processTreeByParent(sh.Process.Pid)

@@ -10,27 +10,26 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ssedge/ssedge/internal/ssetest"
 )
 
+// bin is the ssedge binary these tests run, built once in TestMain.
 var bin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ssedge-cli")
-	if err != nil {
-		panic(err)
+	var err error
+	if bin, err = ssetest.BuildBinary("."); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	bin = filepath.Join(dir, "ssedge")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		panic(fmt.Sprintf("go build: %v\n%s", err, out))
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	ssetest.Main(m)
 }
 
 // server is a running `ssedge serve`.
@@ -38,20 +37,23 @@ type server struct {
 	cmd    *exec.Cmd
 	listen string
 	socket string
-	log    string // the log up to the "ssedge serving" line
+	log    string       // the log up to the "ssedge serving" line
+	logs   *ssetest.Log // what it logs after that line
 }
 
 // startServer runs the binary and waits for its "ssedge serving" log line.
+// It logs at debug level (args may say otherwise), so that a test can wait
+// for the loops to register its subscribers (waitSubscribed).
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "pub.sock")
-	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--publish-socket", sock}, args...)...)
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--publish-socket", sock, "--log-level", "debug"}, args...)...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	s := &server{cmd: cmd, socket: sock}
+	s := &server{cmd: cmd, socket: sock, logs: &ssetest.Log{}}
 	lines := bufio.NewScanner(stderr)
 	for lines.Scan() {
 		s.log += lines.Text() + "\n"
@@ -65,12 +67,25 @@ func startServer(t *testing.T, args ...string) *server {
 			if entry.Socket != sock {
 				t.Fatalf("publish socket %q, want %q", entry.Socket, sock)
 			}
-			go io.Copy(io.Discard, stderr)
+			go s.logs.Scan(lines) // the scanner may hold lines already read
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("ssedge log:\n%s%s", s.log, s.logs)
+				}
+			})
 			return s
 		}
 	}
-	t.Fatal("server exited before serving")
+	t.Fatalf("server exited before serving:\n%s", s.log)
 	return nil
+}
+
+// waitSubscribed waits until the server (its workers, under --procs) has
+// logged n subscriptions in all: a subscriber is registered in its loop
+// before any event published after that line is delivered.
+func (s *server) waitSubscribed(t *testing.T, n int) {
+	t.Helper()
+	s.logs.Wait(t, 10*time.Second, n, `"msg":"subscribe"`)
 }
 
 // publishID publishes data with `ssedge publish` and returns the id it
@@ -98,24 +113,8 @@ func run(t *testing.T, args ...string) (string, error) {
 // HTTP and with `ssedge publish`, see both frames in id order.
 func TestServePublishTour(t *testing.T) {
 	s := startServer(t)
-	c, err := net.Dial("tcp", s.listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	fmt.Fprintf(c, "GET /events?channel=news&channel=sport HTTP/1.1\r\nHost: x\r\n\r\n")
-	br := bufio.NewReader(c)
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	head, err := br.ReadString('\n')
-	if err != nil || head != "HTTP/1.1 200 OK\r\n" {
-		t.Fatalf("head %q %v", head, err)
-	}
-	for line := ""; line != "\r\n"; {
-		if line, err = br.ReadString('\n'); err != nil {
-			t.Fatal(err)
-		}
-	}
-	time.Sleep(100 * time.Millisecond) // the loop registers the subscription
+	st := openStream(t, s.listen, "/events?channel=news&channel=sport")
+	s.waitSubscribed(t, 1)
 	pub, err := net.Dial("unix", s.socket)
 	if err != nil {
 		t.Fatal(err)
@@ -133,16 +132,11 @@ func TestServePublishTour(t *testing.T) {
 		t.Fatalf("publish: %v %s", err, out)
 	}
 	id2 := strings.TrimSpace(out)
-	got := ""
-	for strings.Count(got, "\n\n") < 3 { // retry advice, then the two events
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("after %q: %v", got, err)
+	for i, want := range []string{"retry: 3000\n", "id: " + strings.TrimSpace(string(id1)) + "\nevent: headline\ndata: hello\n", "id: " + id2 + "\ndata: goal!\n"} {
+		f, err := st.st.Next(10 * time.Second)
+		if err != nil || f.Raw != want {
+			t.Fatalf("frame %d: %q %v, want %q", i, f.Raw, err, want)
 		}
-		got += line
-	}
-	if !strings.HasPrefix(got, "retry: 3000\n\nid: "+strings.TrimSpace(string(id1))+"\nevent: headline\ndata: hello\n\n") || !strings.HasSuffix(got, "id: "+id2+"\ndata: goal!\n\n") {
-		t.Fatalf("stream %q", got)
 	}
 }
 
@@ -241,46 +235,39 @@ func TestSocketNotStolen(t *testing.T) {
 	}
 }
 
-// needTool returns the path of an external tool; missing, it skips the
-// test, except under CI=true where the test command must have installed it.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not installed: scripts/test.sh installs it", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
-
 // The README's curl commands work as pasted.
 func TestReadmeCurl(t *testing.T) {
-	curl := needTool(t, "curl")
+	curl := ssetest.NeedTool(t, "curl")
 	s := startServer(t)
-	sub := exec.Command(curl, "-sN", "--max-time", "5", "http://"+s.listen+"/events?channel=news&channel=sport")
+	// --max-time bounds the test: curl's output ends then.
+	sub := exec.Command(curl, "-sN", "--max-time", "20", "http://"+s.listen+"/events?channel=news&channel=sport")
 	stdout, _ := sub.StdoutPipe()
 	if err := sub.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Process.Kill()
-	time.Sleep(300 * time.Millisecond)
+	s.waitSubscribed(t, 1)
 	out, err := exec.Command(curl, "-s", "--unix-socket", s.socket, "-d", "hello", "http://x/publish?channel=news&event=headline").CombinedOutput()
 	if err != nil {
 		t.Fatalf("curl publish: %v %s", err, out)
 	}
 	id := strings.TrimSpace(string(out))
+	// What curl printed, frame by frame, as the README shows it.
 	br := bufio.NewReader(stdout)
-	got := ""
-	for strings.Count(got, "\n\n") < 2 {
-		line, err := br.ReadString('\n')
+	var p ssetest.Parser
+	var got []string
+	for len(got) < 2 {
+		c, err := br.ReadByte()
 		if err != nil {
-			t.Fatalf("curl subscriber after %q: %v", got, err)
+			t.Fatalf("curl subscriber after %q (partial %q): %v", got, p.Partial(), err)
 		}
-		got += line
+		if f, ok, err := p.Push(c); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			got = append(got, f.Raw)
+		}
 	}
-	if want := "retry: 3000\n\nid: " + id + "\nevent: headline\ndata: hello\n\n"; got != want {
+	if want := []string{"retry: 3000\n", "id: " + id + "\nevent: headline\ndata: hello\n"}; !slices.Equal(got, want) {
 		t.Fatalf("curl saw %q, want %q", got, want)
 	}
 }
@@ -309,4 +296,40 @@ func TestProxyListenAlone(t *testing.T) {
 		}
 	}
 	t.Fatal("server exited before serving")
+}
+
+// stream is one SSE client of the CLI tests.
+type stream struct{ st *ssetest.Stream }
+
+// openStream subscribes to target on the TCP address addr, with the extra
+// header lines, failing the test unless the answer is an event stream.
+func openStream(t *testing.T, addr, target string, headers ...string) *stream {
+	t.Helper()
+	return &stream{ssetest.MustSubscribe(t, ssetest.Request{Addr: addr, Target: target, Header: headers})}
+}
+
+// ids reads the ids of the next n events within 10 s; a gap event counts
+// as id 0.
+func (s *stream) ids(n int) ([]uint64, error) { return s.idsWithin(n, 10*time.Second) }
+
+// idsWithin is ids within d in all.
+func (s *stream) idsWithin(n int, d time.Duration) ([]uint64, error) {
+	deadline := time.Now().Add(d)
+	var out []uint64
+	for len(out) < n {
+		f, err := s.st.NextEvent(time.Until(deadline))
+		if err != nil {
+			return out, err
+		}
+		if f.Event == "ssedge.gap" {
+			out = append(out, 0)
+			continue
+		}
+		id, err := strconv.ParseUint(f.ID, 10, 64)
+		if err != nil {
+			return out, fmt.Errorf("event %q: id %q is not a number", f.Raw, f.ID)
+		}
+		out = append(out, id)
+	}
+	return out, nil
 }

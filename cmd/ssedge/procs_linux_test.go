@@ -1,13 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ssedge/ssedge/internal/ssetest"
 )
 
 // children lists the pids of pid's child processes (each thread lists
@@ -54,63 +51,6 @@ func sockets(t *testing.T, pid int) int {
 	return n
 }
 
-// stream is one raw SSE client of the CLI tests.
-type stream struct {
-	c  net.Conn
-	br *bufio.Reader
-}
-
-func openStream(t *testing.T, addr, target string, headers ...string) *stream {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n", target, strings.Join(append(headers, ""), "\r\n"))
-	s := &stream{c, bufio.NewReader(c)}
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if head, err := s.br.ReadString('\n'); err != nil || head != "HTTP/1.1 200 OK\r\n" {
-		t.Fatalf("%s: head %q %v", target, head, err)
-	}
-	for line := ""; line != "\r\n"; {
-		if line, err = s.br.ReadString('\n'); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return s
-}
-
-// ids reads the ids of the next n events within 10 s; a gap event counts
-// as id 0.
-func (s *stream) ids(n int) ([]uint64, error) { return s.idsWithin(n, 10*time.Second) }
-
-func (s *stream) idsWithin(n int, d time.Duration) ([]uint64, error) {
-	s.c.SetReadDeadline(time.Now().Add(d))
-	var out []uint64
-	var id uint64
-	gap := false
-	for len(out) < n {
-		line, err := s.br.ReadString('\n')
-		if err != nil {
-			return out, err
-		}
-		switch {
-		case strings.HasPrefix(line, "id: "):
-			id, _ = strconv.ParseUint(strings.TrimSpace(line[4:]), 10, 64)
-		case line == "event: ssedge.gap\n":
-			gap = true
-		case line == "\n" && (id != 0 || gap):
-			if gap {
-				id = 0
-			}
-			out = append(out, id)
-			id, gap = 0, false
-		}
-	}
-	return out, nil
-}
-
 // ssedge serve --procs 3: one port and one publish socket; every worker
 // serves some of the clients with the same ids and history; a killed
 // worker is replaced while the others go on; SIGTERM stops them all.
@@ -133,7 +73,7 @@ func TestServeProcs(t *testing.T) {
 			t.Fatalf("worker %d holds none of the 60 clients: the port is not shared", w)
 		}
 	}
-	time.Sleep(100 * time.Millisecond) // the loops register the subscriptions
+	s.waitSubscribed(t, 60)
 	var want []uint64
 	for i := 0; i < 3; i++ {
 		want = append(want, publishID(t, s.socket, "news", fmt.Sprint("event ", i)))
@@ -158,7 +98,12 @@ func TestServeProcs(t *testing.T) {
 	victim := workers[0]
 	syscall.Kill(victim, syscall.SIGKILL)
 	now := waitReplaced(t, s.cmd.Process.Pid, 3, victim, 10*time.Second)
-	time.Sleep(200 * time.Millisecond) // the new worker attaches to the relay
+	for _, w := range now {
+		if !slices.Contains(workers, w) {
+			// Its loops run before it tells the supervisor it is ready.
+			s.logs.Wait(t, 10*time.Second, 1, `"msg":"subscriber loops started"`, fmt.Sprintf(`"pid":%d`, w))
+		}
+	}
 	next := publishID(t, s.socket, "news", "after the kill")
 	if next <= want[2] {
 		t.Fatalf("id %d after a worker restart is not above %d", next, want[2])
@@ -188,12 +133,11 @@ func TestServeProcs(t *testing.T) {
 		t.Fatalf("supervisor exit after SIGTERM: %v", err)
 	}
 	for _, w := range now {
-		if syscall.Kill(w, 0) == nil {
-			time.Sleep(100 * time.Millisecond) // reaped by the supervisor; give /proc a moment
-			if syscall.Kill(w, 0) == nil {
-				t.Errorf("worker %d still runs after the supervisor stopped", w)
-			}
-		}
+		// Reaped by the supervisor before it exits; the wait only covers
+		// the kernel's release of the pid.
+		ssetest.WaitFor(t, 5*time.Second, fmt.Sprintf("worker %d to be gone after the supervisor stopped", w), func() bool {
+			return syscall.Kill(w, 0) != nil
+		})
 	}
 	if _, err := os.Lstat(s.socket); !os.IsNotExist(err) {
 		t.Errorf("publish socket left behind: %v", err)
@@ -204,17 +148,12 @@ func TestServeProcs(t *testing.T) {
 // of them gone, and returns them.
 func waitReplaced(t *testing.T, pid, n, gone int, within time.Duration) []int {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		now := children(t, pid)
-		if len(now) == n && !slices.Contains(now, gone) {
-			return now
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("worker %d not replaced within %v: workers %v", gone, within, now)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var now []int
+	ssetest.WaitFor(t, within, fmt.Sprintf("worker %d to be replaced (%d workers)", gone, n), func() bool {
+		now = children(t, pid)
+		return len(now) == n && !slices.Contains(now, gone)
+	})
+	return now
 }
 
 // A worker started by hand is told what it is for.
@@ -239,28 +178,19 @@ func TestServeProcsStuckWorker(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		streams = append(streams, openStream(t, s.listen, "/events?channel=news"))
 	}
-	time.Sleep(100 * time.Millisecond)
+	s.waitSubscribed(t, 20)
 	stuck := workers[0]
 	syscall.Kill(stuck, syscall.SIGSTOP)
 	t.Cleanup(func() { syscall.Kill(stuck, syscall.SIGKILL) })
 
 	// 10 events of 200 KB: far more than the stopped worker's socket
 	// buffer. Each publish is answered at once.
-	pub := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", s.socket)
-		}}}
+	pub := ssetest.NewPublisher(s.socket)
+	defer pub.Close()
 	big := strings.Repeat("x", 200<<10)
 	for i := 0; i < 10; i++ {
-		resp, err := pub.Post("http://x/publish?channel=news", "text/plain", strings.NewReader(big))
-		if err != nil {
+		if _, err := pub.Publish("news", "", big); err != nil {
 			t.Fatalf("publish %d while a worker is stuck: %v", i, err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("publish %d: %s", i, resp.Status)
 		}
 	}
 	// The other worker's clients get all ten while the stuck one is
@@ -294,7 +224,8 @@ func TestServeProcsNameAndStopDuringRestart(t *testing.T) {
 		}
 	}
 	syscall.Kill(workers[0], syscall.SIGKILL)
-	time.Sleep(20 * time.Millisecond)
+	// Stop while the supervisor restarts it (it waits restartMin first).
+	s.logs.Wait(t, 10*time.Second, 1, `"msg":"worker died; restarting it"`)
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- s.cmd.Wait() }()

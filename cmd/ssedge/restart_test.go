@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,24 +21,13 @@ func TestRestartIDsAndGap(t *testing.T) {
 	a.cmd.Wait()
 
 	b := startServer(t)
-	c, err := net.Dial("tcp", b.listen)
-	if err != nil {
-		t.Fatal(err)
+	st := openStream(t, b.listen, "/events?channel=news", fmt.Sprintf("Last-Event-ID: %d", old))
+	f, err := st.st.NextEvent(10 * time.Second)
+	if err != nil || f.Event != "ssedge.gap" {
+		t.Fatalf("first event %q %v, want ssedge.gap", f.Raw, err)
 	}
-	defer c.Close()
-	fmt.Fprintf(c, "GET /events?channel=news HTTP/1.1\r\nHost: x\r\nLast-Event-ID: %d\r\n\r\n", old)
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(c)
-	var stream strings.Builder
-	for !strings.Contains(stream.String(), "event: ssedge.gap\n") || !strings.HasSuffix(stream.String(), "\n\n") {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("after %q: %v", stream.String(), err)
-		}
-		stream.WriteString(line)
-	}
-	if want := fmt.Sprintf(`"lastEventId":%d`, old); !strings.Contains(stream.String(), want) || !strings.Contains(stream.String(), `"reason":"restart"`) {
-		t.Fatalf("gap event %q, want it to name %s and reason restart", stream.String(), want)
+	if want := fmt.Sprintf(`"lastEventId":%d`, old); !strings.Contains(f.Data, want) || !strings.Contains(f.Data, `"reason":"restart"`) {
+		t.Fatalf("gap event %q, want it to name %s and reason restart", f.Raw, want)
 	}
 	if id := publishID(t, b.socket, "news", "after restart"); id <= old {
 		t.Fatalf("id %d after a restart is not above the previous process's %d", id, old)
