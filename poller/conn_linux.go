@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ssedge/ssedge/httpmin"
-	"github.com/ssedge/ssedge/pubsub"
 	"github.com/ssedge/ssedge/sse"
 )
 
@@ -61,7 +60,7 @@ type conn struct {
 
 // subRef is a subscription: the topic and this connection's index in it.
 type subRef struct {
-	t   *pubsub.Topic
+	t   *Topic
 	pos int32
 }
 

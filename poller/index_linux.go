@@ -1,4 +1,4 @@
-package pubsub
+package poller
 
 // Topic is one channel's subscribers within one loop. Subs holds the
 // loop's connection handles; order is not meaningful.
