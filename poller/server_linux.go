@@ -27,35 +27,11 @@ type Server struct {
 	startOnce sync.Once
 	closeOnce sync.Once
 
-	conns  atomic.Int64 // open connections, all loops; updated on accept and close only
-	ipMu   sync.Mutex   // guards perIP; taken on subscribe and close of a counted connection, never per event
+	// Shared by every loop (see the package doc):
+	conns  atomic.Int64 // open connections, all loops; added to on accept, taken from on close
+	ipMu   sync.Mutex   // guards perIP; taken when a stream or poll starts and when a counted one ends, never per event
 	perIP  map[netip.Addr]int32
-	limLog atomic.Int64 // unix ms before which over-limit refusals are counted, not logged
-}
-
-// admitIP counts one more subscription from addr, or reports false when
-// addr is at Config.MaxConnsPerIP.
-func (s *Server) admitIP(addr netip.Addr) bool {
-	s.ipMu.Lock()
-	defer s.ipMu.Unlock()
-	if s.perIP == nil {
-		s.perIP = make(map[netip.Addr]int32)
-	}
-	if int(s.perIP[addr]) >= s.cfg.MaxConnsPerIP {
-		return false
-	}
-	s.perIP[addr]++
-	return true
-}
-
-func (s *Server) releaseIP(addr netip.Addr) {
-	s.ipMu.Lock()
-	defer s.ipMu.Unlock()
-	if s.perIP[addr] <= 1 {
-		delete(s.perIP, addr)
-	} else {
-		s.perIP[addr]--
-	}
+	limLog atomic.Int64 // unix ms before which over-limit refusals are counted, not logged; the loop that wins a CAS logs
 }
 
 // New creates the loops and binds every listen address (so Addrs is known

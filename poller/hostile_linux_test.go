@@ -1,5 +1,3 @@
-//go:build linux
-
 package poller_test
 
 import (
