@@ -57,7 +57,7 @@ type Config struct {
 	MaxBacklogBytes  int            // unsent bytes per subscriber before it is closed as a slow consumer
 	MaxBacklogFrames int            // unsent frames per subscriber before it is closed as a slow consumer
 	MaxChannels      int            // channels per subscription
-	MaxConns         int            // open connections per process, all listeners; 0: only the open-files limit bounds them
+	MaxConns         int            // open connections per process, all listeners; 0: derived from the open-files limit, keeping descriptors in reserve (see the package doc)
 	MaxConnsPerIP    int            // subscriptions and parked polls per client address (after PROXY / X-Forwarded-For); 0: no limit
 	Retry            time.Duration  // reconnection delay advised in each stream's first frame (retry:)
 	PollTimeout      time.Duration  // long-poll wait when the request gives no timeout

@@ -59,7 +59,8 @@
 //     Config.MaxConnsPerIP set;
 //   - limLog, when the next over-limit refusal may be logged (atomic): the
 //     loop whose compare-and-swap wins logs, the others only count;
-//   - the configuration: written by New, read-only while the loops run.
+//   - maxConns and the rest of the configuration: written by New, read-only
+//     while the loops run.
 //
 // One loop turn: epoll_wait (blocking only when no work is pending and the
 // cursor has announced sleep), then accept until EAGAIN (at most acceptBurst
@@ -90,10 +91,19 @@
 // and by Config.HeaderTimeout, after which the connection gets 408 and is
 // closed — the slowloris defence).
 //
-// Out of descriptors (EMFILE, ENFILE, ENOBUFS, ENOMEM on accept): the loop
-// stops accepting on that listener and retries after a back-off doubling
-// from 10 ms to 1 s; it keeps serving the connections it has. Each burst is
-// counted and logged once when it starts and once when accepting resumes.
+// Descriptors: with Config.MaxConns 0, New derives the connection limit
+// from the soft open-files limit, less the descriptors open once the
+// listeners are bound, less a reserve of fdSpare (128; a quarter of what
+// is left when the limit is small), and Start logs it. Subscribers can
+// then never take the descriptors that the publish socket needs to accept
+// publishers, and a connection past the limit is still accepted, answered
+// 503 and closed rather than left unanswered in the accept queue. If
+// descriptors run out all the same (EMFILE, ENFILE, ENOBUFS, ENOMEM on
+// accept: an explicit MaxConns above what the limit holds, or another
+// user of descriptors), the loop stops accepting on that listener and
+// retries after a back-off doubling from 10 ms to 1 s; it keeps serving
+// the connections it has. Each burst is counted and logged once when it
+// starts and once when accepting resumes.
 //
 // Resume: a subscriber that sends Last-Event-ID (or ?lastEventId=) is
 // caught up from the hub's history before it joins its channels. The
@@ -141,7 +151,7 @@
 // Access and limits: channels under Config.Auth's private prefixes need a
 // token (401/403 otherwise); a granted stream's token expiry is its
 // connection deadline, at which it gets ssedge.expired and is closed.
-// MaxConns is checked on accept (503),
+// MaxConns (or the derived limit) is checked on accept (503),
 // MaxConnsPerIP when a stream or poll starts (429), both on the shared
 // counts above. Every refusal is counted by CloseReason and logged at most
 // once a second.

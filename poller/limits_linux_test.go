@@ -67,3 +67,28 @@ func TestPerIPKeepAlivePolls(t *testing.T) {
 	h.subscribe("/events?channel=k", "X-Real-IP: 198.51.100.1")
 	h.subscribe("/events?channel=k", "X-Real-IP: 198.51.100.2")
 }
+
+// With MaxConns 0 the limit is what the open-files limit leaves after the
+// descriptors open at start and a reserve: 128, or a quarter of what is
+// left when the limit is small; at least 1; none when RLIMIT_NOFILE is
+// unlimited.
+func TestDerivedConnLimit(t *testing.T) {
+	cases := []struct {
+		nofile, open   uint64
+		limit, reserve int
+	}{
+		{1 << 20, 30, 1<<20 - 30 - 128, 128},
+		{1024, 20, 1004 - 128, 128},
+		{64, 16, 36, 12},
+		{20, 16, 3, 1},
+		{16, 16, 1, 1},
+		{10, 16, 1, 1},
+		{^uint64(0), 16, 0, 0},
+	}
+	for _, c := range cases {
+		limit, reserve := poller.ConnLimit(c.nofile, c.open)
+		if limit != c.limit || reserve != c.reserve {
+			t.Errorf("nofile %d, open %d: limit %d reserve %d, want %d and %d", c.nofile, c.open, limit, reserve, c.limit, c.reserve)
+		}
+	}
+}

@@ -32,6 +32,12 @@ type Server struct {
 	ipMu   sync.Mutex   // guards perIP; taken when a stream or poll starts and when a counted one ends, never per event
 	perIP  map[netip.Addr]int32
 	limLog atomic.Int64 // unix ms before which over-limit refusals are counted, not logged; the loop that wins a CAS logs
+
+	// Set by New, read-only afterwards.
+	maxConns  int    // the connection limit in force: Config.MaxConns, or derived from the open-files limit; 0: none
+	fdLimit   uint64 // for the log line: the soft open-files limit,
+	fdOpen    int    // the descriptors open when the limit was derived,
+	fdReserve int    // and the reserve kept free
 }
 
 // New creates the loops and binds every listen address (so Addrs is known
@@ -72,6 +78,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	s.deriveMaxConns()
 	return s, nil
 }
 
@@ -192,6 +199,7 @@ func (s *Server) Start() {
 			}(l)
 		}
 		s.cfg.Log.Info("subscriber loops started", zap.Int("loops", len(s.loops)), zap.Stringers("listen", s.addrs))
+		s.logMaxConns()
 	})
 }
 
