@@ -9,27 +9,27 @@
 //
 // Where things are:
 //
-//	config.go         Config, its defaults, Stats
-//	errors.go         errors and CloseReason, why a connection closed
-//	server_linux.go   Server: New, Start, Close, Stats; binding listeners
-//	listen_linux.go   listening sockets (SO_REUSEPORT, claimPort)
-//	inherit_linux.go  Bind and Inherited: sockets a supervisor passes down
-//	loop_linux.go     one loop: its epoll, turn, wake-up and per-turn caps
-//	accept_linux.go   accept, and the back-off when descriptors run out
-//	conn_linux.go     the connection table entry, reads, writes, answers
-//	slab_linux.go     the connection table's storage
-//	request_linux.go  routing a request, subscribe, channels, client address
-//	auth_linux.go     tokens for private channels, expiry
-//	index_linux.go    the loop's channel index: join and leave
-//	deliver_linux.go  delivery: ring to writev, backlogs, slow consumers
-//	resume_linux.go   resume: history replay and gap events
-//	longpoll_linux.go long-poll: answers from history, parked polls
-//	limits_linux.go   connection limits (global, derived, per address)
-//	timers_linux.go   what runs on time: deadlines, heartbeats, accept retry
+//	config.go          Config, its defaults, Stats
+//	errors.go          errors and CloseReason, why a connection closed
+//	server_linux.go    Server: New, Start, Close, Stats; listeners to loops
+//	listen_linux.go    opening listening sockets: TCP (SO_REUSEPORT), unix
+//	inherit_linux.go   Bind and Inherited: sockets a supervisor passes down
+//	loop_linux.go      one loop: its epoll, turn, wake-up and per-turn caps
+//	accept_linux.go    accept, and the back-off when descriptors run out
+//	conn_linux.go      the connection table entry, reads, writes, answers
+//	slab_linux.go      the connection table's storage
+//	request_linux.go   routing a request, subscribe, channels, client address
+//	auth_linux.go      tokens for private channels, expiry
+//	index_linux.go     the loop's channel index: join and leave
+//	deliver_linux.go   delivery: ring to writev, backlogs, slow consumers
+//	resume_linux.go    resume: history replay and gap events
+//	longpoll_linux.go  long-poll: answers from history, parked polls
+//	limits_linux.go    connection limits (global, derived, per address)
+//	timers_linux.go    what runs on time: deadlines, heartbeats, accept retry
 //	deadlines_linux.go the loop's deadline heap
-//	loglimit_linux.go rate-limited log lines for refusals and slow consumers
-//	stats_linux.go    the per-loop counters behind Server.Stats
-//	server_other.go   the !linux stand-in: New returns ErrNeedsLinux
+//	loglimit_linux.go  rate-limited log lines for refusals and slow consumers
+//	stats_linux.go     the per-loop counters behind Server.Stats
+//	server_other.go    the !linux stand-in: New returns ErrNeedsLinux
 //
 // A Server runs one loop per core (Config.Loops). Each loop is a goroutine
 // locked to its OS thread that owns:
@@ -128,7 +128,9 @@
 // min-heap per loop; a popped deadline counts only if the connection still
 // has that generation and that deadline. A connection we answer and close
 // is half-closed and drained for up to lingerMs first, so the client reads
-// the answer instead of a reset.
+// the answer instead of a reset — except a refusal at a connection limit
+// (503, 429), which reads what the client sent and closes at once, as
+// descriptors are then what is short.
 //
 // Heartbeats: a streaming connection that has not been written for
 // Config.Heartbeat gets the shared sse.Heartbeat comment frame; the sweep
