@@ -31,7 +31,9 @@ func fanout(tb testing.TB, n int) (*pubsub.Hub, *poller.Driver, []int) {
 		unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<20)
 		d.Subscribe(fds[0], "channel=c")
 		peers[i] = fds[1]
-		tb.Cleanup(func() { unix.Close(fds[1]) })
+		// The loop never runs (no Start), so Close does not close the
+		// connections it adopted: close both ends here.
+		tb.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
 	}
 	drain(peers)
 	return hub, d, peers

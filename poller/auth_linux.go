@@ -93,10 +93,9 @@ func (l *loop) expire(slot int32) {
 	if c.state != stateStreaming {
 		return
 	}
-	l.stats.expired.Add(1)
 	if c.out.len() == 0 {
 		l.linger(slot, CloseTokenExpired)
 		return
 	}
-	c.state, c.after = stateResponding, CloseTokenExpired
+	l.awaitDrain(slot, CloseTokenExpired)
 }

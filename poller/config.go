@@ -57,7 +57,7 @@ type Config struct {
 	MaxBacklogBytes  int            // unsent bytes per subscriber before it is closed as a slow consumer
 	MaxBacklogFrames int            // unsent frames per subscriber before it is closed as a slow consumer
 	MaxChannels      int            // channels per subscription
-	MaxConns         int            // open connections per process, all listeners; 0: only the open-files limit bounds them
+	MaxConns         int            // open connections per process, all listeners; 0: derived from the open-files limit, keeping descriptors in reserve (see the package doc)
 	MaxConnsPerIP    int            // subscriptions and parked polls per client address (after PROXY / X-Forwarded-For); 0: no limit
 	Retry            time.Duration  // reconnection delay advised in each stream's first frame (retry:)
 	PollTimeout      time.Duration  // long-poll wait when the request gives no timeout
@@ -120,17 +120,19 @@ func (c *Config) setDefaults() {
 
 // Stats is a snapshot of the server's counters, summed over loops.
 type Stats struct {
-	Accepted     uint64               // connections accepted
-	Active       int64                // connections open now
-	Subscribers  int64                // streaming connections open now
-	Closed       [closeReasons]uint64 // closed connections by CloseReason
-	Deliveries   uint64               // frames handed to the kernel or queued for a subscriber
-	Writes       uint64               // write/writev system calls
-	AcceptErrors uint64               // EMFILE/ENFILE/ENOBUFS/ENOMEM on accept
-	Requests     uint64               // request heads parsed
-	Replayed     uint64               // history frames queued for resuming subscribers
-	Gaps         uint64               // ssedge.gap events sent
-	PollsParked  uint64               // long-poll requests that waited for an event
+	Accepted        uint64               // connections accepted
+	Active          int64                // connections open now
+	Subscribers     int64                // streaming connections open now
+	Replaying       int64                // resuming streams catching up from history now, not yet on their live channels
+	Responding      int64                // connections whose answer waits in a backlog for the client to read it
+	Closed          [closeReasons]uint64 // closed connections by CloseReason
+	Deliveries      uint64               // frames handed to the kernel or queued for a subscriber
+	Writes          uint64               // write/writev system calls
+	AcceptErrors    uint64               // EMFILE/ENFILE/ENOBUFS/ENOMEM on accept
+	Requests        uint64               // request heads parsed
+	Replayed        uint64               // history frames queued for resuming subscribers
+	Gaps            uint64               // ssedge.gap events sent
+	LongPollsParked uint64               // long-poll requests that waited for an event
 }
 
 // SlowConsumers is the number of subscribers closed for a full backlog.

@@ -4,14 +4,12 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"time"
 	"unsafe"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/ssedge/ssedge/httpmin"
-	"github.com/ssedge/ssedge/pubsub"
 	"github.com/ssedge/ssedge/sse"
 )
 
@@ -51,18 +49,12 @@ type conn struct {
 	wroteAt    uint32      // loop ms (wrapping) of the last write, for heartbeats
 	pendHead   int32       // this turn's frames, as a list in loop.refs; -1 if none
 	pendTail   int32
-	deadline   int64    // loop ms by which the request head must be complete
-	rbuf       []byte   // partial request head; nil once parsed
-	subs       []subRef // channels of a streaming connection (non-nil once subscribed)
-	replay     *replay  // non-nil while catching up from history, before joining the live channels
-	pollOrigin []byte   // a parked poll's Origin, for the CORS headers of its answer
-	out        backlog  // unsent bytes
-}
-
-// subRef is a subscription: the topic and this connection's index in it.
-type subRef struct {
-	t   *pubsub.Topic
-	pos int32
+	deadline   int64     // loop ms by which the request head must be complete
+	rbuf       []byte    // partial request head; nil once parsed
+	subs       []subRef  // channels of a streaming connection (non-nil once subscribed)
+	replay     *replay   // non-nil while a stream catches up from history, before joining the live channels
+	longPoll   *longPoll // non-nil while a GET /poll is parked
+	out        backlog   // unsent bytes
 }
 
 // pendRef links one frame of the current batch into a connection's list.
@@ -76,18 +68,6 @@ func wrapErr(op string, err error) error {
 		return nil
 	}
 	return os.NewSyscallError(op, err)
-}
-
-// peerAddr reads accept4's address: the IP of a TCP peer, nothing for a
-// unix-socket peer.
-func peerAddr(sa *unix.RawSockaddrAny) netip.Addr {
-	switch sa.Addr.Family {
-	case unix.AF_INET:
-		return netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(sa)).Addr)
-	case unix.AF_INET6:
-		return netip.AddrFrom16((*unix.RawSockaddrInet6)(unsafe.Pointer(sa)).Addr).Unmap()
-	}
-	return netip.Addr{}
 }
 
 // who is the address to name in logs: the request's client once known.
@@ -135,25 +115,10 @@ func (l *loop) open(fd int, peer netip.Addr, proxy bool) {
 	}
 	l.stats.accepted.Add(1)
 	l.stats.active.Add(1)
-	if n := l.srv.conns.Add(1); l.cfg.MaxConns > 0 && n > int64(l.cfg.MaxConns) {
-		l.overLimit(slot, nil, 503, fmt.Sprintf("server at its connection limit (%d): retry later", l.cfg.MaxConns))
+	if !l.admitConn(slot) {
 		return
 	}
 	l.startReading(slot)
-}
-
-// overLimit answers a connection refused by a limit and closes it; the
-// refusals are counted (Stats.Closed[CloseOverLimit]) and logged at most
-// once a second for the whole server.
-func (l *loop) overLimit(slot int32, r *httpmin.Request, status int, reason string) {
-	c := l.conns.at(slot)
-	l.appendRefusal(r, status, reason, "")
-	l.write(c.fd, l.out)
-	now := time.Now().UnixMilli()
-	if at := l.srv.limLog.Load(); now >= at && l.srv.limLog.CompareAndSwap(at, now+1000) {
-		l.log.Warn("connection refused by a limit", zap.Int("status", status), zap.String("reason", reason), zap.Stringer("client", c.who()))
-	}
-	l.close(slot, CloseOverLimit)
 }
 
 // startReading arms the request-head deadline.
@@ -175,6 +140,12 @@ func (l *loop) close(slot int32, reason CloseReason) {
 	l.releasePerIP(slot)
 	if c.subscriber {
 		l.stats.subscribers.Add(-1)
+	}
+	if c.replay != nil {
+		l.stats.replaying.Add(-1)
+	}
+	if c.state == stateResponding {
+		l.stats.responding.Add(-1)
 	}
 	l.leave(slot)
 	unix.Close(int(c.fd))
@@ -371,12 +342,20 @@ func (l *loop) respond(slot int32, b []byte, after CloseReason) {
 	if !l.send(slot, b) {
 		return
 	}
-	c := l.conns.at(slot)
-	if c.out.len() > 0 {
-		c.state, c.after = stateResponding, after
+	if l.conns.at(slot).out.len() > 0 {
+		l.awaitDrain(slot, after)
 		return
 	}
 	l.finishResponse(slot, after)
+}
+
+// awaitDrain holds a connection whose answer the kernel did not take at
+// once until its backlog drains (responseFlushed), then after applies.
+// Counted in Stats.Responding while it waits.
+func (l *loop) awaitDrain(slot int32, after CloseReason) {
+	c := l.conns.at(slot)
+	c.state, c.after = stateResponding, after
+	l.stats.responding.Add(1)
 }
 
 func (l *loop) finishResponse(slot int32, after CloseReason) {
@@ -392,6 +371,7 @@ func (l *loop) finishResponse(slot int32, after CloseReason) {
 // the read edge was spent while responding.
 func (l *loop) responseFlushed(slot int32) {
 	c := l.conns.at(slot)
+	l.stats.responding.Add(-1)
 	if c.after != CloseNone {
 		l.linger(slot, c.after)
 		return

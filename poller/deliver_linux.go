@@ -20,11 +20,11 @@ func (l *loop) deliver() {
 	l.refs, l.dirty = l.refs[:0], l.dirty[:0]
 	var queued uint64
 	for i, ev := range l.batch {
-		t := l.index.Lookup(ev.Channel)
+		t := l.index.lookup(ev.Channel)
 		if t == nil {
 			continue
 		}
-		for _, slot := range t.Subs {
+		for _, slot := range t.subs {
 			c := l.conns.at(slot)
 			if c.state != stateStreaming && c.state != stateLongPoll {
 				continue
@@ -53,6 +53,11 @@ func (l *loop) deliver() {
 	l.stats.deliveries.Add(queued)
 }
 
+// A connection's frames of one batch go out in one writev (writePending),
+// at most maxBatch iovecs: this fails to compile if that could pass
+// IOV_MAX.
+var _ [iovMax - maxBatch]struct{}
+
 // writePending writes the connection's frames of this batch with one
 // writev and backlogs what the kernel did not take.
 func (l *loop) writePending(slot int32) {
@@ -60,7 +65,7 @@ func (l *loop) writePending(slot int32) {
 	head := c.pendHead
 	c.pendHead, c.pendTail = -1, -1
 	if c.state == stateLongPoll {
-		l.answerParked(slot, head)
+		l.answerLongPoll(slot, head)
 		return
 	}
 	if c.state != stateStreaming {

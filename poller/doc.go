@@ -1,4 +1,35 @@
-// Package poller serves SSE subscribers on edge-triggered epoll loops.
+// Package poller is ssedge's subscriber server. It speaks HTTP/1.1 to
+// browsers and proxies (GET /events streams, GET /poll long-polls, CORS
+// preflights; requests parsed by httpmin), knows channels and private
+// channels, resumes clients from Last-Event-ID out of the hub's history,
+// and enforces the limits (connections, per address, channels, backlogs,
+// head timeout) — all on edge-triggered epoll loops, one per core, with no
+// goroutine per connection. Events come from a pubsub.Hub: poller reads
+// its ring and never publishes.
+//
+// Where things are:
+//
+//	config.go          Config, its defaults, Stats
+//	errors.go          errors and CloseReason, why a connection closed
+//	server_linux.go    Server: New, Start, Close, Stats; listeners to loops
+//	listen_linux.go    opening listening sockets: TCP (SO_REUSEPORT), unix
+//	inherit_linux.go   Bind and Inherited: sockets a supervisor passes down
+//	loop_linux.go      one loop: its epoll, turn, wake-up and per-turn caps
+//	accept_linux.go    accept, and the back-off when descriptors run out
+//	conn_linux.go      the connection table entry, reads, writes, answers
+//	slab_linux.go      the connection table's storage
+//	request_linux.go   routing a request, subscribe, channels, client address
+//	auth_linux.go      tokens for private channels, expiry
+//	index_linux.go     the loop's channel index: join and leave
+//	deliver_linux.go   delivery: ring to writev, backlogs, slow consumers
+//	resume_linux.go    resume: history replay and gap events
+//	longpoll_linux.go  long-poll: answers from history, parked polls
+//	limits_linux.go    connection limits (global, derived, per address)
+//	timers_linux.go    what runs on time: deadlines, heartbeats, accept retry
+//	deadlines_linux.go the loop's deadline heap
+//	loglimit_linux.go  rate-limited log lines for refusals and slow consumers
+//	stats_linux.go     the per-loop counters behind Server.Stats
+//	server_other.go    the !linux stand-in: New returns ErrNeedsLinux
 //
 // A Server runs one loop per core (Config.Loops). Each loop is a goroutine
 // locked to its OS thread that owns:
@@ -9,14 +40,27 @@
 //     kernel spreads new connections over the loops and no accept is shared;
 //   - an eventfd that publishers write to wake it (only when it sleeps);
 //   - a compact connection table (a slab of conn structs indexed by the
-//     epoll token, with a generation number against stale events) and a
-//     pubsub.Index from channel name to the loop's subscribers;
+//     epoll token, with a generation number against stale events) and an
+//     index from channel name to the loop's subscribers;
 //   - a pubsub.Cursor on the event ring.
 //
 // Nothing in a loop is touched by another goroutine, except the counters in
 // loopStats (atomic, read by Server.Stats) and the stop flag. Cross-goroutine
 // hand-off happens only through the ring and the eventfd. There is no
 // goroutine per connection.
+//
+// What the loops share, all in Server, none of it touched per event:
+//
+//   - conns, the open connections of all loops (atomic): every loop adds
+//     one on accept (and refuses with 503 past the limit) and takes one
+//     off on close;
+//   - perIP, the per-address counts, under ipMu (a mutex): taken when a
+//     stream or poll starts and when a counted one ends, only with
+//     Config.MaxConnsPerIP set;
+//   - limLog, when the next over-limit refusal may be logged (atomic): the
+//     loop whose compare-and-swap wins logs, the others only count;
+//   - maxConns and the rest of the configuration: written by New, read-only
+//     while the loops run.
 //
 // One loop turn: epoll_wait (blocking only when no work is pending and the
 // cursor has announced sleep), then accept until EAGAIN (at most acceptBurst
@@ -47,10 +91,19 @@
 // and by Config.HeaderTimeout, after which the connection gets 408 and is
 // closed — the slowloris defence).
 //
-// Out of descriptors (EMFILE, ENFILE, ENOBUFS, ENOMEM on accept): the loop
-// stops accepting on that listener and retries after a back-off doubling
-// from 10 ms to 1 s; it keeps serving the connections it has. Each burst is
-// counted and logged once when it starts and once when accepting resumes.
+// Descriptors: with Config.MaxConns 0, New derives the connection limit
+// from the soft open-files limit, less the descriptors open once the
+// listeners are bound, less a reserve of fdSpare (128; a quarter of what
+// is left when the limit is small), and Start logs it. Subscribers can
+// then never take the descriptors that the publish socket needs to accept
+// publishers, and a connection past the limit is still accepted, answered
+// 503 and closed rather than left unanswered in the accept queue. If
+// descriptors run out all the same (EMFILE, ENFILE, ENOBUFS, ENOMEM on
+// accept: an explicit MaxConns above what the limit holds, or another
+// user of descriptors), the loop stops accepting on that listener and
+// retries after a back-off doubling from 10 ms to 1 s; it keeps serving
+// the connections it has. Each burst is counted and logged once when it
+// starts and once when accepting resumes.
 //
 // Resume: a subscriber that sends Last-Event-ID (or ?lastEventId=) is
 // caught up from the hub's history before it joins its channels. The
@@ -66,15 +119,18 @@
 // state exists only while replaying.
 //
 // Long-poll: GET /poll answers from history at once, or parks the
-// connection on its channels like a subscriber (state stateLongPoll, no
-// goroutine) until the delivery pass has events for it or its deadline
-// passes, then answers JSON and reads the next request.
+// connection on its channels like a subscriber (state stateLongPoll, its
+// own small longPoll state, no goroutine) until the delivery pass has
+// events for it or its deadline passes, then answers JSON and reads the
+// next request.
 //
 // Deadlines (request head, lingering close, long-poll) live in one
 // min-heap per loop; a popped deadline counts only if the connection still
 // has that generation and that deadline. A connection we answer and close
 // is half-closed and drained for up to lingerMs first, so the client reads
-// the answer instead of a reset.
+// the answer instead of a reset — except a refusal at a connection limit
+// (503, 429), which reads what the client sent and closes at once, as
+// descriptors are then what is short.
 //
 // Heartbeats: a streaming connection that has not been written for
 // Config.Heartbeat gets the shared sse.Heartbeat comment frame; the sweep
@@ -90,17 +146,17 @@
 // sockets keep queueing connections for its successor.
 // ProxyListen listeners require a PROXY protocol header (v1 or v2,
 // httpmin.ParseProxy) from a TrustedProxies peer; the client address
-// (conn.client, per request) is the socket peer, or what a trusted proxy says in the
-// PROXY header, X-Real-IP or X-Forwarded-For. It is what logs and the
-// per-address limit use.
+// (conn.client, per request) is the socket peer, or what a trusted proxy
+// says in the PROXY header, X-Real-IP or X-Forwarded-For. It is what logs
+// and the per-address limit use.
 //
 // Access and limits: channels under Config.Auth's private prefixes need a
 // token (401/403 otherwise); a granted stream's token expiry is its
 // connection deadline, at which it gets ssedge.expired and is closed.
-// MaxConns is checked on accept (503), MaxConnsPerIP when a stream or poll
-// starts (429); the per-address counts are the one structure the loops
-// share (Server.perIP under ipMu), touched only then and on close. Every
-// refusal is counted by CloseReason and logged at most once a second.
+// MaxConns (or the derived limit) is checked on accept (503),
+// MaxConnsPerIP when a stream or poll starts (429), both on the shared
+// counts above. Every refusal is counted by CloseReason and logged at most
+// once a second.
 //
 // poller needs Linux; on other systems New returns ErrNeedsLinux.
 package poller

@@ -1,16 +1,12 @@
 package poller
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 )
 
 // ErrNeedsLinux is returned by New on systems without epoll.
 var ErrNeedsLinux = fmt.Errorf("poller: ssedge needs Linux (epoll, SO_REUSEPORT, eventfd); this build is for %s", runtime.GOOS)
-
-// ErrClosed is returned by operations on a closed Server.
-var ErrClosed = errors.New("poller: server closed")
 
 // CloseReason says why the server closed a connection.
 type CloseReason uint8

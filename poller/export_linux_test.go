@@ -25,3 +25,6 @@ func (d *Driver) Deliver() { d.l.deliver() }
 
 // Flush runs the work cut short by per-turn caps.
 func (d *Driver) Flush() { d.l.runAgain() }
+
+// ConnLimit is connLimit: the connection limit derived for MaxConns 0.
+var ConnLimit = connLimit

@@ -1,10 +1,13 @@
 package poller
 
 import (
+	"fmt"
 	"net"
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ssedge/ssedge/internal/sockfile"
 )
 
 // claimPort checks that no other process listens on addr — not even one
@@ -89,4 +92,64 @@ func bindTCP(addr *net.TCPAddr, reusePort bool) (int, *net.TCPAddr, error) {
 		bound.IP, bound.Port = net.IP(append([]byte(nil), a.Addr[:]...)), a.Port
 	}
 	return fd, bound, nil
+}
+
+// unixListener is one unix-socket subscriber listener: a single socket
+// that every loop's epoll watches with EPOLLEXCLUSIVE (unix sockets have
+// no SO_REUSEPORT), so one loop is woken per new connection. sock is nil
+// when the socket file belongs to another process (Inherited).
+type unixListener struct {
+	fd   int
+	sock *sockfile.Socket
+}
+
+// openUnix opens the subscriber socket at path (for nginx's
+// "proxy_pass http://unix:PATH:" — no ephemeral ports to run out of).
+func openUnix(path string, mode os.FileMode) (unixListener, error) {
+	sock, err := sockfile.Listen(path, mode, -1, -1, "subscriber socket", "--listen unix:PATH")
+	if err != nil {
+		return unixListener{}, fmt.Errorf("poller: %w", err)
+	}
+	f, err := sock.Listener.File() // a dup of the socket, for our own epoll
+	sock.Listener.Close()
+	if err != nil {
+		sock.Remove()
+		return unixListener{}, fmt.Errorf("poller: subscriber socket %q: %w", path, err)
+	}
+	fd, err := unix.Dup(int(f.Fd()))
+	f.Close()
+	if err == nil {
+		unix.CloseOnExec(fd)
+		err = unix.SetNonblock(fd, true)
+	}
+	if err != nil {
+		sock.Remove()
+		return unixListener{}, fmt.Errorf("poller: subscriber socket %q: %w", path, err)
+	}
+	return unixListener{fd, sock}, nil
+}
+
+// openTCP opens n SO_REUSEPORT sockets on address a, after checking that
+// no other process holds the port (claimPort). A port of 0 is chosen by
+// the kernel once and shared by all n.
+func openTCP(a string, n, backlog int) (*net.TCPAddr, []int, error) {
+	addr, err := net.ResolveTCPAddr("tcp", a)
+	if err != nil {
+		return nil, nil, fmt.Errorf("poller: listen address %q: %w (expected HOST:PORT or unix:PATH)", a, err)
+	}
+	if addr, err = claimPort(addr); err != nil {
+		return nil, nil, fmt.Errorf("poller: listen on %q: %w (is another server using the port?)", a, err)
+	}
+	fds := make([]int, 0, n)
+	for range n {
+		fd, err := listenTCP(addr, backlog)
+		if err != nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return nil, nil, fmt.Errorf("poller: listen on %q: %w", a, err)
+		}
+		fds = append(fds, fd)
+	}
+	return addr, fds, nil
 }

@@ -52,7 +52,7 @@ type loop struct {
 	conns  slab
 	free   []int32
 	cursor *pubsub.Cursor
-	index  *pubsub.Index
+	index  *index
 
 	events       []unix.EpollEvent
 	scratch      []byte
@@ -105,7 +105,7 @@ func newLoop(s *Server, id int) (*loop, error) {
 	l := &loop{
 		srv: s, cfg: &s.cfg, id: id, log: s.cfg.Log.With(zap.Int("loop", id)),
 		epfd: -1, evfd: -1, start: time.Now(),
-		index:   pubsub.NewIndex(),
+		index:   newIndex(),
 		events:  make([]unix.EpollEvent, maxEvents),
 		scratch: make([]byte, scratchSize),
 		iov:     make([]unix.Iovec, 0, iovMax),

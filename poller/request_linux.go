@@ -23,7 +23,7 @@ func (l *loop) handle(slot int32, r *httpmin.Request) {
 			l.refuseFrom(slot, r, 405, fmt.Sprintf("method %q not allowed on /poll: use GET", r.MethodName), "GET, OPTIONS")
 			return
 		}
-		l.poll(slot, r)
+		l.longPoll(slot, r)
 		return
 	}
 	if string(r.Path) != "/events" && string(r.Path) != "/poll" {
@@ -64,11 +64,14 @@ func (l *loop) subscribe(slot int32, r *httpmin.Request) {
 	c.subs = make([]subRef, 0, len(l.nameEnd)) // non-nil: counted as a subscriber
 	c.subscriber = true
 	l.stats.subscribers.Add(1)
+	if resume {
+		l.prepareReplay(slot, last)
+	}
 	if !l.send(slot, l.out) {
 		return
 	}
 	if resume {
-		l.startReplay(slot, last)
+		l.startReplay(slot)
 		return
 	}
 	start := 0
@@ -117,15 +120,6 @@ func (l *loop) parseSubscription(slot int32, r *httpmin.Request) (last uint64, r
 	return last, resume, true
 }
 
-// releasePerIP gives back a connection's place in the per-address count
-// (once its stream or poll is over).
-func (l *loop) releasePerIP(slot int32) {
-	if c := l.conns.at(slot); c.perIP {
-		l.srv.releaseIP(c.client)
-		c.perIP = false
-	}
-}
-
 // clientOf is the client a request speaks for: when peer (the socket peer,
 // or what a PROXY header announced for the whole connection) is a trusted
 // proxy, X-Real-IP, else the nearest untrusted hop of X-Forwarded-For; else
@@ -162,13 +156,6 @@ func (l *loop) clientOf(peer netip.Addr, r *httpmin.Request) netip.Addr {
 		}
 	}
 	return client
-}
-
-// join subscribes a streaming connection to one channel's live events.
-func (l *loop) join(slot int32, name []byte) {
-	t, pos := l.index.Join(name, slot)
-	c := l.conns.at(slot)
-	c.subs = append(c.subs, subRef{t, pos})
 }
 
 // resumeFrom reads the id a client resumes from: the Last-Event-ID header,

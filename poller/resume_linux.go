@@ -1,6 +1,8 @@
 package poller
 
 import (
+	"strconv"
+
 	"github.com/ssedge/ssedge/pubsub"
 	"github.com/ssedge/ssedge/sse"
 )
@@ -26,21 +28,30 @@ const (
 	gapFuture  = "future"  // the id is above every id this server has issued
 )
 
-// startReplay begins catching a resuming subscriber up. The stream head is
-// already sent; the history is replayed in id order, in chunks paced by
-// the backlog, until it reaches the loop's ring position, and only then
-// does the connection join the live channels — so there is no hole and no
-// duplicate at the seam: replay sends ids below the position, live
-// delivery ids from it on.
-func (l *loop) startReplay(slot int32, last uint64) {
+// prepareReplay gives a resuming subscriber its replay state, before its
+// stream head goes out: a client that has read the head finds the replay
+// counted in Stats.Replaying.
+func (l *loop) prepareReplay(slot int32, last uint64) {
 	rp := &replay{asked: last, chans: make([]replayChan, len(l.nameEnd))}
 	start := 0
 	for i, end := range l.nameEnd {
 		rp.chans[i] = replayChan{name: string(l.names[start:end]), after: last}
 		start = end
 	}
+	l.conns.at(slot).replay = rp
+	l.stats.replaying.Add(1)
+}
+
+// startReplay begins catching a resuming subscriber up. The stream head is
+// already sent; the history is replayed in id order, in chunks paced by
+// the backlog, until it reaches the loop's ring position, and only then
+// does the connection join the live channels — so there is no hole and no
+// duplicate at the seam: replay sends ids below the position, live
+// delivery ids from it on.
+func (l *loop) startReplay(slot int32) {
 	c := l.conns.at(slot)
-	c.replay = rp
+	rp := c.replay
+	last := rp.asked
 	below := l.cursor.NextID()
 	if last >= below && last > l.srv.cfg.Hub.LastID() {
 		for i := range rp.chans {
@@ -199,7 +210,22 @@ func (l *loop) finishReplay(slot int32) {
 	c := l.conns.at(slot)
 	rp := c.replay
 	c.replay = nil
+	l.stats.replaying.Add(-1)
 	for i := range rp.chans {
 		l.join(slot, []byte(rp.chans[i].name))
 	}
+}
+
+// appendGapJSON appends one gap object, as the ssedge.gap event's data and
+// the long-poll answer's "gaps" entries carry it.
+func appendGapJSON(dst []byte, channel string, asked, first uint64, reason string) []byte {
+	dst = append(dst, `{"channel":`...)
+	dst = sse.AppendJSONString(dst, channel)
+	dst = append(dst, `,"lastEventId":`...)
+	dst = strconv.AppendUint(dst, asked, 10)
+	dst = append(dst, `,"firstAvailableId":`...)
+	dst = strconv.AppendUint(dst, first, 10)
+	dst = append(dst, `,"reason":"`...)
+	dst = append(dst, reason...)
+	return append(dst, `"}`...)
 }

@@ -5,15 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
-
-	"github.com/ssedge/ssedge/internal/sockfile"
 )
 
 // Server is the subscriber side of ssedge: its listeners and loops.
@@ -27,35 +24,17 @@ type Server struct {
 	startOnce sync.Once
 	closeOnce sync.Once
 
-	conns  atomic.Int64 // open connections, all loops; updated on accept and close only
-	ipMu   sync.Mutex   // guards perIP; taken on subscribe and close of a counted connection, never per event
+	// Shared by every loop (see the package doc):
+	conns  atomic.Int64 // open connections, all loops; added to on accept, taken from on close
+	ipMu   sync.Mutex   // guards perIP; taken when a stream or poll starts and when a counted one ends, never per event
 	perIP  map[netip.Addr]int32
-	limLog atomic.Int64 // unix ms before which over-limit refusals are counted, not logged
-}
+	limLog atomic.Int64 // unix ms before which over-limit refusals are counted, not logged; the loop that wins a CAS logs
 
-// admitIP counts one more subscription from addr, or reports false when
-// addr is at Config.MaxConnsPerIP.
-func (s *Server) admitIP(addr netip.Addr) bool {
-	s.ipMu.Lock()
-	defer s.ipMu.Unlock()
-	if s.perIP == nil {
-		s.perIP = make(map[netip.Addr]int32)
-	}
-	if int(s.perIP[addr]) >= s.cfg.MaxConnsPerIP {
-		return false
-	}
-	s.perIP[addr]++
-	return true
-}
-
-func (s *Server) releaseIP(addr netip.Addr) {
-	s.ipMu.Lock()
-	defer s.ipMu.Unlock()
-	if s.perIP[addr] <= 1 {
-		delete(s.perIP, addr)
-	} else {
-		s.perIP[addr]--
-	}
+	// Set by New, read-only afterwards.
+	maxConns  int    // the connection limit in force: Config.MaxConns, or derived from the open-files limit; 0: none
+	fdLimit   uint64 // for the log line: the soft open-files limit,
+	fdOpen    int    // the descriptors open when the limit was derived,
+	fdReserve int    // and the reserve kept free
 }
 
 // New creates the loops and binds every listen address (so Addrs is known
@@ -96,67 +75,8 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	s.deriveMaxConns()
 	return s, nil
-}
-
-// unixListener is one unix-socket subscriber listener: a single socket
-// that every loop's epoll watches with EPOLLEXCLUSIVE (unix sockets have
-// no SO_REUSEPORT), so one loop is woken per new connection. sock is nil
-// when the socket file belongs to another process (Inherited).
-type unixListener struct {
-	fd   int
-	sock *sockfile.Socket
-}
-
-// openUnix opens the subscriber socket at path (for nginx's
-// "proxy_pass http://unix:PATH:" — no ephemeral ports to run out of).
-func openUnix(path string, mode os.FileMode) (unixListener, error) {
-	sock, err := sockfile.Listen(path, mode, -1, -1, "subscriber socket", "--listen unix:PATH")
-	if err != nil {
-		return unixListener{}, fmt.Errorf("poller: %w", err)
-	}
-	f, err := sock.Listener.File() // a dup of the socket, for our own epoll
-	sock.Listener.Close()
-	if err != nil {
-		sock.Remove()
-		return unixListener{}, fmt.Errorf("poller: subscriber socket %q: %w", path, err)
-	}
-	fd, err := unix.Dup(int(f.Fd()))
-	f.Close()
-	if err == nil {
-		unix.CloseOnExec(fd)
-		err = unix.SetNonblock(fd, true)
-	}
-	if err != nil {
-		sock.Remove()
-		return unixListener{}, fmt.Errorf("poller: subscriber socket %q: %w", path, err)
-	}
-	return unixListener{fd, sock}, nil
-}
-
-// openTCP opens n SO_REUSEPORT sockets on address a, after checking that
-// no other process holds the port (claimPort). A port of 0 is chosen by
-// the kernel once and shared by all n.
-func openTCP(a string, n, backlog int) (*net.TCPAddr, []int, error) {
-	addr, err := net.ResolveTCPAddr("tcp", a)
-	if err != nil {
-		return nil, nil, fmt.Errorf("poller: listen address %q: %w (expected HOST:PORT or unix:PATH)", a, err)
-	}
-	if addr, err = claimPort(addr); err != nil {
-		return nil, nil, fmt.Errorf("poller: listen on %q: %w (is another server using the port?)", a, err)
-	}
-	fds := make([]int, 0, n)
-	for range n {
-		fd, err := listenTCP(addr, backlog)
-		if err != nil {
-			for _, fd := range fds {
-				unix.Close(fd)
-			}
-			return nil, nil, fmt.Errorf("poller: listen on %q: %w", a, err)
-		}
-		fds = append(fds, fd)
-	}
-	return addr, fds, nil
 }
 
 // listen binds address a: one SO_REUSEPORT socket per loop, or for
@@ -216,6 +136,7 @@ func (s *Server) Start() {
 			}(l)
 		}
 		s.cfg.Log.Info("subscriber loops started", zap.Int("loops", len(s.loops)), zap.Stringers("listen", s.addrs))
+		s.logMaxConns()
 	})
 }
 

@@ -1,10 +1,6 @@
 package poller
 
 import (
-	"unsafe"
-
-	"golang.org/x/sys/unix"
-
 	"github.com/ssedge/ssedge/httpmin"
 	"github.com/ssedge/ssedge/sse"
 )
@@ -26,7 +22,7 @@ func (l *loop) runTimers() {
 			l.out = httpmin.AppendError(l.out[:0], 408, "request head not received in time", false, "")
 			l.respond(d.slot, l.out, CloseHeaderTimeout)
 		case stateLongPoll:
-			l.answerParked(d.slot, -1)
+			l.answerLongPoll(d.slot, -1)
 		case stateStreaming:
 			l.expire(d.slot)
 		case stateLingering:
@@ -56,41 +52,4 @@ func (l *loop) heartbeat() {
 			l.send(i, sse.Heartbeat)
 		}
 	}
-}
-
-// accept takes new connections from listener i until EAGAIN, at most
-// acceptBurst this turn.
-func (l *loop) accept(i int) {
-	ln := &l.lns[i]
-	ln.more = false
-	if ln.pausedUntil > l.now {
-		return
-	}
-	ln.pausedUntil = 0
-	for k := 0; k < acceptBurst; k++ {
-		salen := uint32(unix.SizeofSockaddrAny)
-		fd, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(ln.fd), uintptr(unsafe.Pointer(&l.peer)),
-			uintptr(unsafe.Pointer(&salen)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
-		switch errno {
-		case 0:
-			l.acceptResumed(ln)
-			l.open(int(fd), peerAddr(&l.peer), ln.proxy)
-			continue
-		case unix.EAGAIN:
-			l.acceptResumed(ln)
-			return
-		case unix.EINTR, unix.ECONNABORTED, unix.EPROTO:
-			continue
-		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
-			l.acceptBackoff(ln, errno)
-			return
-		default:
-			// accept(2) passes on errors pending on the new connection
-			// (ENETDOWN, EHOSTUNREACH...): that connection is gone, the
-			// queue behind it is not, and no new edge will come for it.
-			l.log.Debug("accept failed", errorField(errno))
-			continue
-		}
-	}
-	ln.more = true
 }

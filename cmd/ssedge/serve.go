@@ -71,7 +71,7 @@ func parseServe(args []string) (*serveOptions, error) {
 	fs.Var(&o.backlogBytes, "max-backlog-bytes", "unsent bytes per subscriber before it is closed as a slow consumer")
 	fs.IntVar(&o.backlogFrames, "max-backlog-frames", poller.DefaultMaxBacklogFrames, "unsent events per subscriber before it is closed as a slow consumer")
 	fs.IntVar(&o.maxChannels, "max-channels", poller.DefaultMaxChannels, "channels per subscriber connection")
-	fs.IntVar(&o.maxConns, "max-conns", 0, "open connections (with --procs: in all, split evenly); past it a connection gets 503 with Retry-After (0: only the open-files limit bounds them)")
+	fs.IntVar(&o.maxConns, "max-conns", 0, "open connections (with --procs: in all, split evenly); past it a connection gets 503 with Retry-After (0: derived per process from the open-files limit, keeping descriptors for publishers and for answering 503; see docs/security.md)")
 	fs.IntVar(&o.maxPerIP, "max-conns-per-ip", 0, "streams and waiting polls per client address (after PROXY protocol / X-Forwarded-For from trusted proxies), counted by each process; past it 429 (0: no limit)")
 	fs.Var(&o.eventBytes, "max-event-bytes", "largest event data a publisher may send")
 	fs.IntVar(&o.ringSize, "ring-size", pubsub.DefaultRingSize, "events in flight between publishers and loops (publishers wait when it is full)")

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/ssedge/ssedge/poller"
 	"github.com/ssedge/ssedge/pubsub"
@@ -56,8 +55,7 @@ func TestResumeExact(t *testing.T) {
 	}
 	// Live continues after the replay.
 	s := h.subscribe("/events?channel=a", fmt.Sprintf("Last-Event-ID: %d", ids[5]))
-	waitFor(t, "the resumed stream to go live", func() bool { return h.srv.Stats().Subscribers == 3 })
-	time.Sleep(50 * time.Millisecond)
+	waitFor(t, "the resumed stream to go live", func() bool { st := h.srv.Stats(); return st.Subscribers == 3 && st.Replaying == 0 })
 	live := h.publish("a", "", "live")
 	if f := s.event(t); f.id != live {
 		t.Fatalf("live after replay: %+v, want %d", f, live)
@@ -165,8 +163,7 @@ func TestResumeTinyBacklog(t *testing.T) {
 			t.Fatalf("got %+v, want %d", f, want)
 		}
 	}
-	waitFor(t, "the replay to go live", func() bool { return h.srv.Stats().Subscribers == 1 })
-	time.Sleep(50 * time.Millisecond)
+	waitFor(t, "the replay to go live", func() bool { st := h.srv.Stats(); return st.Subscribers == 1 && st.Replaying == 0 })
 	live := h.publish("t", "", "live")
 	if f := s.event(t); f.id != live {
 		t.Fatalf("live: %+v", f)
@@ -190,7 +187,12 @@ func TestResumeLaggingWorker(t *testing.T) {
 		a, _, _ := pollOn(t, c, br, fmt.Sprintf("/poll?channel=a&lastEventId=%d&timeout=10", id+1))
 		polled <- a
 	}()
-	time.Sleep(100 * time.Millisecond) // both are waiting
+	// Both wait: the stream in its replay (this loop is behind the
+	// client's id), the poll parked.
+	waitFor(t, "the stream and the poll to wait", func() bool {
+		st := h.srv.Stats()
+		return st.Replaying == 1 && st.LongPollsParked == 1
+	})
 	if got := h.publish("a", "", "id+1, which the client has"); got != id+1 {
 		t.Fatalf("published %d, want %d", got, id+1)
 	}

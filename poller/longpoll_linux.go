@@ -13,20 +13,30 @@ import (
 // Long-poll answer bounds: a client with more to catch up polls again
 // from the answer's lastEventId.
 const (
-	pollMaxEvents = 1000
-	pollMaxBytes  = 1 << 20
+	longPollMaxEvents = 1000
+	longPollMaxBytes  = 1 << 20
 )
 
-// poll answers GET /poll: the retained events after lastEventId at once,
+// longPoll is a parked long-poll's own state; it exists only while the
+// connection is parked (stateLongPoll).
+type longPoll struct {
+	origin []byte // the request's Origin, for the CORS headers of the answer
+	// ahead is the client's lastEventId when it is at or past this loop's
+	// ring position (a loop behind the one that served the client before):
+	// events up to it are not answered again. 0: the loop is not behind.
+	ahead uint64
+}
+
+// longPoll answers GET /poll: the retained events after lastEventId at once,
 // or, when there are none, parks the connection on its channels (no
 // goroutine: it sits in the loop's topics like a subscriber) until an
 // event arrives or the timeout passes.
-func (l *loop) poll(slot int32, r *httpmin.Request) {
+func (l *loop) longPoll(slot int32, r *httpmin.Request) {
 	last, resume, ok := l.parseSubscription(slot, r)
 	if !ok {
 		return
 	}
-	timeout, msg := l.pollTimeout()
+	timeout, msg := l.longPollTimeout()
 	if msg != "" {
 		l.refuseFrom(slot, r, 400, msg, "")
 		return
@@ -57,18 +67,19 @@ func (l *loop) poll(slot int32, r *httpmin.Request) {
 	// deadline answers the poll right after.
 	if n > 0 || gaps > 0 {
 		l.releasePerIP(slot) // answered: no longer a waiting poll
-		l.sendPollAnswer(slot, r.Origin, after, lastID)
+		l.sendLongPollAnswer(slot, r.Origin, after, lastID)
 		return
 	}
 	c := l.conns.at(slot)
 	c.state, c.after = stateLongPoll, after
+	c.longPoll = &longPoll{}
 	if resume && last >= below {
 		// This loop lags the id the client has: events up to it must not
-		// be answered again (answerParked skips them).
-		c.replay = &replay{asked: last}
+		// be answered again (answerLongPoll skips them).
+		c.longPoll.ahead = last
 	}
 	if len(r.Origin) > 0 {
-		c.pollOrigin = append([]byte(nil), r.Origin...)
+		c.longPoll.origin = append([]byte(nil), r.Origin...)
 	}
 	c.subs = make([]subRef, 0, len(chans))
 	for i := range chans {
@@ -79,12 +90,12 @@ func (l *loop) poll(slot int32, r *httpmin.Request) {
 		c.deadline = pollEnd
 	}
 	l.deadlines.push(deadline{connRef{slot, c.gen}, c.deadline})
-	l.stats.pollsParked.Add(1)
+	l.stats.longPollsParked.Add(1)
 }
 
-// pollTimeout reads the timeout parameter, in seconds: default
+// longPollTimeout reads the timeout parameter, in seconds: default
 // Config.PollTimeout, clamped to Config.PollMaxTimeout.
-func (l *loop) pollTimeout() (time.Duration, string) {
+func (l *loop) longPollTimeout() (time.Duration, string) {
 	if len(l.timeoutQuery) == 0 {
 		return min(l.cfg.PollTimeout, l.cfg.PollMaxTimeout), ""
 	}
@@ -96,7 +107,7 @@ func (l *loop) pollTimeout() (time.Duration, string) {
 }
 
 // collectHistory appends to l.body the retained events of chans below
-// below, merged in id order (at most pollMaxEvents / pollMaxBytes), and
+// below, merged in id order (at most longPollMaxEvents / longPollMaxBytes), and
 // the gaps to l.gapsJSON. future marks a client id above every id. lastID
 // is where the client polls from next: below-1 when everything was
 // included, else the last id included (every smaller one of these
@@ -134,13 +145,13 @@ func (l *loop) collectHistory(chans []replayChan, future bool, below uint64) (ev
 		if best == nil {
 			break
 		}
-		if events == pollMaxEvents || len(l.body) >= pollMaxBytes {
+		if events == longPollMaxEvents || len(l.body) >= longPollMaxBytes {
 			// Every smaller id of these channels is in the answer or
 			// covered by one of its gaps.
 			lastID = best.next.ID - 1
 			break
 		}
-		l.appendPollEvent(best.next)
+		l.appendLongPollEvent(best.next)
 		events++
 		best.after = best.next.ID
 		best.next = hub.HistoryAfter(best.name, best.after, below).Next
@@ -149,15 +160,15 @@ func (l *loop) collectHistory(chans []replayChan, future bool, below uint64) (ev
 	return events, gaps, lastID
 }
 
-func (l *loop) appendPollEvent(ev *pubsub.Event) {
+func (l *loop) appendLongPollEvent(ev *pubsub.Event) {
 	if len(l.body) > len(`{"events":[`) {
 		l.body = append(l.body, ',')
 	}
 	l.body = sse.AppendEventJSON(l.body, ev.Frame, ev.Channel)
 }
 
-// sendPollAnswer completes l.body and sends it as the 200 answer.
-func (l *loop) sendPollAnswer(slot int32, origin []byte, after CloseReason, lastID uint64) {
+// sendLongPollAnswer completes l.body and sends it as the 200 answer.
+func (l *loop) sendLongPollAnswer(slot int32, origin []byte, after CloseReason, lastID uint64) {
 	l.body = append(l.body, `],"gaps":[`...)
 	l.body = append(l.body, l.gapsJSON...)
 	l.body = append(l.body, `],"lastEventId":`...)
@@ -175,70 +186,39 @@ func (l *loop) sendPollAnswer(slot int32, origin []byte, after CloseReason, last
 	l.respond(slot, l.out, after)
 }
 
-// answerParked answers a parked poll with this batch's events for it (or
-// none, at its deadline), then leaves its channels.
-func (l *loop) answerParked(slot int32, head int32) {
+// answerLongPoll answers a parked poll with this batch's events for it
+// (or none, at its deadline), then leaves its channels.
+func (l *loop) answerLongPoll(slot int32, head int32) {
 	c := l.conns.at(slot)
+	lp := c.longPoll
 	lastID := l.cursor.NextID() - 1
-	if c.replay != nil {
-		for head >= 0 && l.batch[l.refs[head].ev].ID <= c.replay.asked {
+	if lp.ahead != 0 {
+		for head >= 0 && l.batch[l.refs[head].ev].ID <= lp.ahead {
 			head = l.refs[head].next
 		}
 		if head < 0 && l.now < c.deadline {
 			return // only events the client already has: keep waiting
 		}
-		lastID = max(lastID, c.replay.asked)
-		c.replay = nil
+		lastID = max(lastID, lp.ahead)
 	}
+	c.longPoll = nil
 	l.leave(slot)
 	l.releasePerIP(slot)
 	l.body = append(l.body[:0], `{"events":[`...)
 	l.gapsJSON = l.gapsJSON[:0]
 	for r := head; r >= 0; r = l.refs[r].next {
 		ev := l.batch[l.refs[r].ev]
-		l.appendPollEvent(ev)
+		l.appendLongPollEvent(ev)
 		lastID = ev.ID
 	}
-	origin, after := c.pollOrigin, c.after
-	c.pollOrigin = nil
+	origin, after := lp.origin, c.after
 	c.state = stateReading // as far as respond is concerned
 	held := c.rbuf
 	c.rbuf = nil
-	l.sendPollAnswer(slot, origin, after, lastID)
+	l.sendLongPollAnswer(slot, origin, after, lastID)
 	if c.state == stateReading && held != nil {
 		l.process(slot, held) // requests pipelined behind the poll
 	} else if c.state == stateResponding && held != nil {
 		c.rbuf = held // responseFlushed processes them
 	}
-}
-
-// leave takes a connection off all its channels.
-func (l *loop) leave(slot int32) {
-	c := l.conns.at(slot)
-	for _, s := range c.subs {
-		if moved, ok := l.index.Leave(s.t, s.pos); ok {
-			mc := l.conns.at(moved)
-			for i := range mc.subs {
-				if mc.subs[i].t == s.t {
-					mc.subs[i].pos = s.pos
-					break
-				}
-			}
-		}
-	}
-	c.subs = nil
-}
-
-// appendGapJSON appends one gap object, as the ssedge.gap event's data and
-// the long-poll answer's "gaps" entries carry it.
-func appendGapJSON(dst []byte, channel string, asked, first uint64, reason string) []byte {
-	dst = append(dst, `{"channel":`...)
-	dst = sse.AppendJSONString(dst, channel)
-	dst = append(dst, `,"lastEventId":`...)
-	dst = strconv.AppendUint(dst, asked, 10)
-	dst = append(dst, `,"firstAvailableId":`...)
-	dst = strconv.AppendUint(dst, first, 10)
-	dst = append(dst, `,"reason":"`...)
-	dst = append(dst, reason...)
-	return append(dst, `"}`...)
 }

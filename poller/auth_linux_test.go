@@ -100,7 +100,7 @@ func TestStreamOutlivesHeaderDeadline(t *testing.T) {
 	h := withAuth(t, poller.Config{HeaderTimeout: 200 * time.Millisecond})
 	s := h.subscribe("/events?channel=news")
 	p := h.subscribe("/events?channel=private-a&token=" + mint(t, time.Hour, "private-a"))
-	time.Sleep(600 * time.Millisecond)
+	time.Sleep(600 * time.Millisecond) // lets real time pass the 200 ms head deadline the streams were accepted with
 	id := h.publish("news", "", "still here")
 	if f := s.event(t); f.id != id {
 		t.Fatalf("public stream: %+v", f)

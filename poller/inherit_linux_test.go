@@ -2,12 +2,12 @@ package poller_test
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
@@ -33,6 +33,27 @@ func dupSet(t *testing.T, set []poller.Inherited) []poller.Inherited {
 		}
 	}
 	return out
+}
+
+// queued is the number of connections waiting in the accept queues of
+// set's TCP sockets (for a listening socket TCP_INFO reports its accept
+// queue length in tcpi_unacked).
+func queued(t *testing.T, set []poller.Inherited) int {
+	t.Helper()
+	n := 0
+	for _, in := range set {
+		if _, ok := in.Addr.(*net.TCPAddr); !ok {
+			continue
+		}
+		for _, fd := range in.FDs {
+			info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += int(info.Unacked)
+		}
+	}
+	return n
 }
 
 // TestBindWorkers runs two "worker" servers on the sockets one Bind
@@ -100,6 +121,7 @@ func TestBindWorkers(t *testing.T) {
 	// Worker 0 goes away; clients that the kernel hashes to its sockets
 	// wait in their accept queues, none is refused.
 	w0.Close()
+	before1 := w1.Stats().Accepted
 	var wg sync.WaitGroup
 	late := make([]*sub, 20)
 	errs := make([]error, 20)
@@ -110,7 +132,11 @@ func TestBindWorkers(t *testing.T) {
 			late[i], errs[i] = h.subscribeOn("tcp", tcpAddr, "/events?channel=c")
 		}()
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Start the new worker 0 only once every late client is either taken
+	// by worker 1 or waiting in worker 0's accept queues.
+	waitFor(t, "the late clients to be accepted or queued", func() bool {
+		return w1.Stats().Accepted-before1+uint64(queued(t, b.Sets[0])) == uint64(len(late))
+	})
 	w0 = worker(0)
 	defer w0.Close()
 	wg.Wait()

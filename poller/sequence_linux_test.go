@@ -144,7 +144,7 @@ func TestSequenceNoSilentLoss(t *testing.T) {
 		perChan[c] = append(perChan[c], id)
 		mu.Unlock()
 		if e%1000 == 999 {
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond) // pacing, not waiting for a state: lets the clients' reconnects interleave with publishing
 		}
 	}
 	// The last event every client must reach: a final one on every channel.

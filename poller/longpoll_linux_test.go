@@ -70,7 +70,7 @@ func TestPollImmediateWaitingTimeoutKeepAlive(t *testing.T) {
 		a, _, _ := pollOn(t, c, br, fmt.Sprintf("/poll?channel=a&lastEventId=%d", a.LastEventID))
 		done <- a
 	}()
-	waitFor(t, "the poll to park", func() bool { return h.srv.Stats().PollsParked == 1 })
+	waitFor(t, "the poll to park", func() bool { return h.srv.Stats().LongPollsParked == 1 })
 	id3 := h.publish("a", "", "three")
 	select {
 	case a = <-done:
@@ -150,7 +150,7 @@ func TestPollClientLeaves(t *testing.T) {
 	h := start(t, poller.Config{})
 	c := h.dial()
 	io.WriteString(c, "GET /poll?channel=z&timeout=50 HTTP/1.1\r\nHost: x\r\n\r\n")
-	waitFor(t, "the poll to park", func() bool { return h.srv.Stats().PollsParked == 1 })
+	waitFor(t, "the poll to park", func() bool { return h.srv.Stats().LongPollsParked == 1 })
 	c.Close()
 	waitFor(t, "the parked poll to be closed", func() bool { return h.srv.Stats().Active == 0 })
 }
