@@ -23,7 +23,7 @@ func TestOutOfDescriptors(t *testing.T) {
 	sock := filepath.Join(dir, "pub.sock")
 	logPath := filepath.Join(dir, "log")
 	port := freePort(t)
-	cmd := exec.Command("sh", "-c", fmt.Sprintf("ulimit -n 64 && exec %s serve --loops 1 --listen 127.0.0.1:%d --publish-socket %s 2>%s", bin, port, sock, logPath))
+	cmd := exec.Command("sh", "-c", fmt.Sprintf("ulimit -n 64 && exec %s serve --loops 1 --max-conns 1000 --listen 127.0.0.1:%d --publish-socket %s 2>%s", bin, port, sock, logPath))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

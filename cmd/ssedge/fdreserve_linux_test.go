@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ssedge/ssedge/internal/ssetest"
 )
 
 // Subscribers cannot lock publishers out: under a 64-descriptor limit and
@@ -23,7 +25,7 @@ import (
 // connection limit, a new subscriber gets 503 rather than no answer, and
 // `ssedge publish` still gets an id that the subscriber receives.
 func TestDescriptorsKeptForPublishers(t *testing.T) {
-	prlimit := needTool(t, "prlimit")
+	prlimit := ssetest.NeedTool(t, "prlimit")
 	sock := filepath.Join(t.TempDir(), "pub.sock")
 	cmd := exec.Command(prlimit, "--nofile=64:64", bin, "serve", "--loops", "2", "--listen", "127.0.0.1:0",
 		"--publish-socket", sock, "--header-timeout", "2m") // idle connections stay until the test ends
