@@ -80,8 +80,8 @@ fuzz() {
 fuzz ./httpmin FuzzParseSplit
 fuzz ./httpmin FuzzParseDifferential
 fuzz ./httpmin FuzzParseProxy
-fuzz ./pubsub FuzzLineProtocol
-fuzz ./pubsub FuzzHTTPPublish
+fuzz ./pubsub/ingest FuzzLineProtocol
+fuzz ./pubsub/ingest FuzzHTTPPublish
 fuzz ./sse FuzzRoundTrip
 fuzz ./sse FuzzAllowedHeaderSafe
 

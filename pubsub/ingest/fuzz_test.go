@@ -1,6 +1,6 @@
 //go:build linux
 
-package pubsub
+package ingest
 
 import (
 	"bufio"
@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ssedge/ssedge/pubsub"
 )
 
 // fuzzDeadline bounds one fuzzed exchange. The client half-closes after
@@ -24,7 +26,7 @@ const fuzzDeadline = 5 * time.Second
 
 // fuzzHubConfig keeps events small so the fuzzer reaches the too-large
 // paths (refuse and discard, refuse and close) with short inputs.
-var fuzzHubConfig = Config{MaxEventBytes: 64, RingSize: 1024}
+var fuzzHubConfig = pubsub.Config{MaxEventBytes: 64, RingSize: 1024}
 
 // exchange sends prefix+input on a fresh publish-socket connection and
 // returns everything the server answers until it closes.
@@ -35,7 +37,7 @@ var fuzzHubConfig = Config{MaxEventBytes: 64, RingSize: 1024}
 // half-close as a close; docs/protocol.md tells publishers not to
 // half-close before reading their replies). After the half-close a server that is
 // not stuck closes at once; fuzzDeadline catches one that hangs.
-func exchange(t *testing.T, in *Ingest, prefix string, input []byte) []byte {
+func exchange(t *testing.T, in *Server, prefix string, input []byte) []byte {
 	t.Helper()
 	conn, err := net.Dial("unix", in.Path())
 	if err != nil {
@@ -109,7 +111,7 @@ func unsent(c *net.UnixConn) int {
 }
 
 // ringIDs drains the cursor and returns the ids published so far.
-func ringIDs(c *Cursor) []uint64 {
+func ringIDs(c *pubsub.Cursor) []uint64 {
 	var ids []uint64
 	for ev := c.Next(); ev != nil; ev = c.Next() {
 		ids = append(ids, ev.ID)
@@ -368,7 +370,7 @@ func FuzzHTTPPublish(f *testing.F) {
 // never learns the id and will retry. Found by FuzzLineProtocol
 // (input "PUB 0 0\n\r").
 func TestLineTruncatedCommandNotPublished(t *testing.T) {
-	in, _, cur := startIngest(t, Config{})
+	in, _, cur := startIngest(t, pubsub.Config{})
 	conn, br := dialIngest(t, in)
 	io.WriteString(conn, "PING\r\nPUB news 5\r\nhello\r")
 	if pong, err := br.ReadString('\n'); err != nil || pong != "+PONG\r\n" {
