@@ -129,57 +129,6 @@ func TestLinePipelining(t *testing.T) {
 	}
 }
 
-// Malformed publishes over HTTP get a 4xx with a reason; the connection
-// stays usable and nothing bad is published.
-func TestHTTPRefusalsKeepConnection(t *testing.T) {
-	in, h, _ := startIngest(t, pubsub.Config{MaxEventBytes: 16})
-	conn, br := dialIngest(t, in)
-	cases := []struct {
-		req    string
-		status int
-		reason string
-	}{
-		{"POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", 400, "no channel"},
-		{"POST /publish?channel=bad%20name HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", 400, "channel"},
-		{"POST /publish?channel=a&channel=b HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", 400, "one channel"},
-		{"POST /publish?channel=a&event=a%0Ab HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", 400, "event"},
-		{"POST /publish?channel=a HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n12345678901234567", 413, "limit is 16"},
-		{"GET /publish?channel=a HTTP/1.1\r\nHost: x\r\n\r\n", 405, "use POST"},
-		{"POST /pub?channel=a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", 404, "/publish"},
-		{"POST /publish?channel=ok HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok", 200, ""},
-	}
-	for _, c := range cases {
-		io.WriteString(conn, c.req)
-		code, body := readHTTP(t, br)
-		if code != c.status || !strings.Contains(body, c.reason) {
-			t.Errorf("%q: got %d %q, want %d mentioning %q", c.req, code, body, c.status, c.reason)
-		}
-	}
-	if h.Published() != 1 || in.Refused() == 0 {
-		t.Fatalf("published %d refused %d", h.Published(), in.Refused())
-	}
-}
-
-// A broken HTTP head is answered and the connection closed.
-func TestHTTPMalformedHeadCloses(t *testing.T) {
-	in, _, _ := startIngest(t, pubsub.Config{})
-	for _, raw := range []string{
-		"POST /publish?channel=a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
-		"POST /publish?channel=a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n",
-		"POST /publish?channel=a HTTP/1.1\r\nContent-Length: 1\r\n\r\nx",
-	} {
-		conn, br := dialIngest(t, in)
-		io.WriteString(conn, raw)
-		code, body := readHTTP(t, br)
-		if code < 400 || body == "" {
-			t.Errorf("%q: %d %q", raw, code, body)
-		}
-		if _, err := br.ReadByte(); err != io.EOF {
-			t.Errorf("%q: connection not closed (%v)", raw, err)
-		}
-	}
-}
-
 // Line-protocol errors: -ERR with a reason; recoverable ones keep the
 // connection, framing errors close it.
 func TestLineErrors(t *testing.T) {
