@@ -93,7 +93,10 @@ func (h *Hub) MaxEventBytes() int { return h.maxData }
 // Published is the number of events published so far.
 func (h *Hub) Published() uint64 { return h.count.Load() }
 
-// Subscribe registers a loop's cursor; see eventRing.subscribe.
+// Subscribe registers a loop's cursor, which starts at the next event to be
+// published. wake is called (from a publisher's goroutine) when an event
+// is committed while the loop has announced sleep (Cursor.Sleep); it must
+// not block.
 func (h *Hub) Subscribe(wake func()) *Cursor { return h.ring.subscribe(wake) }
 
 // Unsubscribe removes a loop's cursor.

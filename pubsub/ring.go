@@ -27,8 +27,8 @@ type slot struct {
 	ev        *Event
 }
 
-// eventRing is the bounded broadcast ring from publishers to loops (see the
-// package doc for its protocol).
+// eventRing is the bounded broadcast ring from publishers to loops (see
+// the package doc for its protocol and locks).
 type eventRing struct {
 	mask  uint64
 	slots []slot
@@ -46,8 +46,8 @@ type eventRing struct {
 	cursors atomic.Pointer[[]*Cursor] // copy-on-write under mu; read lock-free
 }
 
-// newEventRing returns a ring with room for size events; size is rounded up to
-// a power of two (at least 2).
+// newEventRing returns a ring with room for size events; size is rounded
+// up to a power of two (at least 2).
 func newEventRing(size int) *eventRing {
 	n := 2
 	for n < size {

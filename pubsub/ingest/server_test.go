@@ -206,8 +206,9 @@ func TestSocketDefaultMode(t *testing.T) {
 	}
 }
 
-// A reply longer than netpoll's copy threshold is not overwritten by the
-// reply to the next pipelined request.
+// A reply longer than the 4 KiB reply buffer, formatted in the
+// connection's reused scratch buffer, is not overwritten by the reply to
+// the next pipelined request.
 func TestLargeReplyThenPipelined(t *testing.T) {
 	in, _, _ := startIngest(t, pubsub.Config{})
 	conn, br := dialIngest(t, in)
