@@ -16,6 +16,7 @@ import (
 	"github.com/ssedge/ssedge/internal/ssetest"
 	"github.com/ssedge/ssedge/poller"
 	"github.com/ssedge/ssedge/pubsub"
+	"github.com/ssedge/ssedge/pubsub/ingest"
 )
 
 // harness is a real server: subscriber loops on a TCP port and the
@@ -24,7 +25,7 @@ type harness struct {
 	t    *testing.T
 	hub  *pubsub.Hub
 	srv  *poller.Server
-	in   *pubsub.Ingest
+	in   *ingest.Server
 	addr string
 	sock string
 	pub  *ssetest.Publisher
@@ -55,7 +56,7 @@ func startHub(t *testing.T, cfg poller.Config, hubCfg pubsub.Config) *harness {
 	h.srv = srv
 	h.addr = srv.Addrs()[0].String()
 	h.sock = filepath.Join(t.TempDir(), "pub.sock")
-	h.in, err = pubsub.Listen(h.hub, pubsub.IngestConfig{Path: h.sock})
+	h.in, err = ingest.Listen(h.hub, ingest.Config{Path: h.sock})
 	if err != nil {
 		srv.Close()
 		t.Fatal(err)

@@ -1,13 +1,17 @@
-// Package pubsub carries events from publishers to the subscriber loops.
+// Package pubsub is the in-memory event core: it numbers events, carries
+// them from publishers to the subscriber loops, and keeps each channel's
+// recent events for resuming clients. It knows nothing of sockets or
+// protocols (the publish socket is package pubsub/ingest; the subscriber
+// server is package poller) and imports nothing of ours but sse.
 //
 // It owns these things:
 //
-//   - IDs, the one id counter of the server. Ids are decimal integers,
-//     strictly increasing, below 2^53 (so JavaScript compares them exactly)
-//     and never reused across a restart. The counter is seeded from the
-//     wall clock in microseconds when the process starts, and each event
-//     takes the next integer: id = seed + n for the n-th event (n from 1).
-//     A restarted process therefore starts above every id the previous one
+//   - Ids, the one id counter of the server. Ids are decimal integers,
+//     strictly increasing, below 2^53 (MaxID, so JavaScript compares them
+//     exactly) and never reused across a restart. The counter is seeded from
+//     the wall clock in microseconds when the process starts, and each event
+//     takes the next integer: id = seed + n for the n-th event (n from 1). A
+//     restarted process therefore starts above every id the previous one
 //     issued as long as that process published, on average over its
 //     lifetime, fewer than one event per microsecond (a million events per
 //     second) — far beyond what one publish socket carries. If the clock
@@ -15,55 +19,80 @@
 //     lead, ids could repeat: run NTP in slew mode. 2^53 µs after the epoch
 //     is the year 2255.
 //
-//   - Ring, a bounded multi-producer, multi-consumer broadcast ring. The
-//     publish path claims a slot with one atomic add (which also fixes the
-//     event's id, so ring order is id order), fills it and commits it with
-//     an atomic store; it takes no lock at all. Every subscriber loop holds
-//     a Cursor and reads every committed slot in order, lock-free. A slot is
-//     reused only when every cursor has moved past it: a publisher that
-//     finds the ring full waits (back-pressure), it never overwrites an
-//     event a loop has not seen, so nothing is silently dropped.
+//   - The ring, a bounded multi-producer, multi-consumer broadcast ring
+//     (unexported; Hub.Subscribe hands out its Cursors). A publisher claims
+//     the next position (which fixes the event's id, so ring order is id
+//     order), fills the slot and commits it with an atomic store. Every
+//     subscriber loop holds a Cursor and reads every committed slot in
+//     order, lock-free. A slot is reused only when every cursor has moved
+//     past it: a publisher that finds the ring full waits (back-pressure),
+//     it never overwrites an event a loop has not seen, so nothing is
+//     silently dropped.
 //
 //   - Hub, the publish entry point: it validates a publish, formats the SSE
-//     frame once (sse.AppendEvent) and puts the immutable Event on the ring.
-//     Hub.Publish is safe for concurrent use by any number of goroutines.
+//     frame once (sse.AppendEvent) and puts the immutable Event on the ring
+//     and in its channel's history. Hub.Publish is safe for concurrent use
+//     by any number of goroutines.
 //
 //   - History, the retained events of each channel for resuming clients,
 //     bounded by a count per channel, an age, and one byte budget for all
 //     channels (frame plus about 90 bytes of index per event); the oldest
-//     events go first. It holds the same *Event values the ring carries:
-//     no second copy. Publishers append under a history lock that also
-//     orders their ring claims, so each channel's history is in id order;
-//     loops read it lock-free (Hub.HistoryAfter): a slot read is validated
-//     against the event's channel sequence, and an eviction that races a
-//     read shows up as a nil or mismatched slot and restarts the search.
-//     A channel whose events are all evicted is forgotten; its newest
-//     evicted id raises a floor that makes later resumes on forgotten
-//     channels report a gap. The floor starts at the id seed, so a resume
-//     from before a restart always reports one.
+//     events go first. It holds the same *Event values the ring carries: no
+//     second copy. Loops read it lock-free (Hub.HistoryAfter): a slot read
+//     is validated against the event's channel sequence, and an eviction
+//     that races a read shows up as a nil or mismatched slot and restarts
+//     the search. A channel whose events are all evicted is forgotten; its
+//     newest evicted id raises a floor that makes later resumes on
+//     forgotten channels report a gap. The floor starts at the id seed, so
+//     a resume from before a restart always reports one.
 //
 //   - Relay, for several worker processes behind one publish socket
 //     (ssedge serve --procs): the supervisor's hub numbers events and the
-//     relay streams them, in id order and with their ids, to each
-//     worker's hub (Hub.Follow), whose ring positions then carry the same
-//     ids; each worker has its own queue and writer goroutine, so a stuck
-//     worker delays no other until its queue is full. The supervisor
-//     shares its latest id (Config.Upstream), so a worker that is behind
-//     waits for an id a client already has instead of calling it future.
+//     relay streams them, in id order and with their ids, to each worker's
+//     hub (Hub.Follow), whose ring positions then carry the same ids; each
+//     worker has its own queue and writer goroutine, so a stuck worker
+//     delays no other until its queue is full. The supervisor shares its
+//     latest id (Config.Upstream), so a worker that is behind waits for an
+//     id a client already has instead of calling it future.
 //
 //   - Index, the per-loop map from channel name to the loop's subscribers
 //     of that channel. An Index belongs to one loop goroutine and is never
 //     touched by anyone else, so it has no lock.
 //
+// Locks, who takes them, and what waits on what:
+//
+//   - The history lock (history.mu) is the publishers' lock. Every publish
+//     (Hub.Publish, and Hub.Follow in a worker) takes it once, to claim a
+//     ring position and append to its channel's history in one step: that
+//     is what keeps each channel's history in id order. The janitor (once a
+//     second, for the age bound) and the history counters take it too.
+//     Loops never take it. It is never held while waiting: a publisher that
+//     finds the ring full releases it, waits for room with no lock held
+//     (spinning briefly, then sleeping 50 µs between checks), and takes it
+//     again to claim; so other publishers and the janitor never queue behind
+//     a publisher that waits for the loops. Which of several waiting
+//     publishers gets the freed room first is not defined.
+//   - The ring's cursor lock (ring.mu) guards cursor registration
+//     (Hub.Subscribe, Hub.Unsubscribe) and the recomputation of the ring's
+//     free-space gate, which only a full ring needs. A publisher may take it
+//     while holding the history lock; nothing takes them in the other order.
+//   - The relay's locks (Relay.mu for attaching workers, one per worker
+//     queue) are taken by the relay's Run goroutine, Attach and the
+//     worker's writer goroutine; never by publishers or loops. Run, a ring
+//     reader like a loop, waits while a worker's queue is full; that worker
+//     is then dropped once it stalls, so the wait is bounded.
+//   - Loops wait on nothing in this package: a Cursor reads committed
+//     slots and stops at the first uncommitted one, whose publisher commits
+//     it right after leaving the history lock, without waiting.
+//   - Publishers wait only for ring room, that is, for the slowest loop.
+//
 // Invariants:
 //
 //   - An Event and its Frame are immutable once on the ring; loops share
 //     the Frame read-only across all their subscribers (zero copies).
-//   - Publishing takes no lock that delivery takes (the history lock is
-//     publishers' only): producers and loops
-//     meet only through the ring's atomics and each loop's wake-up function
-//     (an eventfd write in the poller), which is called only when that loop
-//     has announced it is about to sleep.
+//   - Publishers and loops meet only through the ring's atomics and each
+//     loop's wake-up function (an eventfd write in the poller), which is
+//     called only when that loop has announced it is about to sleep.
 //   - A cursor's owner goroutine is the only one that calls its Next and
 //     Commit methods.
 package pubsub

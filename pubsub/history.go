@@ -314,19 +314,19 @@ func (hub *Hub) HistoryAfter(name string, after, below uint64) Resume {
 	return r
 }
 
-// HistoryStats is a snapshot of what the history holds.
-type HistoryStats struct {
+// historyCounts is a snapshot of what the history holds.
+type historyCounts struct {
 	Events   int   // retained events
 	Bytes    int64 // accounted bytes (frames plus index)
 	Channels int   // channels with retained events
 }
 
-// HistoryStats reports the history's size. It takes the publishers' lock.
-func (hub *Hub) HistoryStats() HistoryStats {
+// historyStats reports the history's size. It takes the publishers' lock.
+func (hub *Hub) historyStats() historyCounts {
 	h := hub.hist
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var st HistoryStats
+	var st historyCounts
 	st.Bytes = h.bytes
 	h.channels.Range(func(_, v any) bool {
 		ch := v.(*channel)

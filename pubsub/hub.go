@@ -13,7 +13,7 @@ import (
 type Config struct {
 	RingSize      int    // events in flight between publishers and loops; default 16384
 	MaxEventBytes int    // largest event data accepted; default 256 KiB
-	Seed          uint64 // id seed; 0 means SeedFromClock(time.Now())
+	Seed          uint64 // id seed; 0 means seedFromClock(time.Now())
 	History       HistoryConfig
 	// Upstream, for a worker fed by a Relay, reads the highest id the
 	// supervisor has issued (shared memory that NewRelay's mark writes). A
@@ -31,7 +31,7 @@ const (
 // Hub validates publishes, formats each event's frame once and puts it on
 // the ring. It is safe for concurrent use.
 type Hub struct {
-	ring    *Ring
+	ring    *eventRing
 	hist    *history
 	seed    uint64
 	maxData int
@@ -50,9 +50,9 @@ func NewHub(cfg Config) *Hub {
 		cfg.MaxEventBytes = DefaultMaxEventBytes
 	}
 	if cfg.Seed == 0 {
-		cfg.Seed = SeedFromClock(time.Now())
+		cfg.Seed = seedFromClock(time.Now())
 	}
-	h := &Hub{ring: NewRing(cfg.RingSize), hist: newHistory(cfg.History, cfg.Seed), seed: cfg.Seed,
+	h := &Hub{ring: newEventRing(cfg.RingSize), hist: newHistory(cfg.History, cfg.Seed), seed: cfg.Seed,
 		maxData: cfg.MaxEventBytes, up: cfg.Upstream, done: make(chan struct{})}
 	h.ring.base = cfg.Seed
 	go h.janitor()
@@ -93,15 +93,18 @@ func (h *Hub) MaxEventBytes() int { return h.maxData }
 // Published is the number of events published so far.
 func (h *Hub) Published() uint64 { return h.count.Load() }
 
-// Subscribe registers a loop's cursor; see Ring.Subscribe.
-func (h *Hub) Subscribe(wake func()) *Cursor { return h.ring.Subscribe(wake) }
+// Subscribe registers a loop's cursor, which starts at the next event to be
+// published. wake is called (from a publisher's goroutine) when an event
+// is committed while the loop has announced sleep (Cursor.Sleep); it must
+// not block.
+func (h *Hub) Subscribe(wake func()) *Cursor { return h.ring.subscribe(wake) }
 
 // Unsubscribe removes a loop's cursor.
-func (h *Hub) Unsubscribe(c *Cursor) { h.ring.Unsubscribe(c) }
+func (h *Hub) Unsubscribe(c *Cursor) { h.ring.unsubscribe(c) }
 
 // Close stops publishing: Publish returns ErrClosed from now on.
 func (h *Hub) Close() {
-	h.ring.Close()
+	h.ring.close()
 	h.once.Do(func() { close(h.done) })
 }
 
@@ -144,12 +147,29 @@ func (h *Hub) Publish(channel, name, data []byte) (uint64, error) {
 func (h *Hub) put(chName []byte, ev *Event, name, data []byte) error {
 	// The history lock orders claims with history appends, so each
 	// channel's history is in id order. Loops never take it. Every claim
-	// is made under it, so ring.next is stable here.
-	h.hist.mu.Lock()
-	if ev.ID != 0 {
-		if want := h.seed + h.ring.next.Load() + 1; ev.ID != want {
+	// is made under it, so ring.next is stable here. A full ring is waited
+	// out with the lock released (waitRoom), so other publishers and the
+	// janitor never queue behind a publisher that waits for the loops.
+	var pos uint64
+	for {
+		h.hist.mu.Lock()
+		if ev.ID != 0 {
+			if want := h.seed + h.ring.next.Load() + 1; ev.ID != want {
+				h.hist.mu.Unlock()
+				return fmt.Errorf("%w: event id %d where %d was due", ErrRelayOrder, ev.ID, want)
+			}
+		}
+		if h.ring.closed.Load() {
 			h.hist.mu.Unlock()
-			return fmt.Errorf("%w: event id %d where %d was due", ErrRelayOrder, ev.ID, want)
+			return ErrClosed
+		}
+		var ok bool
+		if pos, ok = h.ring.tryClaim(); ok {
+			break
+		}
+		h.hist.mu.Unlock()
+		if !h.ring.waitRoom() {
+			return ErrClosed
 		}
 	}
 	var ch *channel
@@ -158,12 +178,6 @@ func (h *Hub) put(chName []byte, ev *Event, name, data []byte) error {
 		ev.Channel = ch.name
 	} else {
 		ev.Channel = string(chName)
-	}
-	pos, ok := h.ring.claim()
-	if !ok {
-		// The position is lost, but nothing waits on it: Close ends all loops.
-		h.hist.mu.Unlock()
-		return ErrClosed
 	}
 	if ev.ID == 0 {
 		ev.ID = h.seed + pos + 1

@@ -6,10 +6,10 @@ import "time"
 // JavaScript number holds exactly.
 const MaxID = 1<<53 - 1
 
-// SeedFromClock returns the id seed for a process started at now: the wall
+// seedFromClock returns the id seed for a process started at now: the wall
 // clock in microseconds since the Unix epoch. See the package doc for why
 // this makes ids unique across restarts.
-func SeedFromClock(now time.Time) uint64 {
+func seedFromClock(now time.Time) uint64 {
 	us := now.UnixMicro()
 	if us < 0 {
 		return 0

@@ -64,18 +64,17 @@ func follow(t *testing.T, conn net.Conn) *follower {
 func (f *follower) drain(t *testing.T, n int) []*Event {
 	t.Helper()
 	var got []*Event
-	deadline := time.Now().Add(10 * time.Second)
-	for len(got) < n {
-		if ev := f.cur.Next(); ev != nil {
+	waitUntil(t, fmt.Sprintf("the follower to get %d events", n), func() bool {
+		for len(got) < n {
+			ev := f.cur.Next()
+			if ev == nil {
+				break
+			}
 			got = append(got, ev)
-			f.cur.Commit()
-			continue
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("follower got %d of %d events", len(got), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		f.cur.Commit()
+		return len(got) >= n
+	})
 	return got
 }
 
@@ -159,7 +158,7 @@ func TestRelayWorkersShareIDs(t *testing.T) {
 		t.Fatalf("resume from before the worker's seed: gap mark %d, want at least %d", gap, seed)
 	}
 	// The parent keeps no history: a thousand channels leave nothing.
-	if st := parent.HistoryStats(); st.Channels != 0 || st.Events != 0 {
+	if st := parent.historyStats(); st.Channels != 0 || st.Events != 0 {
 		t.Fatalf("parent without history tracks %+v", st)
 	}
 	cancel()
@@ -269,20 +268,10 @@ func TestRelayDetach(t *testing.T) {
 		}
 		detach()
 	}
-	waitFor := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before+2 {
-		if time.Now().After(waitFor) {
-			t.Fatalf("%d goroutines after 50 detached workers, %d before", runtime.NumGoroutine(), before)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitUntil(t, fmt.Sprintf("the goroutines of 50 detached workers to end (%d before)", before),
+		func() bool { return runtime.NumGoroutine() <= before+2 })
 	id := pub(t, parent, "a", "x")
-	for marked.Load() != id {
-		if time.Now().After(waitFor) {
-			t.Fatalf("mark %d, want the relayed id %d", marked.Load(), id)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, fmt.Sprintf("the mark to reach the relayed id %d", id), func() bool { return marked.Load() == id })
 	cancel()
 	<-ran
 	p, w := socketPair(t)

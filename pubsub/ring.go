@@ -27,9 +27,9 @@ type slot struct {
 	ev        *Event
 }
 
-// Ring is the bounded broadcast ring from publishers to loops (see the
-// package doc for its protocol).
-type Ring struct {
+// eventRing is the bounded broadcast ring from publishers to loops (see
+// the package doc for its protocol and locks).
+type eventRing struct {
 	mask  uint64
 	slots []slot
 	base  uint64 // the id of ring position p is base + p + 1
@@ -39,42 +39,55 @@ type Ring struct {
 	_    [56]byte
 	gate atomic.Uint64 // a lower bound of every cursor's position; cache of minCursor
 
-	closed atomic.Bool
+	closed  atomic.Bool
+	waiting atomic.Int32 // publishers in waitRoom (tests observe it)
 
 	mu      sync.Mutex                // guards cursor registration only
 	cursors atomic.Pointer[[]*Cursor] // copy-on-write under mu; read lock-free
 }
 
-// NewRing returns a ring with room for size events; size is rounded up to
-// a power of two (at least 2).
-func NewRing(size int) *Ring {
+// newEventRing returns a ring with room for size events; size is rounded
+// up to a power of two (at least 2).
+func newEventRing(size int) *eventRing {
 	n := 2
 	for n < size {
 		n <<= 1
 	}
-	r := &Ring{mask: uint64(n - 1), slots: make([]slot, n)}
+	r := &eventRing{mask: uint64(n - 1), slots: make([]slot, n)}
 	empty := []*Cursor{}
 	r.cursors.Store(&empty)
 	return r
 }
 
-// Size is the number of slots.
-func (r *Ring) Size() int { return len(r.slots) }
-
-// claim reserves the next position, waiting while the ring is full. It
-// returns false if the ring was closed while waiting.
-func (r *Ring) claim() (uint64, bool) {
-	pos := r.next.Add(1) - 1
+// tryClaim reserves the next position if the ring has room for it. The
+// caller holds the hub's history lock, which every claim takes, so next
+// does not move between the check and the add; it returns false, without
+// waiting, when the ring is full.
+func (r *eventRing) tryClaim() (uint64, bool) {
+	pos := r.next.Load()
 	size := uint64(len(r.slots))
-	if pos < r.gate.Load()+size {
-		return pos, true
+	if pos >= r.gate.Load()+size && pos >= r.refreshGate(pos)+size {
+		return 0, false
 	}
+	r.next.Store(pos + 1)
+	return pos, true
+}
+
+// waitRoom waits, holding no lock, until the next position to claim has
+// room (the slowest loop has moved on) or the ring is closed; it returns
+// false if closed. Another publisher may take the room first; the caller
+// then waits again.
+func (r *eventRing) waitRoom() bool {
+	size := uint64(len(r.slots))
+	r.waiting.Add(1)
+	defer r.waiting.Add(-1)
 	for spins := 0; ; spins++ {
-		if pos < r.refreshGate(pos)+size {
-			return pos, true
-		}
 		if r.closed.Load() {
-			return pos, false
+			return false
+		}
+		pos := r.next.Load()
+		if pos < r.refreshGate(pos)+size {
+			return true
 		}
 		// Full: the slowest loop is a whole ring behind. Back off; loops
 		// never block on anything but epoll, so this ends.
@@ -90,7 +103,7 @@ func (r *Ring) claim() (uint64, bool) {
 // that it cannot store a gate computed from a cursor list that a
 // concurrent Subscribe has just extended (which would let the fast path
 // overwrite the new cursor's first slot). Only a full ring gets here.
-func (r *Ring) refreshGate(def uint64) uint64 {
+func (r *eventRing) refreshGate(def uint64) uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	low := r.minCursor(def)
@@ -99,7 +112,7 @@ func (r *Ring) refreshGate(def uint64) uint64 {
 }
 
 // commit makes ev readable at pos and wakes the loops that sleep.
-func (r *Ring) commit(pos uint64, ev *Event) {
+func (r *eventRing) commit(pos uint64, ev *Event) {
 	s := &r.slots[pos&r.mask]
 	s.ev = ev
 	cursors := *r.cursors.Load()
@@ -114,7 +127,7 @@ func (r *Ring) commit(pos uint64, ev *Event) {
 
 // minCursor is the smallest position any cursor still has to read, or def
 // when there are no cursors.
-func (r *Ring) minCursor(def uint64) uint64 {
+func (r *eventRing) minCursor(def uint64) uint64 {
 	low := def
 	for _, c := range *r.cursors.Load() {
 		if p := c.pos.Load(); p < low {
@@ -124,13 +137,13 @@ func (r *Ring) minCursor(def uint64) uint64 {
 	return low
 }
 
-// Close makes waiting and future publishers fail with ErrClosed.
-func (r *Ring) Close() { r.closed.Store(true) }
+// close makes waiting and future publishers fail with ErrClosed.
+func (r *eventRing) close() { r.closed.Store(true) }
 
-// Subscribe registers a reader that starts at the next unclaimed position.
+// subscribe registers a reader that starts at the next unclaimed position.
 // wake is called (from a publisher's goroutine) when an event is committed
 // while the reader is sleeping; it must not block.
-func (r *Ring) Subscribe(wake func()) *Cursor {
+func (r *eventRing) subscribe(wake func()) *Cursor {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := &Cursor{ring: r, wake: wake}
@@ -147,8 +160,8 @@ func (r *Ring) Subscribe(wake func()) *Cursor {
 	return c
 }
 
-// Unsubscribe removes c, so producers no longer wait for it.
-func (r *Ring) Unsubscribe(c *Cursor) {
+// unsubscribe removes c, so producers no longer wait for it.
+func (r *eventRing) unsubscribe(c *Cursor) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := *r.cursors.Load()
@@ -164,7 +177,7 @@ func (r *Ring) Unsubscribe(c *Cursor) {
 // Cursor is one loop's read position on the ring. Next, Pending, Commit,
 // Sleep and Awake are called only by the owning loop goroutine.
 type Cursor struct {
-	ring  *Ring
+	ring  *eventRing
 	wake  func()
 	local uint64 // owned by the loop: next position to read
 

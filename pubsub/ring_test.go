@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -40,7 +41,7 @@ func TestRingConcurrentPublishers(t *testing.T) {
 				ev := c.Next()
 				if ev == nil {
 					c.Commit()
-					time.Sleep(10 * time.Microsecond)
+					runtime.Gosched() // poll: publishers are still going
 					continue
 				}
 				if ev.ID != last+1 {
@@ -74,10 +75,11 @@ func TestRingFullBlocksThenClose(t *testing.T) {
 		_, err := h.Publish([]byte("c"), nil, []byte("fifth"))
 		done <- err
 	}()
+	waitUntil(t, "the fifth publish to wait for room", func() bool { return h.ring.waiting.Load() == 1 })
 	select {
 	case err := <-done:
 		t.Fatalf("publish into a full ring returned %v, want it to wait", err)
-	case <-time.After(50 * time.Millisecond):
+	default:
 	}
 	// Reading one slot lets it through.
 	first := c.Next()
@@ -99,7 +101,7 @@ func TestRingFullBlocksThenClose(t *testing.T) {
 		_, err := h.Publish([]byte("c"), nil, []byte("x"))
 		done <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waitUntil(t, "a publisher to wait on the full ring", func() bool { return h.ring.waiting.Load() == 1 })
 	h.Close()
 	if err := <-done; err != ErrClosed {
 		t.Fatalf("got %v, want ErrClosed", err)
@@ -151,15 +153,15 @@ func TestPublishValidation(t *testing.T) {
 
 func TestSeedFromClock(t *testing.T) {
 	now := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
-	seed := SeedFromClock(now)
+	seed := seedFromClock(now)
 	if seed != uint64(now.UnixMicro()) || seed >= MaxID {
 		t.Fatalf("seed %d", seed)
 	}
 	// Restarting a millisecond later starts above a thousand events.
-	if SeedFromClock(now.Add(time.Millisecond)) <= seed+999 {
+	if seedFromClock(now.Add(time.Millisecond)) <= seed+999 {
 		t.Fatal("seed does not advance with the clock")
 	}
-	if SeedFromClock(time.Date(2255, 1, 1, 0, 0, 0, 0, time.UTC)) >= MaxID {
+	if seedFromClock(time.Date(2255, 1, 1, 0, 0, 0, 0, time.UTC)) >= MaxID {
 		t.Fatal("ids leave the exact JavaScript range before 2255")
 	}
 }
@@ -177,5 +179,66 @@ func TestRingReleasesReadEvents(t *testing.T) {
 	b.Next()
 	if s.ev != nil {
 		t.Fatal("the ring still holds an event every cursor has read")
+	}
+}
+
+// A publisher waiting on a full ring holds no lock: the janitor's expiry
+// and history stats run, and a second publisher reaches the wait too
+// (instead of queueing on the history lock). Once the loop reads, both go
+// out with consecutive ids, and the channel's history stays in id order.
+func TestFullRingWaitHoldsNoLock(t *testing.T) {
+	h := NewHub(Config{RingSize: 4})
+	defer h.Close()
+	c := h.Subscribe(func() {})
+	for i := 0; i < 4; i++ {
+		pub(t, h, "c", "x")
+	}
+	done := make(chan error, 2)
+	publish := func() {
+		_, err := h.Publish([]byte("c"), nil, []byte("late"))
+		done <- err
+	}
+	go publish()
+	waitUntil(t, "the first publisher to wait for room", func() bool { return h.ring.waiting.Load() == 1 })
+
+	// The janitor's work and a stats read take the history lock.
+	locked := make(chan struct{})
+	go func() { h.expire(); h.historyStats(); close(locked) }()
+	select {
+	case <-locked:
+	case <-time.After(10 * time.Second): // a deadline, not synchronisation
+		t.Fatal("the janitor is blocked while a publisher waits on a full ring")
+	}
+	go publish()
+	waitUntil(t, "the second publisher to reach the wait (not queue on the history lock)",
+		func() bool { return h.ring.waiting.Load() == 2 })
+
+	var ids []uint64
+	for len(ids) < 6 {
+		if ev := c.Next(); ev != nil {
+			ids = append(ids, ev.ID)
+			continue
+		}
+		c.Commit()
+		waitUntil(t, "the waiting publishers' events", c.Pending)
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i < len(ids); i++ {
+		if ids[i] != ids[i-1]+1 {
+			t.Fatalf("ring ids %v are not consecutive", ids)
+		}
+	}
+	got, _ := replayAll(h, "c", ids[0]-1)
+	if len(got) != 6 {
+		t.Fatalf("history holds %d events, want 6", len(got))
+	}
+	for i, id := range got {
+		if id != ids[i] {
+			t.Fatalf("history %v, ring %v: not in id order", got, ids)
+		}
 	}
 }

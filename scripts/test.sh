@@ -10,7 +10,7 @@ export CI=${CI:-false}
 FUZZTIME=${FUZZTIME:-15s}
 
 # Debian packages the tests drive for real.
-packages=(curl nginx libnginx-mod-stream chromium)
+packages=(curl nginx libnginx-mod-stream chromium socat netcat-openbsd)
 missing=()
 # node and npm for the e2e client, from Debian when the machine has none.
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
@@ -80,8 +80,8 @@ fuzz() {
 fuzz ./httpmin FuzzParseSplit
 fuzz ./httpmin FuzzParseDifferential
 fuzz ./httpmin FuzzParseProxy
-fuzz ./pubsub FuzzLineProtocol
-fuzz ./pubsub FuzzHTTPPublish
+fuzz ./pubsub/ingest FuzzLineProtocol
+fuzz ./pubsub/ingest FuzzHTTPPublish
 fuzz ./sse FuzzRoundTrip
 fuzz ./sse FuzzAllowedHeaderSafe
 

@@ -20,6 +20,7 @@ import (
 	"github.com/ssedge/ssedge/internal/sockfile"
 	"github.com/ssedge/ssedge/poller"
 	"github.com/ssedge/ssedge/pubsub"
+	"github.com/ssedge/ssedge/pubsub/ingest"
 	"github.com/ssedge/ssedge/sse"
 	"github.com/ssedge/ssedge/tuning"
 )
@@ -174,7 +175,7 @@ func (o *serveOptions) pollerConfig(side *subscriberSide, hub *pubsub.Hub, log *
 }
 
 // ingest opens the publish socket.
-func (o *serveOptions) ingest(hub *pubsub.Hub, log *zap.Logger) (*pubsub.Ingest, error) {
+func (o *serveOptions) ingest(hub *pubsub.Hub, log *zap.Logger) (*ingest.Server, error) {
 	uids, err := parseIDs("--publish-allow-uid", o.allowUIDs.vals)
 	if err != nil {
 		return nil, err
@@ -183,7 +184,7 @@ func (o *serveOptions) ingest(hub *pubsub.Hub, log *zap.Logger) (*pubsub.Ingest,
 	if err != nil {
 		return nil, err
 	}
-	return pubsub.Listen(hub, pubsub.IngestConfig{Path: o.socket, Mode: os.FileMode(o.mode), Log: log,
+	return ingest.Listen(hub, ingest.Config{Path: o.socket, Mode: os.FileMode(o.mode), Log: log,
 		Owner: o.pubOwner, Group: o.pubGroup, AllowUIDs: uids, AllowGIDs: gids})
 }
 

@@ -1,4 +1,4 @@
-package pubsub
+package ingest
 
 import (
 	"bufio"
@@ -12,15 +12,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ssedge/ssedge/pubsub"
 )
 
 // startIngest serves a hub on a fresh socket; the returned cursor sees
 // what was published.
-func startIngest(t *testing.T, cfg Config) (*Ingest, *Hub, *Cursor) {
+func startIngest(t *testing.T, cfg pubsub.Config) (*Server, *pubsub.Hub, *pubsub.Cursor) {
 	t.Helper()
-	h := NewHub(cfg)
+	h := pubsub.NewHub(cfg)
 	c := h.Subscribe(func() {})
-	in, err := Listen(h, IngestConfig{Path: filepath.Join(t.TempDir(), "p.sock")})
+	in, err := Listen(h, Config{Path: filepath.Join(t.TempDir(), "p.sock")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +30,7 @@ func startIngest(t *testing.T, cfg Config) (*Ingest, *Hub, *Cursor) {
 	return in, h, c
 }
 
-func dialIngest(t *testing.T, in *Ingest) (net.Conn, *bufio.Reader) {
+func dialIngest(t *testing.T, in *Server) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	conn, err := net.Dial("unix", in.Path())
 	if err != nil {
@@ -69,7 +71,7 @@ func readHTTP(t *testing.T, br *bufio.Reader) (int, string) {
 
 // 1,000 pipelined HTTP publishes on one connection: 1,000 ids, in order.
 func TestHTTPPipelining(t *testing.T) {
-	in, _, cur := startIngest(t, Config{})
+	in, _, cur := startIngest(t, pubsub.Config{})
 	conn, br := dialIngest(t, in)
 	const n = 1000
 	go func() {
@@ -99,7 +101,7 @@ func TestHTTPPipelining(t *testing.T) {
 
 // 1,000 pipelined line-protocol publishes: 1,000 +OK ids, in order.
 func TestLinePipelining(t *testing.T) {
-	in, _, cur := startIngest(t, Config{})
+	in, _, cur := startIngest(t, pubsub.Config{})
 	conn, br := dialIngest(t, in)
 	const n = 1000
 	go func() {
@@ -127,61 +129,10 @@ func TestLinePipelining(t *testing.T) {
 	}
 }
 
-// Malformed publishes over HTTP get a 4xx with a reason; the connection
-// stays usable and nothing bad is published.
-func TestHTTPRefusalsKeepConnection(t *testing.T) {
-	in, h, _ := startIngest(t, Config{MaxEventBytes: 16})
-	conn, br := dialIngest(t, in)
-	cases := []struct {
-		req    string
-		status int
-		reason string
-	}{
-		{"POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", 400, "no channel"},
-		{"POST /publish?channel=bad%20name HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", 400, "channel"},
-		{"POST /publish?channel=a&channel=b HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", 400, "one channel"},
-		{"POST /publish?channel=a&event=a%0Ab HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", 400, "event"},
-		{"POST /publish?channel=a HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n12345678901234567", 413, "limit is 16"},
-		{"GET /publish?channel=a HTTP/1.1\r\nHost: x\r\n\r\n", 405, "use POST"},
-		{"POST /pub?channel=a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", 404, "/publish"},
-		{"POST /publish?channel=ok HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok", 200, ""},
-	}
-	for _, c := range cases {
-		io.WriteString(conn, c.req)
-		code, body := readHTTP(t, br)
-		if code != c.status || !strings.Contains(body, c.reason) {
-			t.Errorf("%q: got %d %q, want %d mentioning %q", c.req, code, body, c.status, c.reason)
-		}
-	}
-	if h.Published() != 1 || in.Refused() == 0 {
-		t.Fatalf("published %d refused %d", h.Published(), in.Refused())
-	}
-}
-
-// A broken HTTP head is answered and the connection closed.
-func TestHTTPMalformedHeadCloses(t *testing.T) {
-	in, _, _ := startIngest(t, Config{})
-	for _, raw := range []string{
-		"POST /publish?channel=a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
-		"POST /publish?channel=a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n",
-		"POST /publish?channel=a HTTP/1.1\r\nContent-Length: 1\r\n\r\nx",
-	} {
-		conn, br := dialIngest(t, in)
-		io.WriteString(conn, raw)
-		code, body := readHTTP(t, br)
-		if code < 400 || body == "" {
-			t.Errorf("%q: %d %q", raw, code, body)
-		}
-		if _, err := br.ReadByte(); err != io.EOF {
-			t.Errorf("%q: connection not closed (%v)", raw, err)
-		}
-	}
-}
-
 // Line-protocol errors: -ERR with a reason; recoverable ones keep the
 // connection, framing errors close it.
 func TestLineErrors(t *testing.T) {
-	in, h, _ := startIngest(t, Config{MaxEventBytes: 4})
+	in, h, _ := startIngest(t, pubsub.Config{MaxEventBytes: 4})
 	conn, br := dialIngest(t, in)
 	io.WriteString(conn, "PING\r\nNOPE x\r\nPUB bad! 1\r\nx\r\nPUB ok 9\r\n123456789\r\nPUB ok \xff 2\r\nab\r\nPUB ok 2\nhi\n")
 	want := []string{"+PONG", "-ERR unknown command", "-ERR sse: invalid channel name", "-ERR pubsub: event data too large", "-ERR sse: invalid event name", "+OK "}
@@ -210,7 +161,7 @@ func TestLineErrors(t *testing.T) {
 func TestSocketLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "s.sock")
-	h := NewHub(Config{})
+	h := pubsub.NewHub(pubsub.Config{})
 	defer h.Close()
 
 	// A stale socket file (nobody listening) is replaced.
@@ -220,7 +171,7 @@ func TestSocketLifecycle(t *testing.T) {
 	}
 	stale.SetUnlinkOnClose(false)
 	stale.Close()
-	in, err := Listen(h, IngestConfig{Path: path, Mode: 0o640})
+	in, err := Listen(h, Config{Path: path, Mode: 0o640})
 	if err != nil {
 		t.Fatalf("stale socket not replaced: %v", err)
 	}
@@ -229,7 +180,7 @@ func TestSocketLifecycle(t *testing.T) {
 		t.Fatalf("mode %v, %v", fi.Mode(), err)
 	}
 	// A live one is not stolen.
-	if _, err := Listen(h, IngestConfig{Path: path}); err == nil || !strings.Contains(err.Error(), "in use") {
+	if _, err := Listen(h, Config{Path: path}); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("second listener on a live socket: %v", err)
 	}
 	in.Close(context.Background())
@@ -238,7 +189,7 @@ func TestSocketLifecycle(t *testing.T) {
 	}
 	// A regular file is never replaced.
 	os.WriteFile(path, []byte("precious"), 0o600)
-	if _, err := Listen(h, IngestConfig{Path: path}); err == nil || !strings.Contains(err.Error(), "not a socket") {
+	if _, err := Listen(h, Config{Path: path}); err == nil || !strings.Contains(err.Error(), "not a socket") {
 		t.Fatalf("listening over a regular file: %v", err)
 	}
 	if b, _ := os.ReadFile(path); string(b) != "precious" {
@@ -248,17 +199,18 @@ func TestSocketLifecycle(t *testing.T) {
 
 // Default mode is 0660.
 func TestSocketDefaultMode(t *testing.T) {
-	in, _, _ := startIngest(t, Config{})
+	in, _, _ := startIngest(t, pubsub.Config{})
 	fi, err := os.Stat(in.Path())
 	if err != nil || fi.Mode().Perm() != 0o660 {
 		t.Fatalf("mode %v, %v", fi.Mode(), err)
 	}
 }
 
-// A reply longer than netpoll's copy threshold is not overwritten by the
-// reply to the next pipelined request.
+// A reply longer than the 4 KiB reply buffer, formatted in the
+// connection's reused scratch buffer, is not overwritten by the reply to
+// the next pipelined request.
 func TestLargeReplyThenPipelined(t *testing.T) {
-	in, _, _ := startIngest(t, Config{})
+	in, _, _ := startIngest(t, pubsub.Config{})
 	conn, br := dialIngest(t, in)
 	long := "/" + strings.Repeat("x", 4500)
 	io.WriteString(conn, "POST "+long+" HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx"+
@@ -273,7 +225,7 @@ func TestLargeReplyThenPipelined(t *testing.T) {
 }
 
 func TestExpect(t *testing.T) {
-	in, h, _ := startIngest(t, Config{})
+	in, h, _ := startIngest(t, pubsub.Config{})
 	conn, br := dialIngest(t, in)
 	io.WriteString(conn, "POST /publish?channel=a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
 	if line, _ := br.ReadString('\n'); line != "HTTP/1.1 100 Continue\r\n" {
@@ -297,14 +249,14 @@ func TestExpect(t *testing.T) {
 // The uid/gid allow-list refuses a publisher that is not on it, with a
 // reason in the protocol it speaks, and admits one that is.
 func TestPublisherAllowList(t *testing.T) {
-	h := NewHub(Config{})
+	h := pubsub.NewHub(pubsub.Config{})
 	defer h.Close()
 	me := uint32(os.Getuid())
 	for _, tc := range []struct {
 		allow   []uint32
 		allowed bool
 	}{{[]uint32{me + 1}, false}, {[]uint32{me + 1, me}, true}} {
-		in, err := Listen(h, IngestConfig{Path: filepath.Join(t.TempDir(), "p.sock"), AllowUIDs: tc.allow})
+		in, err := Listen(h, Config{Path: filepath.Join(t.TempDir(), "p.sock"), AllowUIDs: tc.allow})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -324,12 +276,12 @@ func TestPublisherAllowList(t *testing.T) {
 }
 
 func TestSocketOwnerGroup(t *testing.T) {
-	h := NewHub(Config{})
+	h := pubsub.NewHub(pubsub.Config{})
 	defer h.Close()
-	if _, err := Listen(h, IngestConfig{Path: filepath.Join(t.TempDir(), "p.sock"), Group: "no-such-group-xyz"}); err == nil || !strings.Contains(err.Error(), "no-such-group-xyz") {
+	if _, err := Listen(h, Config{Path: filepath.Join(t.TempDir(), "p.sock"), Group: "no-such-group-xyz"}); err == nil || !strings.Contains(err.Error(), "no-such-group-xyz") {
 		t.Fatalf("unknown group: %v", err)
 	}
-	in, err := Listen(h, IngestConfig{Path: filepath.Join(t.TempDir(), "p.sock"), Group: strconv.Itoa(os.Getgid())})
+	in, err := Listen(h, Config{Path: filepath.Join(t.TempDir(), "p.sock"), Group: strconv.Itoa(os.Getgid())})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,170 @@
+package ingest
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ssedge/ssedge/httpmin"
+)
+
+// bufSize is each publisher connection's read buffer: room for the
+// largest HTTP head or command line the protocols accept, plus one byte to
+// tell "too long" from "just fits".
+const bufSize = max(httpmin.MaxHeaderBytes, maxLine) + 1
+
+// conn is one publisher connection. Only its own goroutine (Server.serve)
+// touches its fields, except mu and closing, which Close shares.
+type conn struct {
+	srv    *Server
+	nc     *net.UnixConn
+	r      *bufio.Reader // reads through source: flushes w before blocking
+	w      *bufio.Writer // replies, flushed before each blocking read and at the end
+	proto  byte          // 0 undecided, 'h' HTTP, 'l' line protocol
+	denied string        // non-empty: the peer may not publish; the reason
+	idle   bool          // waiting for a message to start: no read deadline
+	req    httpmin.Request
+	out    []byte // a reply being formatted
+	chan_  []byte
+	event  []byte
+	data   []byte // an event's payload, reused
+
+	mu      sync.Mutex // orders deadline changes with Close's interrupt
+	closing bool       // guarded by mu: Close has interrupted this connection
+}
+
+func (s *Server) newConn(nc *net.UnixConn) *conn {
+	c := &conn{srv: s, nc: nc}
+	c.r = bufio.NewReaderSize(source{c}, bufSize)
+	c.w = bufio.NewWriterSize(sink{c}, 4096)
+	c.denied = s.checkPeer(nc)
+	return c
+}
+
+// source is the connection as the buffered reader sees it. Before a read
+// that may block it flushes the replies queued so far, so a publisher that
+// waits for its replies before sending more gets them; and it bounds the
+// wait with the read timeout unless no message has started.
+type source struct{ c *conn }
+
+func (s source) Read(p []byte) (int, error) {
+	c := s.c
+	if c.w.Buffered() > 0 {
+		if err := c.w.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	var dl time.Time
+	if !c.idle {
+		dl = time.Now().Add(c.srv.cfg.ReadTimeout)
+	}
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return 0, errClosing
+	}
+	c.nc.SetReadDeadline(dl)
+	c.mu.Unlock()
+	return c.nc.Read(p)
+}
+
+// sink bounds each write of replies by the read timeout: a publisher that
+// stops taking its replies does not hold its goroutine forever.
+type sink struct{ c *conn }
+
+func (s sink) Write(p []byte) (int, error) {
+	s.c.nc.SetWriteDeadline(time.Now().Add(s.c.srv.cfg.ReadTimeout))
+	return s.c.nc.Write(p)
+}
+
+// interrupt makes the connection's pending and future reads fail at once.
+// Called by Close with the server's mu held.
+func (c *conn) interrupt() {
+	c.mu.Lock()
+	c.closing = true
+	c.nc.SetReadDeadline(time.Unix(1, 0))
+	c.mu.Unlock()
+}
+
+// serve runs one publisher connection: commands in order until the peer
+// closes or half-closes (after which every command already received is
+// still answered), a framing error, or Close.
+func (s *Server) serve(c *conn) {
+	defer s.wg.Done()
+	var err error
+	for err == nil {
+		c.idle = true
+		if _, err = c.r.Peek(1); err != nil {
+			break
+		}
+		c.idle = false
+		if c.proto == 0 {
+			c.proto = 'h'
+			b, perr := c.r.Peek(4)
+			if perr != nil {
+				err = perr
+				break
+			}
+			if string(b) == "PUB " || string(b) == "PING" {
+				c.proto = 'l'
+			}
+		}
+		switch {
+		case c.denied != "" && c.proto == 'l':
+			err = s.lineError(c, c.denied, true)
+		case c.denied != "":
+			err = s.replyError(c, 403, c.denied, false, "")
+		case c.proto == 'l':
+			err = s.serveLine(c)
+		default:
+			err = s.serveHTTP(c)
+		}
+	}
+	ferr := c.w.Flush()
+	if !errors.Is(err, errHangUp) && !errors.Is(err, io.EOF) && !errors.Is(err, errClosing) {
+		s.cfg.Log.Debug("publisher connection closed", zap.Error(err))
+	} else if ferr != nil {
+		s.cfg.Log.Debug("publisher connection closed before its replies were written", zap.Error(ferr))
+	}
+	c.nc.Close()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// peekUpTo returns the buffered input, at most limit bytes of it.
+func peekUpTo(r *bufio.Reader, limit int) ([]byte, error) {
+	return r.Peek(min(r.Buffered(), limit))
+}
+
+// waitMore blocks until the reader holds more than have bytes (or the read
+// timeout passes), then returns up to limit bytes. limit is at most bufSize.
+func waitMore(r *bufio.Reader, have, limit int) ([]byte, error) {
+	if _, err := r.Peek(have + 1); err != nil {
+		return nil, err
+	}
+	return peekUpTo(r, limit)
+}
+
+// payload reads the next n bytes into the connection's reused buffer.
+func (c *conn) payload(n int) ([]byte, error) {
+	if cap(c.data) < n {
+		c.data = make([]byte, n)
+	}
+	c.data = c.data[:n]
+	if _, err := io.ReadFull(c.r, c.data); err != nil {
+		return nil, err
+	}
+	return c.data, nil
+}
+
+// reply queues b for the next flush.
+func (c *conn) reply(b []byte) error {
+	_, err := c.w.Write(b)
+	return err
+}

@@ -1,0 +1,71 @@
+// Package ingest serves the publish socket: the unix socket on which local
+// applications publish events to a pubsub.Hub and get back each event's
+// id. It meets the event core only through Hub.Publish (and
+// Hub.MaxEventBytes for its limits); the core knows nothing of it.
+//
+// Protocols (docs/protocol.md is the reference). The first bytes of a
+// connection choose its protocol for good: "PUB " or "PING" select the line
+// protocol, anything else is HTTP/1.1 (POST /publish?channel=NAME[&event=
+// NAME], parsed by httpmin). Both are pipelined: replies come in command
+// order, queued and flushed in batches (before the server would block on
+// reading, and at the end). A refusal whose framing is intact (the byte
+// count or Content-Length is known and the payload is read and dropped, up
+// to 64 MiB) keeps the connection; one whose framing is lost, or that the
+// client cannot follow with more (Expect: 100-continue, Connection: close),
+// closes it after the reply. A command is published only once all of it,
+// line end included, has arrived: a publisher cut off mid-command gets no
+// id, so nothing goes out that it would retry.
+//
+// Half-close. A publisher may shut down its write side after its last
+// command (printf ... | socat, nc -N, many client libraries): that is the
+// end of its input, not of the conversation. Every command already received
+// is answered and the replies flushed before the server closes.
+//
+// Why not netpoll. The brief puts this listener on cloudwego/netpoll, and
+// it ran there until the half-close requirement. netpoll v0.7.2 treats a
+// read EOF or EPOLLRDHUP as a close: its poller reads what is left and
+// then, on the next event with nothing more to read, closes the connection
+// (connection_reactor.go onHup), failing pending and later writes with
+// ErrConnClosed; no option keeps the write side open, so a half-closing
+// publisher lost the replies not yet written. It also writes its own
+// plain-text "NETPOLL: ..." lines (accept errors among them) to stderr,
+// past the JSON log. Publishers are few (a site's back ends on one host), so
+// this package serves each on its own goroutine with a plain net.UnixConn
+// and a buffered reader and writer: the same protocols and limits, half-
+// close handled by the standard library, and every log line through the
+// server's zap logger. The subscriber side, where connection counts are
+// large, is package poller's own epoll loops and is not affected.
+//
+// Limits: a command line of at most 1024 bytes; an HTTP head of at most
+// httpmin.MaxHeaderBytes; event data of at most Hub.MaxEventBytes;
+// Config.ReadTimeout (30 s) for the rest of a started message and for a
+// publisher to take its replies (an idle publisher between messages waits
+// as long as it likes). Each connection holds one read buffer of
+// MaxHeaderBytes+1 bytes, a 4 KiB reply buffer and its largest payload.
+//
+// Refusal logging. Every refusal is counted (Server.Refused) and logged as
+// "publish refused" with its reason at warn level, at most once a second;
+// the line counts those held back since the last one. Accept failures (a
+// shortage of descriptors or memory: EMFILE, ENFILE, ENOBUFS, ENOMEM) back
+// off (5 ms doubling to 1 s, the pending publisher waits in the backlog)
+// and are logged the same way, rate-limited.
+//
+// Who owns what:
+//
+//   - The accept goroutine owns the listener until Close closes it.
+//   - Each connection's goroutine (Server.serve) owns that connection's
+//     buffers and parse state; nobody else reads or writes them.
+//   - Server.mu guards the set of open connections and the closing flag:
+//     taken by the accept goroutine to add, by a connection's goroutine to
+//     remove itself, and by Close. Each connection's own mu orders its read
+//     deadline between its goroutine and Close's interrupt. No lock is held
+//     while reading, writing or publishing.
+//   - Published and Refused are atomics, read by anyone.
+//   - Peer credentials (SO_PEERCRED) are checked once per connection, when
+//     it is accepted, against Config.AllowUIDs and AllowGIDs.
+//   - Close stops accepting, interrupts every connection's reads (a command
+//     being served finishes and is answered; an idle one, or one waiting for
+//     the rest of a message, ends at once), waits for the goroutines up to
+//     its context, then closes what is left and removes the socket file if
+//     it is still the one Listen created (internal/sockfile).
+package ingest
