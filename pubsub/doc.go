@@ -55,10 +55,6 @@
 //     latest id (Config.Upstream), so a worker that is behind waits for an
 //     id a client already has instead of calling it future.
 //
-//   - Index, the per-loop map from channel name to the loop's subscribers
-//     of that channel. An Index belongs to one loop goroutine and is never
-//     touched by anyone else, so it has no lock.
-//
 // Locks, who takes them, and what waits on what:
 //
 //   - The history lock (history.mu) is the publishers' lock. Every publish
