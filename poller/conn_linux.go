@@ -371,6 +371,9 @@ func (l *loop) finishResponse(slot int32, after CloseReason) {
 // the read edge was spent while responding.
 func (l *loop) responseFlushed(slot int32) {
 	c := l.conns.at(slot)
+	// Out of stateResponding at once, so a close on the way (linger's
+	// shutdown failing) does not count it out a second time.
+	c.state = stateReading
 	l.stats.responding.Add(-1)
 	if c.after != CloseNone {
 		l.linger(slot, c.after)

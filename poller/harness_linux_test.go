@@ -68,6 +68,12 @@ func startHub(t *testing.T, cfg poller.Config, hubCfg pubsub.Config) *harness {
 		h.in.Close(context.Background())
 		h.hub.Close()
 		h.srv.Close()
+		// Every connection is closed now: the gauges must be back at zero,
+		// or a path counted a connection in or out twice.
+		if st := h.srv.Stats(); st.Active != 0 || st.Subscribers != 0 || st.Replaying != 0 || st.Responding != 0 {
+			t.Errorf("after Close: active %d, subscribers %d, replaying %d, responding %d; want all 0",
+				st.Active, st.Subscribers, st.Replaying, st.Responding)
+		}
 	})
 	return h
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssedge/ssedge/internal/ssetest"
 	"github.com/ssedge/ssedge/poller"
 )
 
@@ -61,13 +62,8 @@ func TestHostileClients(t *testing.T) {
 		}
 		// Every connection a case opened is gone before the next starts:
 		// the server freed what the hostile clients held.
-		deadline := time.Now().Add(15 * time.Second)
-		for h.srv.Stats().Active != 1 {
-			if time.Now().After(deadline) {
-				t.Fatalf("after %s, connections still open: %+v", name, h.srv.Stats())
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		ssetest.WaitFor(t, 15*time.Second, "the connections of "+name+" to close (only the witness left)",
+			func() bool { return h.srv.Stats().Active == 1 })
 		mark(name)
 	}
 

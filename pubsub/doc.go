@@ -63,11 +63,16 @@
 //     is what keeps each channel's history in id order. The janitor (once a
 //     second, for the age bound) and the history counters take it too.
 //     Loops never take it. It is never held while waiting: a publisher that
-//     finds the ring full releases it, waits for room with no lock held
-//     (spinning briefly, then sleeping 50 µs between checks), and takes it
-//     again to claim; so other publishers and the janitor never queue behind
-//     a publisher that waits for the loops. Which of several waiting
-//     publishers gets the freed room first is not defined.
+//     finds the ring full releases it, waits for room, and takes it again
+//     to claim; so other publishers and the janitor never queue behind a
+//     publisher that waits for the loops.
+//   - The ring's wait lock (ring.waitMu) queues publishers that wait for
+//     room: the one holding it polls (spinning briefly, then sleeping 50 µs
+//     between checks), the others sleep on it, so many waiting publishers
+//     cost the CPU of one. Nothing else takes it, and no other lock is held
+//     by a publisher that takes it. Which waiting publisher gets the freed
+//     room first is not defined (sync.Mutex is fair after a millisecond's
+//     wait, so none starves).
 //   - The ring's cursor lock (ring.mu) guards cursor registration
 //     (Hub.Subscribe, Hub.Unsubscribe) and the recomputation of the ring's
 //     free-space gate, which only a full ring needs. A publisher may take it

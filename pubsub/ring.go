@@ -41,6 +41,7 @@ type eventRing struct {
 
 	closed  atomic.Bool
 	waiting atomic.Int32 // publishers in waitRoom (tests observe it)
+	waitMu  sync.Mutex   // held by the one waiting publisher that polls for room; the others sleep on it
 
 	mu      sync.Mutex                // guards cursor registration only
 	cursors atomic.Pointer[[]*Cursor] // copy-on-write under mu; read lock-free
@@ -73,14 +74,21 @@ func (r *eventRing) tryClaim() (uint64, bool) {
 	return pos, true
 }
 
-// waitRoom waits, holding no lock, until the next position to claim has
-// room (the slowest loop has moved on) or the ring is closed; it returns
-// false if closed. Another publisher may take the room first; the caller
-// then waits again.
+// waitRoom waits, holding no lock that a claim, the janitor or a loop
+// takes, until the next position to claim has room (the slowest loop has
+// moved on) or the ring is closed; it returns false if closed. Another
+// publisher may take the room first; the caller then waits again.
+//
+// Only one waiter polls at a time (it holds waitMu); the others sleep on
+// waitMu, so a hundred waiting publishers cost what one does, and the CPU
+// goes to the loops that make the room. sync.Mutex turns fair (FIFO) once
+// a waiter has waited over a millisecond, so none starves.
 func (r *eventRing) waitRoom() bool {
 	size := uint64(len(r.slots))
 	r.waiting.Add(1)
 	defer r.waiting.Add(-1)
+	r.waitMu.Lock()
+	defer r.waitMu.Unlock()
 	for spins := 0; ; spins++ {
 		if r.closed.Load() {
 			return false
