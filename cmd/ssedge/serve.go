@@ -41,6 +41,8 @@ type serveOptions struct {
 	corsCreds                                               bool
 
 	args []string // as given, for worker processes
+
+	configOptions // --config and what it loaded (config.go)
 }
 
 func parseServe(args []string) (*serveOptions, error) {
@@ -90,7 +92,11 @@ func parseServe(args []string) (*serveOptions, error) {
 	fs.BoolVar(&o.corsCreds, "cors-credentials", false, "allow credentials (cookies) on CORS requests; the origin is echoed, never *")
 	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or console")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	addConfigFlags(fs, &o.configOptions)
 	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if err := o.loadConfig(fs); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -102,13 +108,13 @@ func parseServe(args []string) (*serveOptions, error) {
 		o.listen.vals = nil
 	}
 	if !poller.ValidClientIPHeader(o.clientIPHeader) {
-		return nil, fmt.Errorf("--client-ip-header %q: expected auto, x-real-ip, x-forwarded-for or none", o.clientIPHeader)
+		return nil, o.blame(fmt.Errorf("--client-ip-header %q: expected auto, x-real-ip, x-forwarded-for or none", o.clientIPHeader))
 	}
 	if o.procs < 1 || o.procs > maxProcs {
-		return nil, fmt.Errorf("--procs %d: expected 1 to %d", o.procs, maxProcs)
+		return nil, o.blame(fmt.Errorf("--procs %d: expected 1 to %d", o.procs, maxProcs))
 	}
 	if o.loops < 0 {
-		return nil, fmt.Errorf("--loops %d: expected 0 (automatic) or more", o.loops)
+		return nil, o.blame(fmt.Errorf("--loops %d: expected 0 (automatic) or more", o.loops))
 	}
 	if o.loops == 0 {
 		o.loops = max(1, runtime.NumCPU()/o.procs)
