@@ -228,6 +228,7 @@ func serve(args []string) error {
 	if o.procs > 1 {
 		return supervise(ctx, o, log)
 	}
+	hup := notifyHUP()
 	raiseFileLimit(log, o.conns)
 	side, err := o.subscriberSide()
 	if err != nil {
@@ -243,8 +244,15 @@ func serve(args []string) error {
 		srv.Close()
 		return err
 	}
+	r, err := newReloader(o, side, log, hub, srv, in)
+	if err != nil {
+		in.Close(context.Background())
+		srv.Close()
+		return err
+	}
 	srv.Start()
 	logServing(log, srv.Addrs(), in.Path())
+	go r.run(ctx, hup)
 
 	<-ctx.Done()
 	log.Info("stopping")
@@ -324,7 +332,8 @@ func newLogger(format, level string) (*zap.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-format %q: expected json or console", format)
 	}
-	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	processLevel.SetLevel(lvl) // a reload changes it (reload.go)
+	cfg.Level = processLevel
 	cfg.Sampling = nil
 	return cfg.Build()
 }
