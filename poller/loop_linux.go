@@ -183,7 +183,7 @@ func (l *loop) turn() {
 	}
 	n, err := unix.EpollWait(l.epfd, l.events, timeout)
 	l.cursor.Awake()
-	l.cfg = l.srv.live.Load()
+	l.loadSettings()
 	l.now = int64(time.Since(l.start) / time.Millisecond)
 	if err != nil && err != unix.EINTR {
 		l.log.Error("epoll_wait failed", zap.Error(err))

@@ -14,6 +14,18 @@ import (
 // path reads plain fields and never waits for a reload, and a turn sees
 // one consistent set of settings.
 
+// loadSettings takes the settings in force for this turn. When a reload
+// has changed them, the heartbeat sweep is brought forward to the new
+// interval (a longer old one would otherwise delay it).
+func (l *loop) loadSettings() {
+	c := l.srv.live.Load()
+	if c == l.cfg {
+		return
+	}
+	l.cfg = c
+	l.sweepAt = min(l.sweepAt, l.now+max(l.heartbeatMs()/4, 1))
+}
+
 // publish makes c the settings the loops use from their next turn.
 func (s *Server) publish(c Config) {
 	if c.MaxConns <= 0 {

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/ssedge/ssedge/internal/rules"
 )
@@ -552,8 +553,12 @@ func checkServe(args []string) (*serveOptions, error) {
 	if _, err := parseIDs("--publish-allow-gid", o.allowGIDs.vals); err != nil {
 		return nil, o.blame(err)
 	}
-	if _, err := newLogger(o.logFormat, o.logLevel); err != nil {
-		return nil, o.blame(err)
+	// Not newLogger: that sets the process's level.
+	if _, err := zapcore.ParseLevel(o.logLevel); err != nil {
+		return nil, o.blame(fmt.Errorf("--log-level %q: expected debug, info, warn or error", o.logLevel))
+	}
+	if o.logFormat != "json" && o.logFormat != "console" {
+		return nil, o.blame(fmt.Errorf("--log-format %q: expected json or console", o.logFormat))
 	}
 	return o, nil
 }

@@ -162,17 +162,22 @@ func (r *reloader) apply() error {
 		}
 		r.hub.SetHistory(o.hubConfig(0).History)
 	}
-	processLevel.SetLevel(lvl)
 	changed, restart := r.o.diff(o)
 	r.o, r.keys = o, side.verifier
 	reloads.ok.Add(1)
 	reloads.last.Store(time.Now().Unix())
+	// The reload is logged under the more verbose of the old and the new
+	// level, so that the line that says the level changed is seen.
+	if lvl < processLevel.Level() {
+		processLevel.SetLevel(lvl)
+	}
 	r.log.Info("config reloaded", zap.String("config", o.configPath), zap.Strings("changed", changed),
 		zap.Int("rules", o.rules.Len()), zap.Uint64("reloads_ok", reloads.OK()))
 	if len(restart) > 0 {
 		r.log.Warn("config reload: these settings changed but need a restart; the old values stay in force",
 			zap.Strings("needs_restart", restart))
 	}
+	processLevel.SetLevel(lvl)
 	return nil
 }
 
