@@ -80,7 +80,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.deriveMaxConns()
-	s.publish(s.cfg)
+	s.setLive(s.cfg)
 	return s, nil
 }
 

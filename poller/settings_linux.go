@@ -26,8 +26,8 @@ func (l *loop) loadSettings() {
 	l.sweepAt = min(l.sweepAt, l.now+max(l.heartbeatMs()/4, 1))
 }
 
-// publish makes c the settings the loops use from their next turn.
-func (s *Server) publish(c Config) {
+// setLive makes c the settings the loops use from their next turn.
+func (s *Server) setLive(c Config) {
 	if c.MaxConns <= 0 {
 		c.MaxConns = s.derivedMaxConns()
 	}
@@ -68,7 +68,7 @@ func (s *Server) Reload(st Settings) error {
 	if c.MaxConnsPerIP < 0 || c.MaxConns < 0 {
 		return fmt.Errorf("poller: connection limits %d and %d per address: expected 0 (none) or more", c.MaxConns, c.MaxConnsPerIP)
 	}
-	s.publish(c)
+	s.setLive(c)
 	return nil
 }
 
