@@ -59,8 +59,10 @@
 //     Config.MaxConnsPerIP set;
 //   - limLog, when the next over-limit refusal may be logged (atomic): the
 //     loop whose compare-and-swap wins logs, the others only count;
-//   - maxConns and the rest of the configuration: written by New, read-only
-//     while the loops run.
+//   - live, the settings in force (an atomic pointer to an immutable
+//     Config): Reload swaps it, each loop loads it into loop.cfg once per
+//     turn (settings_linux.go); the rest of the configuration is written
+//     by New and read-only while the loops run.
 //
 // One loop turn: epoll_wait (blocking only when no work is pending and the
 // cursor has announced sleep), then accept until EAGAIN (at most acceptBurst

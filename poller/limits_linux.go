@@ -71,22 +71,22 @@ func (s *Server) logMaxConns() {
 // admitConn counts a new connection in Server.conns, or answers it 503
 // and closes it when the server is at its connection limit.
 func (l *loop) admitConn(slot int32) bool {
-	if n := l.srv.conns.Add(1); l.srv.maxConns > 0 && n > int64(l.srv.maxConns) {
-		l.overLimit(slot, nil, 503, fmt.Sprintf("server at its connection limit (%d): retry later", l.srv.maxConns))
+	if n := l.srv.conns.Add(1); l.cfg.MaxConns > 0 && n > int64(l.cfg.MaxConns) {
+		l.overLimit(slot, nil, 503, fmt.Sprintf("server at its connection limit (%d): retry later", l.cfg.MaxConns))
 		return false
 	}
 	return true
 }
 
 // admitIP counts one more subscription from addr, or reports false when
-// addr is at Config.MaxConnsPerIP.
-func (s *Server) admitIP(addr netip.Addr) bool {
+// addr is at limit (Config.MaxConnsPerIP, as the loop's settings say).
+func (s *Server) admitIP(addr netip.Addr, limit int) bool {
 	s.ipMu.Lock()
 	defer s.ipMu.Unlock()
 	if s.perIP == nil {
 		s.perIP = make(map[netip.Addr]int32)
 	}
-	if int(s.perIP[addr]) >= s.cfg.MaxConnsPerIP {
+	if int(s.perIP[addr]) >= limit {
 		return false
 	}
 	s.perIP[addr]++

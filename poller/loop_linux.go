@@ -40,7 +40,7 @@ type listener struct {
 // unless its comment says otherwise.
 type loop struct {
 	srv   *Server
-	cfg   *Config
+	cfg   *Config // the settings in force: Server.live, loaded at the start of each turn
 	id    int
 	log   *zap.Logger
 	epfd  int
@@ -183,6 +183,7 @@ func (l *loop) turn() {
 	}
 	n, err := unix.EpollWait(l.epfd, l.events, timeout)
 	l.cursor.Awake()
+	l.loadSettings()
 	l.now = int64(time.Since(l.start) / time.Millisecond)
 	if err != nil && err != unix.EINTR {
 		l.log.Error("epoll_wait failed", zap.Error(err))

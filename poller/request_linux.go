@@ -107,7 +107,7 @@ func (l *loop) parseSubscription(slot int32, r *httpmin.Request) (last uint64, r
 	l.releasePerIP(slot) // a keep-alive connection's previous request, under its own client
 	c.client = l.clientOf(c.peer, r)
 	if l.cfg.MaxConnsPerIP > 0 {
-		if !l.srv.admitIP(c.client) {
+		if !l.srv.admitIP(c.client, l.cfg.MaxConnsPerIP) {
 			l.overLimit(slot, r, 429, fmt.Sprintf("too many connections from %s: the limit is %d", c.client, l.cfg.MaxConnsPerIP))
 			return 0, false, false
 		}

@@ -30,8 +30,12 @@ type Server struct {
 	perIP  map[netip.Addr]int32
 	limLog atomic.Int64 // unix ms before which over-limit refusals are counted, not logged; the loop that wins a CAS logs
 
+	// The settings in force (immutable): swapped by Reload, loaded by each
+	// loop once per turn (settings_linux.go).
+	live atomic.Pointer[Config]
+
 	// Set by New, read-only afterwards.
-	maxConns  int    // the connection limit in force: Config.MaxConns, or derived from the open-files limit; 0: none
+	maxConns  int    // the connection limit at start (live.MaxConns is the one in force): Config.MaxConns, or derived from the open-files limit; 0: none
 	fdLimit   uint64 // for the log line: the soft open-files limit,
 	fdOpen    int    // the descriptors open when the limit was derived,
 	fdReserve int    // and the reserve kept free
@@ -76,6 +80,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.deriveMaxConns()
+	s.setLive(s.cfg)
 	return s, nil
 }
 

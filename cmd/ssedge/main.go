@@ -21,6 +21,7 @@ Usage:
   ssedge publish [flags] DATA            publish one event, print its id (ssedge publish --help)
   ssedge tune    check|plan|apply|revert  size the kernel for N connections (ssedge tune --help)
   ssedge token   [flags]                 mint a private-channel token (ssedge token --help)
+  ssedge config  check PATH              check a --config file, print the effective configuration
   ssedge version                         print the version
 
 Subscribe:  curl -N 'http://127.0.0.1:8080/events?channel=news'
@@ -42,6 +43,8 @@ func main() {
 		err = tune(args)
 	case "token":
 		err = token(args)
+	case "config":
+		err = configCommand(args)
 	case "version", "--version", "-version":
 		fmt.Println("ssedge", buildVersion())
 	case "help", "--help", "-help", "-h":

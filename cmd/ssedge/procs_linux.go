@@ -17,6 +17,9 @@ package main
 // A client that reconnects may land on any worker; each has the same ids
 // and history, so Last-Event-ID resume works across them.
 //
+// Reload: SIGHUP to the supervisor is checked there and passed on to each
+// ready worker (reload.go).
+//
 // Lifecycle: workers ignore SIGINT and SIGTERM and stop when the relay
 // stream ends: the supervisor, on SIGINT or SIGTERM, closes the publish
 // socket, relays what was published, closes the streams and waits for
@@ -87,13 +90,15 @@ type supervisor struct {
 	ids     *idWord       // the highest id relayed, shared with the workers
 	quit    chan struct{} // closed when stopping
 
-	mu       sync.Mutex // guards stopping and procs
+	mu       sync.Mutex // guards stopping, procs and reloads
 	stopping bool
 	procs    map[int]*os.Process
+	reloads  workerReloads // reload_linux.go
 	wg       sync.WaitGroup
 }
 
 func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
+	hup := notifyHUP()
 	raiseFileLimit(log, 0)
 	side, err := o.subscriberSide()
 	if err != nil {
@@ -127,6 +132,13 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 	}
 	s := &supervisor{o: o, log: log, bound: bound, devNull: devNull, ids: ids, quit: make(chan struct{}),
 		ready: make(chan int, o.procs), fail: make(chan error, o.procs), procs: make(map[int]*os.Process)}
+	r, err := newReloader(o, nil, log, hub, nil, in)
+	if err != nil {
+		in.Close(context.Background())
+		return err
+	}
+	r.workers = s.reloadWorkers
+	go r.run(ctx, hup)
 	s.relay = pubsub.NewRelay(hub, relayStall, ids.word().Store)
 	rctx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
@@ -299,6 +311,7 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 		return false, fmt.Errorf("starting worker: %w", err)
 	}
 	s.procs[i] = p
+	gen := s.reloads.gen
 	s.mu.Unlock()
 	var exited atomic.Bool
 	detach := s.relay.Attach(conn, func(err error) {
@@ -313,6 +326,9 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 		buf := make([]byte, len(workerReady))
 		_, err := io.ReadFull(conn, buf)
 		ok := err == nil && string(buf) == workerReady
+		if ok {
+			s.workerReady(i, p, gen)
+		}
 		if ok && first {
 			s.ready <- i
 		}
@@ -323,6 +339,7 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 	detach()
 	s.mu.Lock()
 	delete(s.procs, i)
+	delete(s.reloads.ready, i)
 	s.mu.Unlock()
 	conn.Close() // ends the ready reader, if it still waits
 	ready = <-readyc
@@ -336,7 +353,8 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 // the inherited listeners with a hub fed by the relay on descriptor 3,
 // until the relay stream ends.
 func serveWorker(o *serveOptions, index string) error {
-	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Ignore(syscall.SIGINT, syscall.SIGTERM)
+	hup := notifyHUP() // the supervisor passes reloads on (reload.go)
 	log, err := newLogger(o.logFormat, o.logLevel)
 	if err != nil {
 		return err
@@ -394,6 +412,11 @@ func serveWorker(o *serveOptions, index string) error {
 		return err
 	}
 	defer srv.Close()
+	r, err := newReloader(o, side, log, hub, srv, nil)
+	if err != nil {
+		return err
+	}
+	go r.run(context.Background(), hup)
 	srv.Start()
 	if _, err := io.WriteString(conn, workerReady); err != nil {
 		return fmt.Errorf("worker: telling the supervisor: %w", err)

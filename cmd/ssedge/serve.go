@@ -41,6 +41,8 @@ type serveOptions struct {
 	corsCreds                                               bool
 
 	args []string // as given, for worker processes
+
+	configOptions // --config and what it loaded (config.go)
 }
 
 func parseServe(args []string) (*serveOptions, error) {
@@ -90,7 +92,11 @@ func parseServe(args []string) (*serveOptions, error) {
 	fs.BoolVar(&o.corsCreds, "cors-credentials", false, "allow credentials (cookies) on CORS requests; the origin is echoed, never *")
 	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or console")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	addConfigFlags(fs, &o.configOptions)
 	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if err := o.loadConfig(fs); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -102,13 +108,13 @@ func parseServe(args []string) (*serveOptions, error) {
 		o.listen.vals = nil
 	}
 	if !poller.ValidClientIPHeader(o.clientIPHeader) {
-		return nil, fmt.Errorf("--client-ip-header %q: expected auto, x-real-ip, x-forwarded-for or none", o.clientIPHeader)
+		return nil, o.blame(fmt.Errorf("--client-ip-header %q: expected auto, x-real-ip, x-forwarded-for or none", o.clientIPHeader))
 	}
 	if o.procs < 1 || o.procs > maxProcs {
-		return nil, fmt.Errorf("--procs %d: expected 1 to %d", o.procs, maxProcs)
+		return nil, o.blame(fmt.Errorf("--procs %d: expected 1 to %d", o.procs, maxProcs))
 	}
 	if o.loops < 0 {
-		return nil, fmt.Errorf("--loops %d: expected 0 (automatic) or more", o.loops)
+		return nil, o.blame(fmt.Errorf("--loops %d: expected 0 (automatic) or more", o.loops))
 	}
 	if o.loops == 0 {
 		o.loops = max(1, runtime.NumCPU()/o.procs)
@@ -222,6 +228,7 @@ func serve(args []string) error {
 	if o.procs > 1 {
 		return supervise(ctx, o, log)
 	}
+	hup := notifyHUP()
 	raiseFileLimit(log, o.conns)
 	side, err := o.subscriberSide()
 	if err != nil {
@@ -237,8 +244,15 @@ func serve(args []string) error {
 		srv.Close()
 		return err
 	}
+	r, err := newReloader(o, side, log, hub, srv, in)
+	if err != nil {
+		in.Close(context.Background())
+		srv.Close()
+		return err
+	}
 	srv.Start()
 	logServing(log, srv.Addrs(), in.Path())
+	go r.run(ctx, hup)
 
 	<-ctx.Done()
 	log.Info("stopping")
@@ -318,7 +332,8 @@ func newLogger(format, level string) (*zap.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-format %q: expected json or console", format)
 	}
-	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	processLevel.SetLevel(lvl) // a reload changes it (reload.go)
+	cfg.Level = processLevel
 	cfg.Sampling = nil
 	return cfg.Build()
 }

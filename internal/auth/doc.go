@@ -36,6 +36,13 @@
 // a reason a person can act on. No error text ever contains the token, so
 // errors may be logged and sent to the client as they are.
 //
+// Key rotation: Verifier.WithPrevious keeps the keys in force before a
+// reload accepted for an overlap, so tokens signed with the old HS256
+// secret or private key still verify while issuers switch. Only a token
+// the new keys refuse for its signature or algorithm is tried with the
+// old ones, and only until the overlap ends; at most two key sets are in
+// force at once.
+//
 // Invariants:
 //
 //   - A Verifier and a Grant are immutable after New and Verify return;

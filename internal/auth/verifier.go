@@ -48,6 +48,11 @@ type Verifier struct {
 	rsaKey   *rsa.PublicKey   // RS256 key; nil when not configured
 	ecKey    *ecdsa.PublicKey // ES256 key; nil when not configured
 	algs     string           // accepted algorithms, for error text
+
+	// previous holds the keys in force before a reload, accepted until
+	// prevUntil (rotate.go); nil when not rotating.
+	previous  *Verifier
+	prevUntil time.Time
 }
 
 // New loads the keys. With no prefixes nothing is private: it returns a nil
@@ -182,14 +187,24 @@ type claims struct {
 // ErrNoToken, ErrInvalidToken or ErrExpired and never contain the token.
 // A nil *Verifier has no keys and refuses every token.
 func (v *Verifier) Verify(token []byte, now time.Time) (*Grant, error) {
+	g, wrongKey, err := v.verify(token, now)
+	if err != nil && wrongKey && v.previous != nil && now.Before(v.prevUntil) {
+		return v.verifyPrevious(token, now, err)
+	}
+	return g, err
+}
+
+// verify checks token against v's own keys; wrongKey reports an error
+// that another key might not have (bad signature, alg of no key here).
+func (v *Verifier) verify(token []byte, now time.Time) (g *Grant, wrongKey bool, err error) {
 	if len(token) == 0 {
-		return nil, fmt.Errorf("%w: a private channel needs a token (query parameter, cookie or Authorization: Bearer)", ErrNoToken)
+		return nil, false, fmt.Errorf("%w: a private channel needs a token (query parameter, cookie or Authorization: Bearer)", ErrNoToken)
 	}
 	if v == nil {
-		return nil, fmt.Errorf("%w: no private channels are configured, so no token is accepted", ErrInvalidToken)
+		return nil, false, fmt.Errorf("%w: no private channels are configured, so no token is accepted", ErrInvalidToken)
 	}
 	if len(token) > MaxTokenBytes {
-		return nil, fmt.Errorf("%w: token is %d bytes, expected at most %d", ErrInvalidToken, len(token), MaxTokenBytes)
+		return nil, false, fmt.Errorf("%w: token is %d bytes, expected at most %d", ErrInvalidToken, len(token), MaxTokenBytes)
 	}
 	var alg string // the token's alg header, once parsed
 	keyFor := func(t *jwt.Token) (any, error) {
@@ -205,16 +220,18 @@ func (v *Verifier) Verify(token []byte, now time.Time) (*Grant, error) {
 		return nil, errWrongAlg
 	}
 	var c claims
-	_, err := jwt.NewParser(
+	_, err = jwt.NewParser(
 		jwt.WithTimeFunc(func() time.Time { return now }),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(0),
 	).ParseWithClaims(string(token), &c, keyFor)
 	if err != nil {
-		return nil, v.explain(err, token, alg, &c, now)
+		wrongKey = errors.Is(err, errWrongAlg) || errors.Is(err, jwt.ErrTokenSignatureInvalid)
+		return nil, wrongKey, v.explain(err, token, alg, &c, now)
 	}
-	return newGrant(c.Channels, c.ExpiresAt.Time)
+	g, err = newGrant(c.Channels, c.ExpiresAt.Time)
+	return g, false, err
 }
 
 var errWrongAlg = errors.New("wrong alg")
