@@ -1,0 +1,77 @@
+package pubsub
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// limitsOf is a HistoryLimits from a table of name prefixes.
+func limitsOf(table map[string][2]int64) HistoryLimits {
+	return func(ch []byte) (int, time.Duration, bool) {
+		for p, l := range table {
+			if strings.HasPrefix(string(ch), p) {
+				return int(l[0]), time.Duration(l[1]), true
+			}
+		}
+		return 0, 0, false
+	}
+}
+
+func TestHistoryLimitsPerChannel(t *testing.T) {
+	h := NewHub(Config{History: HistoryConfig{PerChannel: 10}})
+	defer h.Close()
+	h.SetHistoryLimits(limitsOf(map[string][2]int64{"few": {3, 0}, "none": {-1, 0}, "many": {20, 0}}))
+	ids := map[string][]uint64{}
+	for i := 0; i < 15; i++ {
+		for _, ch := range []string{"few", "none", "many", "plain"} {
+			ids[ch] = append(ids[ch], pub(t, h, ch, "x"))
+		}
+	}
+	for ch, keep := range map[string]int{"few": 3, "many": 15, "plain": 10} {
+		got, _ := replayAll(h, ch, ids[ch][0]-1)
+		if want := ids[ch][15-keep:]; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s retains %v, want %v", ch, got, want)
+		}
+	}
+	if got, gap := replayAll(h, "none", ids["none"][0]); len(got) != 0 || gap != ids["none"][14] {
+		t.Errorf("none: %v gap %d, want nothing and a gap up to %d", got, gap, ids["none"][14])
+	}
+	// A new rule set applies to retained channels at once.
+	h.SetHistoryLimits(limitsOf(map[string][2]int64{"many": {2, 0}, "plain": {-1, 0}}))
+	if got, _ := replayAll(h, "many", 0); fmt.Sprint(got) != fmt.Sprint(ids["many"][13:]) {
+		t.Errorf("many after reload retains %v, want %v", got, ids["many"][13:])
+	}
+	if got, gap := replayAll(h, "plain", ids["plain"][0]); len(got) != 0 || gap < ids["plain"][14] {
+		t.Errorf("plain after reload: %v gap %d, want nothing and a gap", got, gap)
+	}
+	h.SetHistoryLimits(nil)
+	id := pub(t, h, "few", "y")
+	if got, _ := replayAll(h, "few", ids["few"][0]); len(got) != 4 || got[3] != id {
+		t.Errorf("few without rules retains %v, want the 3 old and %d (count back to 10)", got, id)
+	}
+}
+
+func TestHistoryLimitsAge(t *testing.T) {
+	h := NewHub(Config{History: HistoryConfig{PerChannel: 10, MaxAge: time.Hour}})
+	defer h.Close()
+	h.SetHistoryLimits(limitsOf(map[string][2]int64{"brief": {10, int64(50 * time.Millisecond)}}))
+	b := pub(t, h, "brief", "x")
+	p := pub(t, h, "plain", "x")
+	// The janitor runs once a second: wait for it to evict brief's event.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, gap := replayAll(h, "brief", b-1)
+		if len(got) == 0 && gap >= b {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("brief still retains %v (gap %d) after its 50ms age", got, gap)
+		}
+		time.Sleep(20 * time.Millisecond) // polling an observable state, with a deadline
+	}
+	if got, _ := replayAll(h, "plain", p-1); len(got) != 1 {
+		t.Fatalf("plain lost its event: %v", got)
+	}
+}
