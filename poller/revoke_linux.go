@@ -87,7 +87,7 @@ func (l *loop) disallowed(slot int32, now time.Time) (string, string) {
 // revoke tells a stream why it ends (ssedge.revoked, naming the channel)
 // and closes it once that is sent.
 func (l *loop) revoke(slot int32, channel, why string) {
-	f := append([]byte("event: "+sse.RevokedEvent+"\ndata: {\"channel\":"), nil...)
+	f := []byte("event: " + sse.RevokedEvent + "\ndata: {\"channel\":")
 	f = sse.AppendJSONString(f, channel)
 	f = append(f, `,"reason":`...)
 	f = sse.AppendJSONString(f, why)
