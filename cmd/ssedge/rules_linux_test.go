@@ -148,7 +148,9 @@ func TestApplyRulesPublishRights(t *testing.T) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	post := func(ch string) string { return "POST /publish?channel=" + ch + " HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx" }
+	post := func(ch string) string {
+		return "POST /publish?channel=" + ch + " HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx"
+	}
 	io.WriteString(c, post("locked")+post("open"))
 	br := bufio.NewReader(c)
 	for i, want := range []int{403, 200} {
