@@ -3,8 +3,9 @@ package pubsub
 import "time"
 
 // HistoryLimits gives one channel's own history bounds: the events it
-// keeps (0 or less: none, so every resume on it reports a gap) and their
-// age. ok false means the server-wide bounds (Config.History) apply. It is
+// keeps (negative: none, so every resume on it reports a gap; 0: the
+// server-wide count) and their age (0: the server-wide age). ok false
+// means the server-wide bounds (Config.History) apply to both. It is
 // called with the publishers' lock held, when a channel's history is
 // created and when the function is replaced, never per event; it must not
 // block, publish or keep channel.
@@ -40,7 +41,9 @@ func (h *history) limitsFor(name []byte) (int, time.Duration) {
 	per, age := h.cfg.PerChannel, h.cfg.MaxAge
 	if h.limits != nil {
 		if p, a, ok := h.limits(name); ok {
-			per = p
+			if p != 0 {
+				per = p
+			}
 			if a > 0 {
 				age = a
 			}
