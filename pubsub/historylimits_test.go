@@ -75,3 +75,21 @@ func TestHistoryLimitsAge(t *testing.T) {
 		t.Fatalf("plain lost its event: %v", got)
 	}
 }
+
+// A rule may give history to a channel when the server keeps none.
+func TestHistoryLimitsOverNoHistory(t *testing.T) {
+	h := NewHub(Config{History: HistoryConfig{PerChannel: -1}})
+	defer h.Close()
+	h.SetHistoryLimits(limitsOf(map[string][2]int64{"kept": {2, 0}}))
+	k := []uint64{pub(t, h, "kept", "x"), pub(t, h, "kept", "x"), pub(t, h, "kept", "x")}
+	p := pub(t, h, "plain", "x")
+	if got, gap := replayAll(h, "kept", k[0]); fmt.Sprint(got) != fmt.Sprint(k[1:]) || gap != 0 {
+		t.Errorf("kept: %v gap %d, want %v and no gap", got, gap, k[1:])
+	}
+	if got, gap := replayAll(h, "plain", p-1); len(got) != 0 || gap < p {
+		t.Errorf("plain: %v gap %d, want nothing and a gap", got, gap)
+	}
+	if st := h.historyStats(); st.Channels != 1 || st.Events != 2 {
+		t.Errorf("stats %+v, want one channel with 2 events", st)
+	}
+}
