@@ -21,16 +21,19 @@ func (l *loop) authorize(slot int32, r *httpmin.Request) (int, string) {
 	if v == nil {
 		return 0, ""
 	}
+	c := l.conns.at(slot)
+	c.grant = nil
 	private := false
 	start := 0
 	for _, end := range l.nameEnd {
-		if v.Private(l.names[start:end]) {
+		if l.private(l.names[start:end]) {
 			private = true
 			break
 		}
 		start = end
 	}
 	if !private {
+		l.keepGrant(slot, r)
 		return 0, ""
 	}
 	grant, err := v.Verify(l.token(r), time.Now())
@@ -40,15 +43,27 @@ func (l *loop) authorize(slot int32, r *httpmin.Request) (int, string) {
 	start = 0
 	for _, end := range l.nameEnd {
 		name := l.names[start:end]
-		if v.Private(name) && !grant.Allows(name) {
+		if l.private(name) && !grant.Allows(name) {
 			return 403, fmt.Sprintf("the token does not allow private channel %q", name)
 		}
 		start = end
 	}
-	c := l.conns.at(slot)
+	c.grant = grant
 	c.deadline = grant.Expires().Sub(l.start).Milliseconds()
 	l.deadlines.push(deadline{connRef{slot, c.gen}, c.deadline})
 	return 0, ""
+}
+
+// keepGrant keeps the grant of a valid token sent with a request for
+// public channels only, so that a reload that makes one of them private
+// does not revoke a stream its token allows (revokeDisallowed). A bad
+// token is no reason to refuse public channels: it is just not kept.
+func (l *loop) keepGrant(slot int32, r *httpmin.Request) {
+	if t := l.token(r); t != nil {
+		if grant, err := l.cfg.Auth.Verify(t, time.Now()); err == nil {
+			l.conns.at(slot).grant = grant
+		}
+	}
 }
 
 // token finds the request's token: query parameter, cookie, or bearer.

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ssedge/ssedge/httpmin"
+	"github.com/ssedge/ssedge/internal/auth"
 	"github.com/ssedge/ssedge/sse"
 )
 
@@ -49,12 +50,14 @@ type conn struct {
 	wroteAt    uint32      // loop ms (wrapping) of the last write, for heartbeats
 	pendHead   int32       // this turn's frames, as a list in loop.refs; -1 if none
 	pendTail   int32
-	deadline   int64     // loop ms by which the request head must be complete
-	rbuf       []byte    // partial request head; nil once parsed
-	subs       []subRef  // channels of a streaming connection (non-nil once subscribed)
-	replay     *replay   // non-nil while a stream catches up from history, before joining the live channels
-	longPoll   *longPoll // non-nil while a GET /poll is parked
-	out        backlog   // unsent bytes
+	deadline   int64       // loop ms by which the request head must be complete
+	rbuf       []byte      // partial request head; nil once parsed
+	subs       []subRef    // channels of a streaming connection (non-nil once subscribed)
+	replay     *replay     // non-nil while a stream catches up from history, before joining the live channels
+	longPoll   *longPoll   // non-nil while a GET /poll is parked
+	grant      *auth.Grant // what the request's valid token allows, if it sent one; re-checked when the rules change
+	capped     *[]string   // channels counted for their max-subscribers rule (Server.capped); nil if none
+	out        backlog     // unsent bytes
 }
 
 // pendRef links one frame of the current batch into a connection's list.

@@ -20,6 +20,9 @@
 //	slab_linux.go      the connection table's storage
 //	request_linux.go   routing a request, subscribe, channels, client address
 //	auth_linux.go      tokens for private channels, expiry
+//	rules.go           CheckRules: whether a rule set can be enforced
+//	rules_linux.go     per-channel rules: SetRules, private, max-subscribers
+//	revoke_linux.go    re-checking streams when the rules change: ssedge.revoked
 //	index_linux.go     the loop's channel index: join and leave
 //	deliver_linux.go   delivery: ring to writev, backlogs, slow consumers
 //	resume_linux.go    resume: history replay and gap events
@@ -61,8 +64,19 @@
 //     loop whose compare-and-swap wins logs, the others only count;
 //   - live, the settings in force (an atomic pointer to an immutable
 //     Config): Reload swaps it, each loop loads it into loop.cfg once per
-//     turn (settings_linux.go); the rest of the configuration is written
-//     by New and read-only while the loops run.
+//     turn (settings_linux.go);
+//   - rules, the per-channel rule set in force (an atomic pointer to an
+//     immutable rules.Set) and rulesGen, its generation (atomic): SetRules
+//     (any goroutine, at start and on reload) stores the set, bumps the
+//     generation and wakes every loop through its eventfd; each loop
+//     compares the generation at the top of its turn, takes the set into
+//     its own loopRules (no atomic per request) and re-checks its streams;
+//   - capped, the per-channel subscriber counts, under capMu (a mutex),
+//     like perIP: only channels whose rule sets max-subscribers have an
+//     entry, taken when a stream or poll on one starts and when a counted
+//     one ends (with the per-address count), never per event;
+//   - the rest of the configuration: written by New, read-only while the
+//     loops run.
 //
 // One loop turn: epoll_wait (blocking only when no work is pending and the
 // cursor has announced sleep), then accept until EAGAIN (at most acceptBurst
@@ -155,9 +169,16 @@
 // Access and limits: channels under Config.Auth's private prefixes need a
 // token (401/403 otherwise); a granted stream's token expiry is its
 // connection deadline, at which it gets ssedge.expired and is closed.
+// A per-channel rule (SetRules) makes a channel private or public whatever
+// the prefixes say; a private rule needs Config.Auth. A connection keeps
+// the grant of a valid token it sent (conn.grant, one pointer), also for
+// public channels, so that when the rules change each loop can re-check
+// its streams: one on a channel that is now private and that its grant
+// does not allow gets ssedge.revoked (naming the channel and why) and is
+// closed (CloseRevoked) once that is flushed; the others are untouched.
 // MaxConns (or the derived limit) is checked on accept (503),
-// MaxConnsPerIP when a stream or poll starts (429), both on the shared
-// counts above. Every refusal is counted by CloseReason and logged at most
+// MaxConnsPerIP and a rule's max-subscribers when a stream or poll starts
+// (429, the channel named), all on the shared counts above. Every refusal is counted by CloseReason and logged at most
 // once a second.
 //
 // poller needs Linux; on other systems New returns ErrNeedsLinux.

@@ -23,12 +23,13 @@ const (
 	CloseShutdown                  // the server is stopping
 	CloseOverLimit                 // --max-conns or --max-conns-per-ip reached (503 / 429 answered)
 	CloseTokenExpired              // the token that allowed a private channel expired
+	CloseRevoked                   // a reload's rules no longer allow a channel of the stream (ssedge.revoked sent)
 	closeReasons
 )
 
 var closeNames = [closeReasons]string{
 	"none", "peer closed", "peer reset", "header timeout", "bad request",
-	"slow consumer", "response done", "shutdown", "over limit", "token expired",
+	"slow consumer", "response done", "shutdown", "over limit", "token expired", "revoked",
 }
 
 func (r CloseReason) String() string {

@@ -106,6 +106,7 @@ func (s *Server) releaseIP(addr netip.Addr) {
 // releasePerIP gives back a connection's place in the per-address count
 // (once its stream or poll is over).
 func (l *loop) releasePerIP(slot int32) {
+	l.releaseChannels(slot) // the per-channel counts end with it
 	if c := l.conns.at(slot); c.perIP {
 		l.srv.releaseIP(c.client)
 		c.perIP = false

@@ -76,6 +76,7 @@ type loop struct {
 	doomed       []connRef
 	deadlines    deadlines // request-head, lingering and long-poll deadlines
 	sweepAt      int64
+	loopRules    // the per-channel rules as this loop last took them
 
 	slowLog   logLimit // slow-consumer closes
 	refuseLog logLimit // refused requests
@@ -185,6 +186,7 @@ func (l *loop) turn() {
 	l.cursor.Awake()
 	l.loadSettings()
 	l.now = int64(time.Since(l.start) / time.Millisecond)
+	l.takeRules() // a reload's rules, before this turn serves anything
 	if err != nil && err != unix.EINTR {
 		l.log.Error("epoll_wait failed", zap.Error(err))
 		time.Sleep(10 * time.Millisecond)

@@ -113,6 +113,9 @@ func (l *loop) parseSubscription(slot int32, r *httpmin.Request) (last uint64, r
 		}
 		c.perIP = true
 	}
+	if !l.admitChannels(slot, r) {
+		return 0, false, false
+	}
 	if ce := l.log.Check(zap.DebugLevel, "subscribe"); ce != nil {
 		// Not the raw query: it may carry a token.
 		ce.Write(zap.Stringer("client", c.client), zap.ByteString("path", r.Path), zap.Int("channels", len(l.nameEnd)))

@@ -25,10 +25,11 @@ type Server struct {
 	closeOnce sync.Once
 
 	// Shared by every loop (see the package doc):
-	conns  atomic.Int64 // open connections, all loops; added to on accept, taken from on close
-	ipMu   sync.Mutex   // guards perIP; taken when a stream or poll starts and when a counted one ends, never per event
-	perIP  map[netip.Addr]int32
-	limLog atomic.Int64 // unix ms before which over-limit refusals are counted, not logged; the loop that wins a CAS logs
+	conns     atomic.Int64 // open connections, all loops; added to on accept, taken from on close
+	ipMu      sync.Mutex   // guards perIP; taken when a stream or poll starts and when a counted one ends, never per event
+	perIP     map[netip.Addr]int32
+	limLog    atomic.Int64 // unix ms before which over-limit refusals are counted, not logged; the loop that wins a CAS logs
+	chanRules              // the per-channel rules in force and the max-subscribers counts
 
 	// The settings in force (immutable): swapped by Reload, loaded by each
 	// loop once per turn (settings_linux.go).

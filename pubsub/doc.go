@@ -44,7 +44,15 @@
 //     the search. A channel whose events are all evicted is forgotten; its
 //     newest evicted id raises a floor that makes later resumes on
 //     forgotten channels report a gap. The floor starts at the id seed, so
-//     a resume from before a restart always reports one.
+//     a resume from before a restart always reports one. Per-channel bounds
+//     (Hub.SetHistoryLimits, the configuration's [[channel]] rules) replace
+//     the count and age for the channels they name: the function is asked
+//     when a channel's history is created and when it is replaced (never
+//     per event), and the answer is kept in the channel, under the history
+//     lock. A channel whose bound is "none" is not tracked and its resumes
+//     report a gap; channels with a shorter age than the server-wide one
+//     are trimmed one by one (on publish and by the janitor), while the
+//     global order applies each entry's own channel's age at its head.
 //
 //   - Relay, for several worker processes behind one publish socket
 //     (ssedge serve --procs): the supervisor's hub numbers events and the
@@ -62,10 +70,12 @@
 //     ring position and append to its channel's history in one step: that
 //     is what keeps each channel's history in id order. The janitor (once a
 //     second, for the age bound) and the history counters take it too.
-//     Loops never take it. It is never held while waiting: a publisher that
-//     finds the ring full releases it, waits for room, and takes it again
-//     to claim; so other publishers and the janitor never queue behind a
-//     publisher that waits for the loops.
+//     Loops never take it. Hub.SetHistoryLimits and Hub.SetHistory (a
+//     reload) take it once, for one walk over the retained channels; the
+//     limits function runs under it and must not block. It is never held
+//     while waiting: a publisher that finds the ring full releases it,
+//     waits for room, and takes it again to claim; so other publishers and
+//     the janitor never queue behind a publisher that waits for the loops.
 //   - The ring's wait lock (ring.waitMu) queues publishers that wait for
 //     room: the one holding it polls (spinning briefly, then sleeping 50 µs
 //     between checks), the others sleep on it, so many waiting publishers

@@ -43,6 +43,11 @@ type channel struct {
 	first   atomic.Uint64                           // seq of the oldest retained event
 	next    atomic.Uint64                           // seq the next event gets
 	evicted atomic.Uint64                           // the newest id that may have been evicted from this channel
+
+	// This channel's bounds: the server-wide ones, or a per-channel rule's
+	// (Hub.SetHistoryLimits). Under history.mu; loops never read them.
+	perChannel int
+	maxAge     time.Duration
 }
 
 // orderEntry names a retained event in the global eviction order without
@@ -72,6 +77,9 @@ type history struct {
 	forgottenFIFO []string      // under mu: insertion order, for folding
 	forgottenN    int           // under mu
 	floor         atomic.Uint64 // starts at the seed: a resume from before a restart is a gap
+
+	limits HistoryLimits         // under mu: per-channel bounds; nil: the server-wide ones for all
+	aged   map[*channel]struct{} // under mu: channels whose age bound is shorter than cfg.MaxAge (the janitor trims them one by one)
 }
 
 func newHistory(cfg HistoryConfig, seed uint64) *history {
@@ -84,22 +92,32 @@ func newHistory(cfg HistoryConfig, seed uint64) *history {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultHistoryBytes
 	}
-	h := &history{cfg: cfg}
+	h := &history{cfg: cfg, aged: make(map[*channel]struct{})}
 	h.floor.Store(seed)
 	return h
 }
 
-// channelFor returns the channel for name, creating it. Under mu.
+// channelFor returns the channel for name, creating it, or nil when the
+// channel keeps no history (none server-wide, or its rule says none).
+// Under mu.
 func (h *history) channelFor(name []byte) *channel {
+	if h.limits == nil && !h.keeps() {
+		return nil
+	}
 	if v, ok := h.channels.Load(string(name)); ok {
 		return v.(*channel)
 	}
-	ch := &channel{name: string(name)}
+	per, age := h.limitsFor(name)
+	if per <= 0 {
+		return nil
+	}
+	ch := &channel{name: string(name), perChannel: per, maxAge: age}
 	slots := make([]atomic.Pointer[Event], 8)
 	ch.slots.Store(&slots)
 	ch.evicted.Store(h.evictedMark(ch.name))
 	h.channels.Store(ch.name, ch)
 	h.bytes += channelCost(ch.name, len(slots))
+	h.noteAge(ch)
 	return ch
 }
 
@@ -121,8 +139,16 @@ func (h *history) forget(ch *channel) {
 		return
 	}
 	h.bytes -= channelCost(ch.name, len(*ch.slots.Load()))
-	if _, loaded := h.forgotten.Swap(ch.name, ch.evicted.Load()); !loaded {
-		h.forgottenFIFO = append(h.forgottenFIFO, ch.name)
+	delete(h.aged, ch)
+	h.remember(ch.name, ch.evicted.Load())
+}
+
+// remember records that ids up to id may be gone from the untracked
+// channel name, folding the oldest marks into the floor past maxForgotten.
+// Under mu.
+func (h *history) remember(name string, id uint64) {
+	if _, loaded := h.forgotten.Swap(name, id); !loaded {
+		h.forgottenFIFO = append(h.forgottenFIFO, name)
 		h.forgottenN++
 	}
 	for h.forgottenN > maxForgotten {
@@ -139,22 +165,27 @@ func (h *history) forget(ch *channel) {
 
 func cost(ev *Event) int64 { return int64(len(ev.Frame)) + eventOverhead }
 
-// keeps reports whether events are retained at all. Without history no
-// channel is tracked, so publishing to ever new channel names costs no
-// memory.
+// keeps reports whether events are retained by default. Without history
+// no channel is tracked (unless a rule gives it history), so publishing to
+// ever new channel names costs no memory.
 func (h *history) keeps() bool { return h.cfg.PerChannel >= 0 }
 
-// retain appends ev (already numbered) to its channel ch (nil without
-// history) and enforces the bounds, oldest first. Under mu.
+// retain appends ev (already numbered) to its channel ch (nil when the
+// channel keeps no history) and enforces the bounds, oldest first. Under
+// mu.
 func (h *history) retain(ch *channel, ev *Event, now int64) {
-	if !h.keeps() {
-		h.floor.Store(ev.ID) // nothing is kept: every resume is a gap
+	if ch == nil {
+		if h.limits == nil || !h.keeps() {
+			h.floor.Store(ev.ID) // nothing is kept: every resume is a gap
+		} else {
+			h.remember(ev.Channel, ev.ID) // this channel's rule keeps nothing: its resumes are gaps
+		}
 		return
 	}
 	seq := ch.next.Load()
 	slots := *ch.slots.Load()
 	if seq-ch.first.Load() == uint64(len(slots)) {
-		if len(slots) < h.cfg.PerChannel {
+		if len(slots) < ch.perChannel {
 			h.bytes += 8 * int64(len(slots))
 			slots = ch.grow(slots)
 		} else {
@@ -166,15 +197,24 @@ func (h *history) retain(ch *channel, ev *Event, now int64) {
 	ch.next.Store(seq + 1)
 	h.order = append(h.order, orderEntry{ch, seq})
 	h.bytes += cost(ev)
-	for ch.next.Load()-ch.first.Load() > uint64(h.cfg.PerChannel) {
+	for ch.next.Load()-ch.first.Load() > uint64(ch.perChannel) {
 		h.evictOldest(ch)
+	}
+	if ch.maxAge < h.cfg.MaxAge {
+		h.trimChannel(ch, now)
 	}
 	h.trim(now)
 }
 
-// trim evicts from the global order while over budget or too old. Under mu.
+// trim evicts from the global order while over budget or too old (for
+// the age bound of the entry's own channel). Under mu.
+//
+// The order is one FIFO for all channels, so the age bound is applied at
+// its head: a channel whose rule sets a longer age than the server-wide
+// one holds, while its oldest event heads the order, the events behind it
+// in memory past their own age (still within the byte budget); channels
+// with a shorter age are trimmed one by one (trimChannel).
 func (h *history) trim(now int64) {
-	oldest := now - int64(h.cfg.MaxAge)
 	for h.head < len(h.order) {
 		e := h.order[h.head]
 		if e.ch.first.Load() > e.seq { // already evicted by the channel's count bound
@@ -182,7 +222,7 @@ func (h *history) trim(now int64) {
 			continue
 		}
 		ev := e.ch.at(e.seq)
-		if h.bytes <= h.cfg.MaxBytes && (ev == nil || ev.Published >= oldest) {
+		if h.bytes <= h.cfg.MaxBytes && (ev == nil || ev.Published >= now-int64(e.ch.maxAge)) {
 			break
 		}
 		h.evictOldest(e.ch)
@@ -341,6 +381,10 @@ func (hub *Hub) historyStats() historyCounts {
 func (hub *Hub) expire() {
 	h := hub.hist
 	h.mu.Lock()
-	h.trim(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	h.trim(now)
+	for ch := range h.aged {
+		h.trimChannel(ch, now)
+	}
 	h.mu.Unlock()
 }

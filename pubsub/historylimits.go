@@ -2,19 +2,99 @@ package pubsub
 
 import "time"
 
-// SetHistory puts new history bounds in force, for a configuration
-// reload; zero fields take the defaults, as in Config.History. The memory
-// budget and the age bound apply at once; a lower count per channel
-// applies to each channel at its next publish. Turning history off
-// (PerChannel < 0) keeps what is retained until the age or budget evicts
-// it, and every later resume is told of its gap. Safe for concurrent use
-// with publishers and loops: the bounds are read only under the history
-// lock that publishers hold.
+// HistoryLimits gives one channel's own history bounds: the events it
+// keeps (negative: none, so every resume on it reports a gap; 0: the
+// server-wide count) and their age (0: the server-wide age). ok false
+// means the server-wide bounds (Config.History) apply to both. It is
+// called with the publishers' lock held, when a channel's history is
+// created and when the function is replaced, never per event; it must not
+// block, publish or keep channel.
+type HistoryLimits func(channel []byte) (perChannel int, maxAge time.Duration, ok bool)
+
+// SetHistoryLimits puts per-channel history bounds in force (nil: the
+// server-wide ones for every channel). Channels already retained take
+// their new bounds at once: a smaller count or a shorter age evicts their
+// oldest events now, "none" forgets the channel (its resumes report a gap).
+// It takes the publishers' lock for one walk over the retained channels.
+func (hub *Hub) SetHistoryLimits(f HistoryLimits) {
+	h := hub.hist
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.limits = f
+	h.reapplyLimits(time.Now().UnixNano())
+}
+
+// SetHistory puts new server-wide history bounds in force, for a
+// configuration reload; zero fields take the defaults, as in
+// Config.History. Channels without a rule of their own take the new count
+// and age at once (their oldest events are evicted now), and the memory
+// budget applies at once. Turning history off (PerChannel < 0) forgets the
+// channels it covers, so every later resume on them is told of its gap.
+// Safe for concurrent use with publishers and loops: the bounds are read
+// only under the history lock that publishers hold.
 func (hub *Hub) SetHistory(cfg HistoryConfig) {
 	cfg = newHistory(cfg, 0).cfg // the same defaults as at start
 	h := hub.hist
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.cfg = cfg
-	h.trim(time.Now().UnixNano())
-	h.mu.Unlock()
+	now := time.Now().UnixNano()
+	h.reapplyLimits(now)
+	h.trim(now)
+}
+
+// reapplyLimits gives every retained channel the bounds that now apply to
+// it and evicts what they no longer allow. Under mu.
+func (h *history) reapplyLimits(now int64) {
+	h.channels.Range(func(_, v any) bool {
+		ch := v.(*channel)
+		ch.perChannel, ch.maxAge = h.limitsFor([]byte(ch.name))
+		for ch.first.Load() < ch.next.Load() && ch.next.Load()-ch.first.Load() > uint64(max(ch.perChannel, 0)) {
+			h.evictOldest(ch) // forgets the channel when it empties
+		}
+		if ch.first.Load() < ch.next.Load() {
+			h.noteAge(ch)
+			h.trimChannel(ch, now)
+		}
+		return true
+	})
+}
+
+// limitsFor is name's history bounds. Under mu.
+func (h *history) limitsFor(name []byte) (int, time.Duration) {
+	per, age := h.cfg.PerChannel, h.cfg.MaxAge
+	if h.limits != nil {
+		if p, a, ok := h.limits(name); ok {
+			if p != 0 {
+				per = p
+			}
+			if a > 0 {
+				age = a
+			}
+		}
+	}
+	return per, age
+}
+
+// noteAge keeps h.aged, the channels the janitor trims one by one, in step
+// with ch's age bound. Under mu.
+func (h *history) noteAge(ch *channel) {
+	if ch.maxAge < h.cfg.MaxAge {
+		h.aged[ch] = struct{}{}
+	} else {
+		delete(h.aged, ch)
+	}
+}
+
+// trimChannel evicts ch's events older than its own age bound, oldest
+// first (a channel's events are in publish order). Under mu.
+func (h *history) trimChannel(ch *channel, now int64) {
+	oldest := now - int64(ch.maxAge)
+	for ch.first.Load() < ch.next.Load() {
+		ev := ch.at(ch.first.Load())
+		if ev == nil || ev.Published >= oldest { // nil: cannot be under mu; never spin on it
+			return
+		}
+		h.evictOldest(ch)
+	}
 }

@@ -172,9 +172,8 @@ func (h *Hub) put(chName []byte, ev *Event, name, data []byte) error {
 			return ErrClosed
 		}
 	}
-	var ch *channel
-	if h.hist.keeps() {
-		ch = h.hist.channelFor(chName)
+	ch := h.hist.channelFor(chName)
+	if ch != nil {
 		ev.Channel = ch.name
 	} else {
 		ev.Channel = string(chName)

@@ -3,6 +3,7 @@ package pubsub
 import (
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // BenchmarkPublish is the publish path as a publisher sees it: validate,
@@ -12,10 +13,14 @@ func BenchmarkPublish(b *testing.B) {
 	for _, bc := range []struct {
 		name     string
 		parallel bool
-	}{{"serial", false}, {"parallel", true}} {
+		rules    bool // per-channel history bounds set (one channel of the four has its own)
+	}{{"serial", false, false}, {"parallel", true, false}, {"serial-rules", false, true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			h := NewHub(Config{History: HistoryConfig{PerChannel: 100}})
 			defer h.Close()
+			if bc.rules {
+				h.SetHistoryLimits(func(ch []byte) (int, time.Duration, bool) { return 50, 0, string(ch) == "a" })
+			}
 			var stop atomic.Bool
 			c := h.Subscribe(func() {})
 			done := make(chan struct{})

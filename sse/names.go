@@ -17,6 +17,10 @@ const (
 	// ExpiredEvent names the event sent just before the server closes a
 	// stream because the token that allowed a private channel expired.
 	ExpiredEvent = "ssedge.expired"
+	// RevokedEvent names the event sent just before the server closes a
+	// stream that a reloaded configuration no longer allows (a channel
+	// became private and the stream holds no token that allows it).
+	RevokedEvent = "ssedge.revoked"
 )
 
 // channelCharset describes the channel charset for error messages; keep it

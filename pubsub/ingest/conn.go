@@ -33,6 +33,7 @@ type conn struct {
 	chan_  []byte
 	event  []byte
 	data   []byte // an event's payload, reused
+	cred   peer   // SO_PEERCRED, read when a per-channel right first needs it
 
 	mu      sync.Mutex // orders deadline changes with Close's interrupt
 	closing bool       // guarded by mu: Close has interrupted this connection

@@ -62,7 +62,11 @@
 //     while reading, writing or publishing.
 //   - Published and Refused are atomics, read by anyone.
 //   - Peer credentials (SO_PEERCRED) are checked once per connection, when
-//     it is accepted, against Config.AllowUIDs and AllowGIDs.
+//     it is accepted, against Config.AllowUIDs and AllowGIDs. Per-channel
+//     publish rights (SetPublishRights, an atomic pointer a reload swaps)
+//     are checked on every publish, with the credentials read once, on the
+//     first publish that needs them; a refusal (403, -ERR) names the
+//     channel, uid and gid and keeps the connection, as the framing holds.
 //   - Close stops accepting, interrupts every connection's reads (a command
 //     being served finishes and is answered; an idle one, or one waiting for
 //     the rest of a message, ends at once), waits for the goroutines up to

@@ -93,7 +93,7 @@ func (s *Server) serveHTTP(c *conn) error {
 	if err != nil {
 		return err
 	}
-	id, perr := s.publish(c.chan_, c.event, data)
+	id, perr := s.publish(c, c.event, data)
 	if perr != nil {
 		return s.replyError(c, publishStatus(perr), perr.Error(), keep, "")
 	}
@@ -199,6 +199,8 @@ func publishStatus(err error) int {
 		return 413
 	case errors.Is(err, pubsub.ErrClosed):
 		return 503
+	case errors.Is(err, ErrNotAllowed):
+		return 403
 	}
 	return 400
 }

@@ -112,7 +112,7 @@ func (s *Server) serveLine(c *conn) error {
 		s.refused.Add(1)
 		return s.framingLost(c, err, "; nothing was published")
 	}
-	id, perr := s.publish(c.chan_, c.event, data)
+	id, perr := s.publish(c, c.event, data)
 	if perr != nil {
 		return s.lineError(c, perr.Error(), false)
 	}

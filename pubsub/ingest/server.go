@@ -42,6 +42,7 @@ type Server struct {
 	sock *sockfile.Socket
 	ln   *net.UnixListener
 
+	rights    atomic.Pointer[PublishRights] // per-channel publish rights (SetPublishRights); nil: the socket's allow-list only
 	published atomic.Uint64
 	refused   atomic.Uint64
 	refusals  limiter // "publish refused" lines
@@ -240,9 +241,14 @@ func (s *Server) checkPeer(nc *net.UnixConn) string {
 	return fmt.Sprintf("publisher uid %d (gid %d) is not allowed on this socket: see --publish-allow-uid and --publish-allow-gid", uid, gid)
 }
 
-// publish publishes and counts; the error says what was wrong.
-func (s *Server) publish(channel, event, data []byte) (uint64, error) {
-	id, err := s.hub.Publish(channel, event, data)
+// publish publishes c's event on c.chan_ and counts; the error says what
+// was wrong.
+func (s *Server) publish(c *conn, event, data []byte) (uint64, error) {
+	if err := s.checkRights(c, c.chan_); err != nil {
+		s.refused.Add(1)
+		return 0, err
+	}
+	id, err := s.hub.Publish(c.chan_, event, data)
 	if err != nil {
 		s.refused.Add(1)
 		return 0, err
