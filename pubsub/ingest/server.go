@@ -44,8 +44,9 @@ type Server struct {
 
 	published atomic.Uint64
 	refused   atomic.Uint64
-	refusals  limiter // "publish refused" lines
-	accepts   limiter // "publish socket accept failed" lines
+	counts    publishCounters // by protocol and outcome, for PublishStats
+	refusals  limiter         // "publish refused" lines
+	accepts   limiter         // "publish socket accept failed" lines
 
 	mu      sync.Mutex         // guards conns and closing
 	conns   map[*conn]struct{} // open publisher connections
@@ -240,13 +241,21 @@ func (s *Server) checkPeer(nc *net.UnixConn) string {
 	return fmt.Sprintf("publisher uid %d (gid %d) is not allowed on this socket: see --publish-allow-uid and --publish-allow-gid", uid, gid)
 }
 
-// publish publishes and counts; the error says what was wrong.
-func (s *Server) publish(channel, event, data []byte) (uint64, error) {
-	id, err := s.hub.Publish(channel, event, data)
+// publish publishes and counts; the error says what was wrong (its
+// refusal is counted by protocol when it is answered).
+func (s *Server) publish(c *conn, data []byte) (uint64, error) {
+	start := time.Now()
+	id, err := s.hub.Publish(c.chan_, c.event, data)
 	if err != nil {
 		s.refused.Add(1)
 		return 0, err
 	}
 	s.published.Add(1)
+	s.counts.observe(protoOf(c), time.Since(start))
 	return id, nil
 }
+
+// CheckSocket reports whether the publish socket file is still the one
+// this Server bound: an error (for a readiness check) says it was removed
+// or replaced, so publishers cannot reach this server by its path.
+func (s *Server) CheckSocket() error { return s.sock.Check() }
