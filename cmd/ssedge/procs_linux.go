@@ -83,9 +83,10 @@ type supervisor struct {
 	ready chan int   // a worker's index, on its first start
 	fail  chan error // a worker that cannot start: on its first start, or maxFailedStarts times in a row
 
-	devNull int           // the workers' stdin
-	ids     *idWord       // the highest id relayed, shared with the workers
-	quit    chan struct{} // closed when stopping
+	devNull int              // the workers' stdin
+	ids     *idWord          // the highest id relayed, shared with the workers
+	admin   *supervisorAdmin // --admin-listen; nil when off
+	quit    chan struct{}    // closed when stopping
 
 	mu       sync.Mutex // guards stopping and procs
 	stopping bool
@@ -128,6 +129,12 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 	s := &supervisor{o: o, log: log, bound: bound, devNull: devNull, ids: ids, quit: make(chan struct{}),
 		ready: make(chan int, o.procs), fail: make(chan error, o.procs), procs: make(map[int]*os.Process)}
 	s.relay = pubsub.NewRelay(hub, relayStall, ids.word().Store)
+	var stopAdmin func()
+	if s.admin, stopAdmin, err = startSupervisorAdmin(ctx, o, log, hub, in, s.relay); err != nil {
+		in.Close(context.Background())
+		return err
+	}
+	defer stopAdmin()
 	rctx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
 	go func() { s.relay.Run(rctx); close(relayDone) }()
@@ -276,6 +283,7 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 		return false, err
 	}
 	env := append(os.Environ(), fmt.Sprintf("%s=%d", workerEnv, i), workerListenersEnv+"="+string(layout))
+	env = append(env, s.admin.workerEnv(i)...)
 	// /proc/self/exe: the very binary that runs, even if the file on disk
 	// was replaced by an upgrade since (the relay protocol must match).
 	// argv[0] names the worker in ps and top, as nginx's "worker process".
@@ -308,6 +316,7 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 		s.log.Error("worker stopped reading events; killing it", zap.Int("worker", i), zap.Int("pid", pid), zap.Error(err))
 		p.Kill()
 	})
+	s.admin.attached(i, conn)
 	readyc := make(chan bool, 1)
 	go func() {
 		buf := make([]byte, len(workerReady))
@@ -321,6 +330,7 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 	st, err := p.Wait()
 	exited.Store(true)
 	detach()
+	s.admin.attached(i, nil)
 	s.mu.Lock()
 	delete(s.procs, i)
 	s.mu.Unlock()
@@ -395,6 +405,11 @@ func serveWorker(o *serveOptions, index string) error {
 	}
 	defer srv.Close()
 	srv.Start()
+	stopAdmin, err := startWorkerAdmin(log, srv, hub)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 	if _, err := io.WriteString(conn, workerReady); err != nil {
 		return fmt.Errorf("worker: telling the supervisor: %w", err)
 	}
