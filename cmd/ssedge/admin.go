@@ -31,9 +31,12 @@ const workerAdminEnv = "SSEDGE_WORKER_ADMIN"
 
 // adminCollectors are registered on every admin endpoint besides the core
 // counters: the seam for other parts' metrics (reload counters, say).
+// Append to it before serve starts (from an init function); it is read,
+// never written, once the endpoint runs.
 var adminCollectors []prometheus.Collector
 
-// adminReady are extra readiness checks (a cluster connection, say).
+// adminReady are extra readiness checks (a cluster connection, say), on
+// the same terms as adminCollectors.
 var adminReady []admin.ReadyCheck
 
 func addAdminFlag(fs *flag.FlagSet, o *serveOptions) {

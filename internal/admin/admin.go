@@ -102,7 +102,9 @@ func Listen(cfg Config) (*Server, error) {
 		if err := s.reg.Register(cfg.Workers); err != nil {
 			return nil, err
 		}
-		gatherers = append(gatherers, cfg.Workers)
+		// Workers first: Gatherers runs them in order, so this scrape's
+		// failures are already counted when the registry collects them.
+		gatherers = prometheus.Gatherers{cfg.Workers, s.reg}
 	}
 	s.gather = gatherers
 	for _, c := range cfg.Collectors {
@@ -154,7 +156,10 @@ func (s *Server) Close() error {
 
 // Handler routes the admin paths.
 func (s *Server) Handler() http.Handler {
-	metrics := promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, ErrorLog: zap.NewStdLog(s.cfg.Log)})
+	// A worker that does not answer is worth a warning; the scrape still
+	// serves what the others gave.
+	errLog, _ := zap.NewStdLogAt(s.cfg.Log, zap.WarnLevel) // fails only for an invalid level
+	metrics := promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, ErrorLog: errLog})
 	routes := map[string]http.HandlerFunc{
 		"/metrics": metrics.ServeHTTP,
 		"/healthz": func(w http.ResponseWriter, r *http.Request) { text(w, http.StatusOK, "ok\n") },

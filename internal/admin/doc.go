@@ -32,7 +32,9 @@
 //     does not answer within WorkerTimeout is left out of that scrape and
 //     named in ssedge_worker_scrape_errors_total; the others still show.
 //
-// Locks: Server.mu guards the listener's shutdown only. Readiness checks
-// and collectors are called from net/http's goroutines, concurrently, and
-// must be safe for that; the ones in this package are.
+// Locks: none of its own beyond what it reads (see above). Handlers,
+// readiness checks and collectors run on net/http's goroutines, several
+// at once when scrapes overlap, and must be safe for that; the ones in
+// this package are (Workers fetches each worker on a goroutine of its own
+// and merges under a local mutex; its error counters are atomics).
 package admin
