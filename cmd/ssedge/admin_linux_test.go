@@ -78,6 +78,9 @@ func adminGet(t *testing.T, sock, path string) (int, string) {
 // every worker shows in their deliveries.
 func TestAdminProcs(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "admin.sock")
+	// The supervisor puts the workers' admin sockets in a temporary
+	// directory it removes on a clean stop; the test kills it.
+	t.Setenv("TMPDIR", t.TempDir())
 	s := startServer(t, "--procs", "3", "--loops", "1", "--admin-listen", "unix:"+sock)
 	if !strings.Contains(s.log, `"admin_listen":"unix:`+sock+`"`) {
 		t.Fatalf("the admin address is not logged at start:\n%s", s.log)
