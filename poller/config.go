@@ -120,19 +120,27 @@ func (c *Config) setDefaults() {
 
 // Stats is a snapshot of the server's counters, summed over loops.
 type Stats struct {
-	Accepted        uint64               // connections accepted
-	Active          int64                // connections open now
-	Subscribers     int64                // streaming connections open now
-	Replaying       int64                // resuming streams catching up from history now, not yet on their live channels
-	Responding      int64                // connections whose answer waits in a backlog for the client to read it
-	Closed          [closeReasons]uint64 // closed connections by CloseReason
-	Deliveries      uint64               // frames handed to the kernel or queued for a subscriber
-	Writes          uint64               // write/writev system calls
-	AcceptErrors    uint64               // EMFILE/ENFILE/ENOBUFS/ENOMEM on accept
-	Requests        uint64               // request heads parsed
-	Replayed        uint64               // history frames queued for resuming subscribers
-	Gaps            uint64               // ssedge.gap events sent
-	LongPollsParked uint64               // long-poll requests that waited for an event
+	Accepted          uint64               // connections accepted
+	Active            int64                // connections open now
+	Subscribers       int64                // streaming connections open now
+	Replaying         int64                // resuming streams catching up from history now, not yet on their live channels
+	Responding        int64                // connections whose answer waits in a backlog for the client to read it
+	Closed            [closeReasons]uint64 // closed connections by CloseReason
+	Deliveries        uint64               // frames handed to the kernel or queued for a subscriber
+	Writes            uint64               // write/writev system calls
+	Bytes             uint64               // bytes those calls handed to the kernel
+	AcceptErrors      uint64               // EMFILE/ENFILE/ENOBUFS/ENOMEM on accept
+	Requests          uint64               // request heads parsed
+	Replayed          uint64               // history frames queued for resuming subscribers
+	Gaps              uint64               // ssedge.gap events sent
+	LongPollsParked   uint64               // long-poll requests that waited for an event
+	LongPollsAnswered uint64               // long-poll answers sent (at once, on an event, or at the deadline)
+}
+
+// LoopStats is one loop's counters and its place on the event ring.
+type LoopStats struct {
+	Stats
+	RingLag uint64 // events published that this loop has not yet read and released
 }
 
 // SlowConsumers is the number of subscribers closed for a full backlog.

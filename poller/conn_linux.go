@@ -327,6 +327,8 @@ func (l *loop) send(slot int32, b []byte) bool {
 		var errno unix.Errno
 		n, errno = l.write(c.fd, b)
 		l.stats.writes.Add(1)
+		l.stats.bytes.Add(uint64(n)) // n is 0 on error
+		l.stats.bytes.Add(uint64(n)) // n is 0 on error
 		if errno != 0 && errno != unix.EAGAIN {
 			l.close(slot, ClosePeerReset)
 			return false

@@ -83,6 +83,7 @@ func (l *loop) writePending(slot int32) {
 	n, errno := l.writev(c.fd, iov)
 	clear(iov)
 	l.stats.writes.Add(1)
+	l.stats.bytes.Add(uint64(n)) // n is 0 on error
 	if errno != 0 && errno != unix.EAGAIN {
 		l.close(slot, ClosePeerReset)
 		return
@@ -154,6 +155,7 @@ func (l *loop) flush(slot int32) {
 	n, errno := l.writev(c.fd, iov)
 	clear(iov)
 	l.stats.writes.Add(1)
+	l.stats.bytes.Add(uint64(n)) // n is 0 on error
 	if errno == unix.EAGAIN {
 		return
 	}

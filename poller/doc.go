@@ -31,7 +31,7 @@
 //	timers_linux.go    what runs on time: deadlines, heartbeats, accept retry
 //	deadlines_linux.go the loop's deadline heap
 //	loglimit_linux.go  rate-limited log lines for refusals and slow consumers
-//	stats_linux.go     the per-loop counters behind Server.Stats
+//	stats_linux.go     the per-loop counters behind Server.Stats and LoopStats
 //	server_other.go    the !linux stand-in: New returns ErrNeedsLinux
 //
 // A Server runs one loop per core (Config.Loops). Each loop is a goroutine
@@ -48,7 +48,8 @@
 //   - a pubsub.Cursor on the event ring.
 //
 // Nothing in a loop is touched by another goroutine, except the counters in
-// loopStats (atomic, read by Server.Stats) and the stop flag. Cross-goroutine
+// loopStats (atomic, read by Server.Stats and LoopStats, which also reads
+// the cursor's published ring position: Cursor.Lag) and the stop flag. Cross-goroutine
 // hand-off happens only through the ring and the eventfd. There is no
 // goroutine per connection.
 //

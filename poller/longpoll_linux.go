@@ -183,6 +183,7 @@ func (l *loop) sendLongPollAnswer(slot int32, origin []byte, after CloseReason, 
 	}
 	l.out = append(l.out, "\r\n"...)
 	l.out = append(l.out, l.body...)
+	l.stats.longPollsAnswered.Add(1)
 	l.respond(slot, l.out, after)
 }
 

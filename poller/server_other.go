@@ -22,6 +22,9 @@ func (s *Server) Close() error { return nil }
 // Stats returns zeros.
 func (s *Server) Stats() Stats { return Stats{} }
 
+// LoopStats returns nil.
+func (s *Server) LoopStats() []LoopStats { return nil }
+
 // Bound is unavailable on this system; see ErrNeedsLinux.
 type Bound struct {
 	Sets  [][]Inherited

@@ -5,19 +5,21 @@ import "sync/atomic"
 // loopStats are one loop's counters: written by the loop, read by
 // Server.Stats from any goroutine.
 type loopStats struct {
-	accepted        atomic.Uint64
-	active          atomic.Int64
-	subscribers     atomic.Int64
-	replaying       atomic.Int64
-	responding      atomic.Int64
-	closed          [closeReasons]atomic.Uint64
-	deliveries      atomic.Uint64
-	writes          atomic.Uint64
-	acceptErrors    atomic.Uint64
-	requests        atomic.Uint64
-	replayed        atomic.Uint64
-	gaps            atomic.Uint64
-	longPollsParked atomic.Uint64
+	accepted          atomic.Uint64
+	active            atomic.Int64
+	subscribers       atomic.Int64
+	replaying         atomic.Int64
+	responding        atomic.Int64
+	closed            [closeReasons]atomic.Uint64
+	deliveries        atomic.Uint64
+	writes            atomic.Uint64
+	bytes             atomic.Uint64 // one add per write call, never per frame
+	acceptErrors      atomic.Uint64
+	requests          atomic.Uint64
+	replayed          atomic.Uint64
+	gaps              atomic.Uint64
+	longPollsParked   atomic.Uint64
+	longPollsAnswered atomic.Uint64
 }
 
 func (s *loopStats) addTo(st *Stats) {
@@ -31,9 +33,25 @@ func (s *loopStats) addTo(st *Stats) {
 	}
 	st.Deliveries += s.deliveries.Load()
 	st.Writes += s.writes.Load()
+	st.Bytes += s.bytes.Load()
 	st.AcceptErrors += s.acceptErrors.Load()
 	st.Requests += s.requests.Load()
 	st.Replayed += s.replayed.Load()
 	st.Gaps += s.gaps.Load()
 	st.LongPollsParked += s.longPollsParked.Load()
+	st.LongPollsAnswered += s.longPollsAnswered.Load()
+}
+
+// LoopStats returns each loop's counters, in loop order. Safe for
+// concurrent use: it loads atomics the loops already write, and costs
+// the loops nothing.
+func (s *Server) LoopStats() []LoopStats {
+	out := make([]LoopStats, len(s.loops))
+	for i, l := range s.loops {
+		l.stats.addTo(&out[i].Stats)
+		if l.cursor != nil {
+			out[i].RingLag = l.cursor.Lag()
+		}
+	}
+	return out
 }

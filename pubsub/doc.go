@@ -69,13 +69,15 @@
 //     (Hub.Publish, and Hub.Follow in a worker) takes it once, to claim a
 //     ring position and append to its channel's history in one step: that
 //     is what keeps each channel's history in id order. The janitor (once a
-//     second, for the age bound) and the history counters take it too.
-//     Loops never take it. Hub.SetHistoryLimits and Hub.SetHistory (a
-//     reload) take it once, for one walk over the retained channels; the
-//     limits function runs under it and must not block. It is never held
-//     while waiting: a publisher that finds the ring full releases it,
-//     waits for room, and takes it again to claim; so other publishers and
-//     the janitor never queue behind a publisher that waits for the loops.
+//     second, for the age bound) and Hub.HistoryStats (a few loads, kept
+//     as running counts so a metrics scrape never walks the channels)
+//     take it too. Loops never take it. Hub.SetHistoryLimits and
+//     Hub.SetHistory (a reload) take it once, for one walk over the
+//     retained channels; the limits function runs under it and must not
+//     block. It is never held while waiting: a publisher that finds the
+//     ring full releases it, waits for room, and takes it again to claim;
+//     so other publishers and the janitor never queue behind a publisher
+//     that waits for the loops.
 //   - The ring's wait lock (ring.waitMu) queues publishers that wait for
 //     room: the one holding it polls (spinning briefly, then sleeping 50 µs
 //     between checks), the others sleep on it, so many waiting publishers
@@ -88,14 +90,17 @@
 //     free-space gate, which only a full ring needs. A publisher may take it
 //     while holding the history lock; nothing takes them in the other order.
 //   - The relay's locks (Relay.mu for attaching workers, one per worker
-//     queue) are taken by the relay's Run goroutine, Attach and the
-//     worker's writer goroutine; never by publishers or loops. Run, a ring
+//     queue) are taken by the relay's Run goroutine, Attach, Relay.Queue
+//     (metrics) and the worker's writer goroutine; never by publishers or
+//     loops. Relay.Queue takes Relay.mu, releases it, then one queue's. Run, a ring
 //     reader like a loop, waits while a worker's queue is full; that worker
 //     is then dropped once it stalls, so the wait is bounded.
 //   - Loops wait on nothing in this package: a Cursor reads committed
 //     slots and stops at the first uncommitted one, whose publisher commits
 //     it right after leaving the history lock, without waiting.
 //   - Publishers wait only for ring room, that is, for the slowest loop.
+//   - Cursor.Lag and Hub.RingStats read the ring's atomics from any
+//     goroutine (metrics) and take no lock.
 //
 // Invariants:
 //

@@ -68,6 +68,12 @@ type history struct {
 	head  int
 	bytes int64
 
+	// Running counts for HistoryStats, so that a scrape reads a few words
+	// instead of walking every channel under the publishers' lock.
+	events    int64  // under mu: retained events
+	nchannels int64  // under mu: tracked channels
+	evictions uint64 // under mu: events dropped (count, age or memory bound)
+
 	// A channel whose events are all evicted is forgotten (idle channels
 	// cost nothing) but its newest evicted id is remembered here, so a
 	// resume on it still reports its gap — and only its own. When the
@@ -118,6 +124,7 @@ func (h *history) channelFor(name []byte) *channel {
 	h.channels.Store(ch.name, ch)
 	h.bytes += channelCost(ch.name, len(slots))
 	h.noteAge(ch)
+	h.nchannels++
 	return ch
 }
 
@@ -139,6 +146,7 @@ func (h *history) forget(ch *channel) {
 		return
 	}
 	h.bytes -= channelCost(ch.name, len(*ch.slots.Load()))
+	h.nchannels--
 	delete(h.aged, ch)
 	h.remember(ch.name, ch.evicted.Load())
 }
@@ -197,6 +205,7 @@ func (h *history) retain(ch *channel, ev *Event, now int64) {
 	ch.next.Store(seq + 1)
 	h.order = append(h.order, orderEntry{ch, seq})
 	h.bytes += cost(ev)
+	h.events++
 	for ch.next.Load()-ch.first.Load() > uint64(ch.perChannel) {
 		h.evictOldest(ch)
 	}
@@ -257,6 +266,8 @@ func (h *history) evictOldest(ch *channel) {
 	slots := *ch.slots.Load()
 	slots[f&uint64(len(slots)-1)].CompareAndSwap(ev, nil)
 	h.bytes -= cost(ev) - 16
+	h.events--
+	h.evictions++
 	if f+1 == ch.next.Load() {
 		h.forget(ch)
 	}
@@ -354,27 +365,22 @@ func (hub *Hub) HistoryAfter(name string, after, below uint64) Resume {
 	return r
 }
 
-// historyCounts is a snapshot of what the history holds.
-type historyCounts struct {
-	Events   int   // retained events
-	Bytes    int64 // accounted bytes (frames plus index)
-	Channels int   // channels with retained events
+// HistoryStats is a snapshot of what the history holds.
+type HistoryStats struct {
+	Events    int    // retained events
+	Bytes     int64  // accounted bytes (frames plus index), against HistoryConfig.MaxBytes
+	Channels  int    // channels with retained events
+	Evictions uint64 // events dropped so far by the count, age or memory bound
 }
 
-// historyStats reports the history's size. It takes the publishers' lock.
-func (hub *Hub) historyStats() historyCounts {
+// HistoryStats reports the history's size. It takes the publishers' lock
+// for a few loads (the counts are kept as events come and go), so a
+// scrape does not hold publishers up.
+func (hub *Hub) HistoryStats() HistoryStats {
 	h := hub.hist
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var st historyCounts
-	st.Bytes = h.bytes
-	h.channels.Range(func(_, v any) bool {
-		ch := v.(*channel)
-		st.Channels++
-		st.Events += int(ch.next.Load() - ch.first.Load())
-		return true
-	})
-	return st
+	return HistoryStats{Events: int(h.events), Bytes: h.bytes, Channels: int(h.nchannels), Evictions: h.evictions}
 }
 
 // expire evicts events past the age bound when nothing is being published.

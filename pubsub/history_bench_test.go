@@ -31,7 +31,7 @@ func BenchmarkHistoryPerEvent(b *testing.B) {
 			h.Publish(names[e%channels], nil, data)
 		}
 		after := heapInUse()
-		st := h.historyStats()
+		st := h.HistoryStats()
 		frame := len(h.ring.slots[0].ev.Frame)
 		b.ReportMetric(float64(after-before)/float64(st.Events), "heap-bytes/event")
 		b.ReportMetric(float64(frame), "frame-bytes")
@@ -54,7 +54,7 @@ func BenchmarkHistoryBudgetFlood(b *testing.B) {
 			h.Publish([]byte(fmt.Sprintf("c%d", e%100)), nil, data)
 		}
 		after := heapInUse()
-		st := h.historyStats()
+		st := h.HistoryStats()
 		b.ReportMetric(float64(after-before)/(1<<20), "heap-MiB")
 		b.ReportMetric(float64(st.Bytes)/(1<<20), "accounted-MiB")
 		b.ReportMetric(float64(budget)/(1<<20), "budget-MiB")

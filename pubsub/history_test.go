@@ -49,7 +49,7 @@ func TestHistoryCountBound(t *testing.T) {
 	if gap != 0 || fmt.Sprint(got) != fmt.Sprint(ids[9:]) {
 		t.Fatalf("from %d: %v gap %d", ids[8], got, gap)
 	}
-	if st := h.historyStats(); st.Events != 10 || st.Channels != 2 {
+	if st := h.HistoryStats(); st.Events != 10 || st.Channels != 2 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -66,11 +66,11 @@ func TestHistoryByteBudget(t *testing.T) {
 		if i == 0 {
 			first = id
 		}
-		if st := h.historyStats(); st.Bytes > budget {
+		if st := h.HistoryStats(); st.Bytes > budget {
 			t.Fatalf("after %d publishes: %d bytes retained, budget %d", i+1, st.Bytes, budget)
 		}
 	}
-	st := h.historyStats()
+	st := h.HistoryStats()
 	if st.Events < 8 || st.Events > 10 {
 		t.Fatalf("retained %d events under a 10-event budget", st.Events)
 	}

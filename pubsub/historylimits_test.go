@@ -89,7 +89,7 @@ func TestHistoryLimitsOverNoHistory(t *testing.T) {
 	if got, gap := replayAll(h, "plain", p-1); len(got) != 0 || gap < p {
 		t.Errorf("plain: %v gap %d, want nothing and a gap", got, gap)
 	}
-	if st := h.historyStats(); st.Channels != 1 || st.Events != 2 {
+	if st := h.HistoryStats(); st.Channels != 1 || st.Events != 2 {
 		t.Errorf("stats %+v, want one channel with 2 events", st)
 	}
 }
@@ -113,7 +113,7 @@ func TestSetHistory(t *testing.T) {
 		t.Fatalf("after the next publish: retained %v, want the last 3 of %v", got, ids)
 	}
 	h.SetHistory(HistoryConfig{PerChannel: 3, MaxBytes: 1})
-	if st := h.historyStats(); st.Events != 0 {
+	if st := h.HistoryStats(); st.Events != 0 {
 		t.Fatalf("a 1-byte budget kept %d events", st.Events)
 	}
 }

@@ -54,9 +54,10 @@ type Relay struct {
 	mark  func(uint64)
 	wake  chan struct{}
 
-	mu      sync.Mutex // guards pending and ended
+	mu      sync.Mutex // guards pending, ended and byConn
 	pending []*relayOut
-	ended   bool // Run has returned: Attach closes at once
+	ended   bool                   // Run has returned: Attach closes at once
+	byConn  map[net.Conn]*relayOut // attached and not yet detached, for Queue
 
 	outs []*relayOut // owned by Run
 	wg   sync.WaitGroup
@@ -106,17 +107,39 @@ func (r *Relay) Attach(conn net.Conn, onDrop func(error)) (detach func()) {
 		return func() {}
 	}
 	r.pending = append(r.pending, o)
+	if r.byConn == nil {
+		r.byConn = make(map[net.Conn]*relayOut)
+	}
+	r.byConn[conn] = o
 	r.mu.Unlock()
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
 	return func() {
+		r.mu.Lock()
+		delete(r.byConn, conn)
+		r.mu.Unlock()
 		o.mu.Lock()
 		o.closing, o.queue, o.bytes = true, nil, 0
 		o.cond.Broadcast()
 		o.mu.Unlock()
 	}
+}
+
+// Queue reports what waits in the queue of the worker attached with conn:
+// batches and bytes not yet written to it (ok is false once detached).
+// Read-only, for metrics; safe from any goroutine.
+func (r *Relay) Queue(conn net.Conn) (batches, bytes int, ok bool) {
+	r.mu.Lock()
+	o := r.byConn[conn]
+	r.mu.Unlock()
+	if o == nil {
+		return 0, 0, false
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.queue), o.bytes, true
 }
 
 // Run relays until ctx is done, then queues what was already published,
@@ -166,6 +189,7 @@ func (r *Relay) turn() {
 		hello := binary.BigEndian.AppendUint64([]byte(relayMagic), r.cur.NextID()-1)
 		for _, o := range attach {
 			o.queue = append(o.queue, hello)
+			o.bytes += len(hello) // the writer takes it off when written
 			r.outs = append(r.outs, o)
 			r.wg.Add(1)
 			go func() {

@@ -158,7 +158,7 @@ func TestRelayWorkersShareIDs(t *testing.T) {
 		t.Fatalf("resume from before the worker's seed: gap mark %d, want at least %d", gap, seed)
 	}
 	// The parent keeps no history: a thousand channels leave nothing.
-	if st := parent.historyStats(); st.Channels != 0 || st.Events != 0 {
+	if st := parent.HistoryStats(); st.Channels != 0 || st.Events != 0 {
 		t.Fatalf("parent without history tracks %+v", st)
 	}
 	cancel()

@@ -237,3 +237,29 @@ func (c *Cursor) Sleep() bool {
 
 // Awake clears the sleep announcement after the loop wakes up.
 func (c *Cursor) Awake() { c.sleeping.Store(false) }
+
+// Lag is how many events have been claimed on the ring that this cursor
+// has not yet released (read and committed): the loop's distance behind
+// the publishers. Safe from any goroutine; both sides are atomics the
+// ring already keeps, so asking costs the loop nothing.
+func (c *Cursor) Lag() uint64 {
+	next, pos := c.ring.next.Load(), c.pos.Load()
+	if pos >= next {
+		return 0
+	}
+	return next - pos
+}
+
+// RingStats is a snapshot of the broadcast ring.
+type RingStats struct {
+	Size     int    // slots
+	InFlight uint64 // events claimed that the slowest reader has not released; publishers wait when it reaches Size
+}
+
+// RingStats reports the ring's occupancy. Safe from any goroutine; it
+// reads the cursors' published positions without taking any lock.
+func (h *Hub) RingStats() RingStats {
+	r := h.ring
+	next := r.next.Load()
+	return RingStats{Size: len(r.slots), InFlight: next - r.minCursor(next)}
+}

@@ -203,7 +203,7 @@ func TestFullRingWaitHoldsNoLock(t *testing.T) {
 
 	// The janitor's work and a stats read take the history lock.
 	locked := make(chan struct{})
-	go func() { h.expire(); h.historyStats(); close(locked) }()
+	go func() { h.expire(); h.HistoryStats(); close(locked) }()
 	select {
 	case <-locked:
 	case <-time.After(10 * time.Second): // a deadline, not synchronisation

@@ -86,9 +86,10 @@ type supervisor struct {
 	ready chan int   // a worker's index, on its first start
 	fail  chan error // a worker that cannot start: on its first start, or maxFailedStarts times in a row
 
-	devNull int           // the workers' stdin
-	ids     *idWord       // the highest id relayed, shared with the workers
-	quit    chan struct{} // closed when stopping
+	devNull int              // the workers' stdin
+	ids     *idWord          // the highest id relayed, shared with the workers
+	admin   *supervisorAdmin // --admin-listen; nil when off
+	quit    chan struct{}    // closed when stopping
 
 	mu       sync.Mutex // guards stopping, procs and reloads
 	stopping bool
@@ -140,6 +141,12 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 	r.workers = s.reloadWorkers
 	go r.run(ctx, hup)
 	s.relay = pubsub.NewRelay(hub, relayStall, ids.word().Store)
+	var stopAdmin func()
+	if s.admin, stopAdmin, err = startSupervisorAdmin(ctx, o, log, hub, in, s.relay); err != nil {
+		in.Close(context.Background())
+		return err
+	}
+	defer stopAdmin()
 	rctx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
 	go func() { s.relay.Run(rctx); close(relayDone) }()
@@ -288,6 +295,7 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 		return false, err
 	}
 	env := append(os.Environ(), fmt.Sprintf("%s=%d", workerEnv, i), workerListenersEnv+"="+string(layout))
+	env = append(env, s.admin.workerEnv(i)...)
 	// /proc/self/exe: the very binary that runs, even if the file on disk
 	// was replaced by an upgrade since (the relay protocol must match).
 	// argv[0] names the worker in ps and top, as nginx's "worker process".
@@ -321,6 +329,7 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 		s.log.Error("worker stopped reading events; killing it", zap.Int("worker", i), zap.Int("pid", pid), zap.Error(err))
 		p.Kill()
 	})
+	s.admin.attached(i, conn)
 	readyc := make(chan bool, 1)
 	go func() {
 		buf := make([]byte, len(workerReady))
@@ -337,6 +346,7 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 	st, err := p.Wait()
 	exited.Store(true)
 	detach()
+	s.admin.attached(i, nil)
 	s.mu.Lock()
 	delete(s.procs, i)
 	delete(s.reloads.ready, i)
@@ -418,6 +428,11 @@ func serveWorker(o *serveOptions, index string) error {
 	}
 	go r.run(context.Background(), hup)
 	srv.Start()
+	stopAdmin, err := startWorkerAdmin(log, srv, hub)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 	if _, err := io.WriteString(conn, workerReady); err != nil {
 		return fmt.Errorf("worker: telling the supervisor: %w", err)
 	}

@@ -39,6 +39,7 @@ type serveOptions struct {
 	heartbeat, headerTimeout, histAge, retry                time.Duration
 	pollTimeout, pollMax                                    time.Duration
 	corsCreds                                               bool
+	adminListen                                             string // admin.go
 
 	args []string // as given, for worker processes
 
@@ -93,6 +94,7 @@ func parseServe(args []string) (*serveOptions, error) {
 	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or console")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	addConfigFlags(fs, &o.configOptions)
+	addAdminFlag(fs, o)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -106,6 +108,9 @@ func parseServe(args []string) (*serveOptions, error) {
 		// Only PROXY-protocol listeners were asked for: the default plain
 		// listener would be a second way in that bypasses the proxy.
 		o.listen.vals = nil
+	}
+	if err := o.checkAdminListen(); err != nil {
+		return nil, err
 	}
 	if !poller.ValidClientIPHeader(o.clientIPHeader) {
 		return nil, o.blame(fmt.Errorf("--client-ip-header %q: expected auto, x-real-ip, x-forwarded-for or none", o.clientIPHeader))
@@ -250,6 +255,13 @@ func serve(args []string) error {
 		srv.Close()
 		return err
 	}
+	stopAdmin, err := o.startSingleAdmin(ctx, log, srv, in, hub)
+	if err != nil {
+		in.Close(context.Background())
+		srv.Close()
+		return err
+	}
+	defer stopAdmin()
 	srv.Start()
 	logServing(log, srv.Addrs(), in.Path())
 	go r.run(ctx, hup)

@@ -60,7 +60,9 @@
 //     remove itself, and by Close. Each connection's own mu orders its read
 //     deadline between its goroutine and Close's interrupt. No lock is held
 //     while reading, writing or publishing.
-//   - Published and Refused are atomics, read by anyone.
+//   - Published and Refused are atomics, read by anyone; so are the
+//     counters behind PublishStats (requests by protocol and outcome, the
+//     latency of Hub.Publish), counted once per answered request.
 //   - Peer credentials (SO_PEERCRED) are checked once per connection, when
 //     it is accepted, against Config.AllowUIDs and AllowGIDs. Per-channel
 //     publish rights (SetPublishRights, an atomic pointer a reload swaps)

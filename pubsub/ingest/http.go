@@ -93,7 +93,7 @@ func (s *Server) serveHTTP(c *conn) error {
 	if err != nil {
 		return err
 	}
-	id, perr := s.publish(c, c.event, data)
+	id, perr := s.publish(c, data)
 	if perr != nil {
 		return s.replyError(c, publishStatus(perr), perr.Error(), keep, "")
 	}
@@ -182,6 +182,7 @@ func (s *Server) route(c *conn, req *httpmin.Request) (int, string, string) {
 // closes.
 func (s *Server) replyError(c *conn, status int, reason string, keep bool, allow string) error {
 	s.noteRefusal(reason)
+	s.countRefusal(c, status, reason)
 	c.out = httpmin.AppendError(c.out[:0], status, reason, keep, allow)
 	if err := c.reply(c.out); err != nil {
 		return err

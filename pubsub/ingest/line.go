@@ -112,7 +112,7 @@ func (s *Server) serveLine(c *conn) error {
 		s.refused.Add(1)
 		return s.framingLost(c, err, "; nothing was published")
 	}
-	id, perr := s.publish(c, c.event, data)
+	id, perr := s.publish(c, data)
 	if perr != nil {
 		return s.lineError(c, perr.Error(), false)
 	}
@@ -166,6 +166,7 @@ func (s *Server) framingLost(c *conn, err error, note string) error {
 // lineError replies -ERR reason; with hangUp the connection then closes.
 func (s *Server) lineError(c *conn, reason string, hangUp bool) error {
 	s.noteRefusal(reason)
+	s.countRefusal(c, 0, reason)
 	c.out = append(c.out[:0], "-ERR "...)
 	c.out = append(c.out, bytes.ReplaceAll([]byte(reason), []byte("\n"), []byte(" "))...)
 	c.out = append(c.out, "\r\n"...)

@@ -45,8 +45,9 @@ type Server struct {
 	rights    atomic.Pointer[PublishRights] // per-channel publish rights (SetPublishRights); nil: the socket's allow-list only
 	published atomic.Uint64
 	refused   atomic.Uint64
-	refusals  limiter // "publish refused" lines
-	accepts   limiter // "publish socket accept failed" lines
+	counts    publishCounters // by protocol and outcome, for PublishStats
+	refusals  limiter         // "publish refused" lines
+	accepts   limiter         // "publish socket accept failed" lines
 
 	mu      sync.Mutex         // guards conns and closing
 	conns   map[*conn]struct{} // open publisher connections
@@ -242,17 +243,24 @@ func (s *Server) checkPeer(nc *net.UnixConn) string {
 }
 
 // publish publishes c's event on c.chan_ and counts; the error says what
-// was wrong.
-func (s *Server) publish(c *conn, event, data []byte) (uint64, error) {
+// was wrong (its refusal is counted by protocol when it is answered).
+func (s *Server) publish(c *conn, data []byte) (uint64, error) {
 	if err := s.checkRights(c, c.chan_); err != nil {
 		s.refused.Add(1)
 		return 0, err
 	}
-	id, err := s.hub.Publish(c.chan_, event, data)
+	start := time.Now()
+	id, err := s.hub.Publish(c.chan_, c.event, data)
 	if err != nil {
 		s.refused.Add(1)
 		return 0, err
 	}
 	s.published.Add(1)
+	s.counts.observe(protoOf(c), time.Since(start))
 	return id, nil
 }
+
+// CheckSocket reports whether the publish socket file is still the one
+// this Server bound: an error (for a readiness check) says it was removed
+// or replaced, so publishers cannot reach this server by its path.
+func (s *Server) CheckSocket() error { return s.sock.Check() }
