@@ -23,12 +23,14 @@ const (
 	CloseShutdown                  // the server is stopping
 	CloseOverLimit                 // --max-conns or --max-conns-per-ip reached (503 / 429 answered)
 	CloseTokenExpired              // the token that allowed a private channel expired
+	CloseDrain                     // closed by a graceful drain (Server.Drain): a stream after its final retry frame, or a request refused with 503
 	closeReasons
 )
 
 var closeNames = [closeReasons]string{
 	"none", "peer closed", "peer reset", "header timeout", "bad request",
 	"slow consumer", "response done", "shutdown", "over limit", "token expired",
+	"drain",
 }
 
 func (r CloseReason) String() string {

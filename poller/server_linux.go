@@ -31,6 +31,13 @@ type Server struct {
 	limLog atomic.Int64 // unix ms before which over-limit refusals are counted, not logged; the loop that wins a CAS logs
 
 	// Set by New, read-only afterwards.
+	// Drain (drain_linux.go): set by Drain before it wakes the loops.
+	drainOnce     atomic.Bool
+	drainTarget   atomic.Uint64 // the hub's last id when the drain started
+	drainWindowMs atomic.Int64
+	drainLn       chan struct{} // each loop sends once it has closed its listeners
+	drained       chan struct{} // each loop sends once it has closed every connection
+
 	maxConns  int    // the connection limit in force: Config.MaxConns, or derived from the open-files limit; 0: none
 	fdLimit   uint64 // for the log line: the soft open-files limit,
 	fdOpen    int    // the descriptors open when the limit was derived,
@@ -161,6 +168,9 @@ func (s *Server) release() {
 		l.release()
 	}
 	for _, u := range s.unix {
+		if u.fd < 0 {
+			continue // closed by Drain
+		}
 		unix.Close(u.fd)
 		if u.sock != nil {
 			u.sock.Remove()
