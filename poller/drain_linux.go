@@ -58,7 +58,7 @@ func (s *Server) Drain(ctx context.Context, window time.Duration) DrainResult {
 	begin := time.Now()
 	before := s.Stats()
 	res := DrainResult{Streams: before.Subscribers}
-	if len(s.loops) == 0 || !s.loops[0].running.Load() || !s.drainOnce.CompareAndSwap(false, true) {
+	if len(s.loops) == 0 || !s.started.Load() || !s.drainOnce.CompareAndSwap(false, true) {
 		return res
 	}
 	s.cfg.Log.Info("draining: listeners closed, streams close over the window",

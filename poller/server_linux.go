@@ -32,6 +32,7 @@ type Server struct {
 
 	// Set by New, read-only afterwards.
 	// Drain (drain_linux.go): set by Drain before it wakes the loops.
+	started       atomic.Bool // Start has run: the loops will see a drain request
 	drainOnce     atomic.Bool
 	drainTarget   atomic.Uint64 // the hub's last id when the drain started
 	drainWindowMs atomic.Int64
@@ -135,6 +136,7 @@ func (s *Server) Addrs() []net.Addr { return s.addrs }
 // Start runs the loops. It returns at once.
 func (s *Server) Start() {
 	s.startOnce.Do(func() {
+		s.started.Store(true)
 		for _, l := range s.loops {
 			s.wg.Add(1)
 			go func(l *loop) {
