@@ -61,7 +61,7 @@ func (s *Server) Drain(ctx context.Context, window time.Duration) DrainResult {
 	if len(s.loops) == 0 || !s.started.Load() || !s.drainOnce.CompareAndSwap(false, true) {
 		return res
 	}
-	s.cfg.Log.Info("draining: listeners closed, streams close over the window",
+	s.cfg.Log.Info("draining: closing the listeners, then the streams spread over the window",
 		zap.Int64("streams", res.Streams), zap.Duration("window", window))
 	s.drainTarget.Store(s.cfg.Hub.LastID())
 	s.drainWindowMs.Store(int64(window / time.Millisecond))
@@ -71,13 +71,20 @@ func (s *Server) Drain(ctx context.Context, window time.Duration) DrainResult {
 		l.drainReq.Store(true)
 		l.wakeup()
 	}
-	for range s.loops {
+	for n := 0; n < len(s.loops) && !res.Cut; n++ {
 		select {
 		case <-s.drainLn:
 		case <-ctx.Done():
+			res.Cut = true
 		}
 	}
-	for i := range s.unix { // no loop watches it any more
+	// Once no loop watches a shared unix socket, close it; if ctx ended
+	// first, a loop may still unwatch it by descriptor number, so release
+	// closes it after the loops have exited instead.
+	for i := range s.unix {
+		if res.Cut {
+			break
+		}
 		unix.Close(s.unix[i].fd)
 		s.unix[i].fd = -1
 		if s.unix[i].sock != nil {
@@ -111,7 +118,7 @@ func (l *loop) drainStep() {
 		l.answerParkedPolls()
 		fallthrough
 	case drainCatching:
-		if l.cursor.NextID() <= d.target && l.now < d.start+d.window {
+		if l.cursor.NextID() <= d.target && l.now < d.start+max(d.window, drainGraceMs) {
 			// deliver has more of the ring to go. Bounded by the window:
 			// a worker's target comes from its supervisor's id word and
 			// is only an upper bound of what its relay brought.

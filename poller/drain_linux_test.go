@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -206,5 +208,31 @@ func TestDrainCut(t *testing.T) {
 	h.srv.Close()
 	if r := readToEnd(s, 5*time.Second); r.err != nil {
 		t.Fatalf("stream after Close: %v", r.err)
+	}
+}
+
+// A shared unix listener is closed once every loop has let go of it, and
+// its file removed; a stream on it drains like the others.
+func TestDrainUnixListener(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub.sock")
+	h := start(t, poller.Config{Listen: []string{"unix:" + path}})
+	s, err := h.subscribeOn("unix", path, "/events?channel=d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "subscribed", func() bool { return h.srv.Stats().Subscribers == 1 })
+	res := h.srv.Drain(context.Background(), 200*time.Millisecond)
+	if res.Cut || res.Closed != 1 {
+		t.Fatalf("Drain = %+v, want one close, not cut", res)
+	}
+	if e := readToEnd(s, 5*time.Second); e.err != nil || e.retry < 0 {
+		t.Fatalf("stream: retry %d, end %v; want a retry frame, then EOF", e.retry, e.err)
+	}
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Errorf("unix socket file after the drain: %v, want it removed", err)
+	}
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		t.Error("the unix listener still accepts after the drain")
 	}
 }
