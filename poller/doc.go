@@ -29,6 +29,7 @@
 //	longpoll_linux.go  long-poll: answers from history, parked polls
 //	limits_linux.go    connection limits (global, derived, per address)
 //	timers_linux.go    what runs on time: deadlines, heartbeats, accept retry
+//	drain_linux.go     Server.Drain: graceful shutdown, closes spread over a window
 //	deadlines_linux.go the loop's deadline heap
 //	loglimit_linux.go  rate-limited log lines for refusals and slow consumers
 //	stats_linux.go     the per-loop counters behind Server.Stats and LoopStats
@@ -49,9 +50,10 @@
 //
 // Nothing in a loop is touched by another goroutine, except the counters in
 // loopStats (atomic, read by Server.Stats and LoopStats, which also reads
-// the cursor's published ring position: Cursor.Lag) and the stop flag. Cross-goroutine
-// hand-off happens only through the ring and the eventfd. There is no
-// goroutine per connection.
+// the cursor's published ring position: Cursor.Lag) and the stop and
+// drainReq flags. Cross-goroutine hand-off happens only through the ring
+// and the eventfd (the flags are set, then the eventfd written). There is
+// no goroutine per connection.
 //
 // What the loops share, all in Server, none of it touched per event:
 //
@@ -181,6 +183,24 @@
 // MaxConnsPerIP and a rule's max-subscribers when a stream or poll starts
 // (429, the channel named), all on the shared counts above. Every refusal is counted by CloseReason and logged at most
 // once a second.
+//
+// Drain (Server.Drain, before Close): the caller stops the publishers
+// first. Drain stores the hub's last id and the window in Server
+// (drainTarget, drainWindowMs: atomics written before the flags), sets
+// each loop's drainReq and writes its eventfd; the loop then runs
+// drainStep at the end of every turn, on its own state (loop.drain).
+// First, once: accept what is queued on its listeners, then close them
+// (a shared unix socket is only unwatched; Drain closes it after every
+// loop has reported on Server.drainLn), and answer the parked long-polls.
+// Every request handled from then on gets 503 with Retry-After
+// (CloseDrain). Then it delivers the ring up to the target id (or gives
+// up waiting at the end of the window), lists its streams, and closes
+// the k-th of n at start + window*k/n: a final retry frame (the stream's
+// own small frame, ms uniform in [0, window/4]) through the backlog, then
+// the lingering close. Once all are closed and the loop has no
+// connection left (or one second after the window), it closes what is
+// left (CloseDrain) and reports on Server.drained. Drain returns when
+// every loop has reported or its context ends; Close does the rest.
 //
 // poller needs Linux; on other systems New returns ErrNeedsLinux.
 package poller

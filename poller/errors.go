@@ -24,12 +24,14 @@ const (
 	CloseOverLimit                 // --max-conns or --max-conns-per-ip reached (503 / 429 answered)
 	CloseTokenExpired              // the token that allowed a private channel expired
 	CloseRevoked                   // a reload's rules no longer allow a channel of the stream (ssedge.revoked sent)
+	CloseDrain                     // closed by a graceful drain (Server.Drain): a stream after its final retry frame, or a request refused with 503
 	closeReasons
 )
 
 var closeNames = [closeReasons]string{
 	"none", "peer closed", "peer reset", "header timeout", "bad request",
 	"slow consumer", "response done", "shutdown", "over limit", "token expired", "revoked",
+	"drain",
 }
 
 func (r CloseReason) String() string {

@@ -85,6 +85,8 @@ type loop struct {
 	peer    unix.RawSockaddrAny // accept4's address buffer
 
 	stop     atomic.Bool  // set by Server.Close
+	drainReq atomic.Bool  // set by Server.Drain; the loop then runs drainStep each turn
+	drain    loopDrain    // owned by the loop goroutine
 	running  atomic.Bool  // run has started
 	evClosed atomic.Bool  // evfd is closing: wakeup must not write to it
 	wakers   atomic.Int32 // wakeup calls in progress (release waits for them)
@@ -200,6 +202,9 @@ func (l *loop) turn() {
 	l.runReplays()
 	l.closeDoomed()
 	l.runTimers()
+	if l.drainReq.Load() {
+		l.drainStep()
+	}
 }
 
 // waitTimeout is how long epoll_wait may block: 0 when work is pending,
@@ -219,6 +224,7 @@ func (l *loop) waitTimeout() int {
 			next = ln.pausedUntil
 		}
 	}
+	next = l.drainWait(next)
 	now := int64(time.Since(l.start) / time.Millisecond)
 	d := next - now
 	switch {

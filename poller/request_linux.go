@@ -18,6 +18,10 @@ const allowEvents = "GET, HEAD, OPTIONS"
 
 // handle routes one parsed request.
 func (l *loop) handle(slot int32, r *httpmin.Request) {
+	if l.drain.phase != drainOff {
+		l.refuseDraining(slot, r)
+		return
+	}
 	if string(r.Path) == "/poll" && r.Method != httpmin.MethodOPTIONS {
 		if r.Method != httpmin.MethodGET {
 			l.refuseFrom(slot, r, 405, fmt.Sprintf("method %q not allowed on /poll: use GET", r.MethodName), "GET, OPTIONS")

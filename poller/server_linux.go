@@ -36,6 +36,14 @@ type Server struct {
 	live atomic.Pointer[Config]
 
 	// Set by New, read-only afterwards.
+	// Drain (drain_linux.go): set by Drain before it wakes the loops.
+	started       atomic.Bool // Start has run: the loops will see a drain request
+	drainOnce     atomic.Bool
+	drainTarget   atomic.Uint64 // the hub's last id when the drain started
+	drainWindowMs atomic.Int64
+	drainLn       chan struct{} // each loop sends once it has closed its listeners
+	drained       chan struct{} // each loop sends once it has closed every connection
+
 	maxConns  int    // the connection limit at start (live.MaxConns is the one in force): Config.MaxConns, or derived from the open-files limit; 0: none
 	fdLimit   uint64 // for the log line: the soft open-files limit,
 	fdOpen    int    // the descriptors open when the limit was derived,
@@ -134,6 +142,7 @@ func (s *Server) Addrs() []net.Addr { return s.addrs }
 // Start runs the loops. It returns at once.
 func (s *Server) Start() {
 	s.startOnce.Do(func() {
+		s.started.Store(true)
 		for _, l := range s.loops {
 			s.wg.Add(1)
 			go func(l *loop) {
@@ -167,6 +176,9 @@ func (s *Server) release() {
 		l.release()
 	}
 	for _, u := range s.unix {
+		if u.fd < 0 {
+			continue // closed by Drain
+		}
 		unix.Close(u.fd)
 		if u.sock != nil {
 			u.sock.Remove()

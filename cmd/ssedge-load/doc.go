@@ -10,6 +10,14 @@
 //	ssedge-load compare [--base nethttp] out/*.json
 //	ssedge-load report-md [--into docs/BENCH.md] [--command CMD] [--chart bench.svg] out/*.json
 //	ssedge-load chart [--out docs/bench.svg] out/*.json
+//	ssedge-load drain --url URL --conns 10000 --server-pid PID [--bucket 1s] [--json out.json]
+//
+// drain measures a graceful shutdown from the clients' side (drain.go):
+// it holds --conns streams, sends SIGTERM to --server-pid, and prints per
+// --bucket from the signal how many streams ended and when each would
+// reconnect (its end plus the last retry: advice it got, as an
+// EventSource does), with the fullest bin against the average. It exits
+// 1 if a stream failed to open or did not end within --timeout.
 //
 // compare prints the medians side by side per connection count and event
 // rate; report-md writes the markdown of docs/BENCH.md (into the region
@@ -89,5 +97,6 @@
 // track.go (order and loss), hist.go, payload.go, publish.go, ids.go,
 // procstat_linux.go (the process tree), floor_linux.go (the kernel floor),
 // machine.go, report.go (table and JSON), compare.go (side by side),
-// reportmd.go (docs/BENCH.md), chart.go (the SVG).
+// reportmd.go (docs/BENCH.md), chart.go (the SVG), drain.go (the drain
+// report).
 package main

@@ -12,6 +12,8 @@ func main() {
 		switch os.Args[1] {
 		case workerFlag:
 			os.Exit(workerMain())
+		case "drain":
+			os.Exit(drainMain(os.Args[2:], os.Stdout, os.Stderr))
 		case "compare":
 			os.Exit(compareMain(os.Args[2:], os.Stdout, os.Stderr))
 		case "report-md":

@@ -20,10 +20,11 @@ package main
 // Reload: SIGHUP to the supervisor is checked there and passed on to each
 // ready worker (reload.go).
 //
-// Lifecycle: workers ignore SIGINT and SIGTERM and stop when the relay
-// stream ends: the supervisor, on SIGINT or SIGTERM, closes the publish
-// socket, relays what was published, closes the streams and waits for
-// the workers (killing them after workerStopTimeout). A worker that dies
+// Lifecycle: workers ignore SIGINT and SIGTERM and drain when the relay
+// stream ends (drain_linux.go): the supervisor, on SIGINT or SIGTERM,
+// closes the publish socket, relays what was published, closes the
+// streams and waits for the workers (killing them after
+// workerStopTimeout plus --drain-window). A worker that dies
 // is restarted with back-off; its listening sockets stay open in the
 // supervisor, so clients hashed to them wait in the accept queue instead
 // of being refused; one that fails maxFailedStarts times in a row before
@@ -182,7 +183,7 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 	defer cancel()
 	in.Close(sctx)
 	hub.Close()
-	s.stop(stopRelay, relayDone)
+	s.drainWorkers(stopRelay, relayDone) // drain_linux.go
 	log.Info("stopped", zap.Uint64("published", in.Published()))
 	if startErr != nil && ctx.Err() == nil {
 		return startErr
@@ -204,7 +205,7 @@ func (s *supervisor) stop(stopRelay context.CancelFunc, relayDone <-chan struct{
 	go func() { <-relayDone; s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(workerStopTimeout):
+	case <-time.After(workerStopTimeout + s.o.drainWindow):
 		s.mu.Lock()
 		for i, p := range s.procs {
 			s.log.Warn("worker did not stop; killing it", zap.Int("worker", i), zap.Int("pid", p.Pid))
@@ -371,6 +372,8 @@ func serveWorker(o *serveOptions, index string) error {
 	}
 	log = log.With(zap.String("worker", index), zap.Int("pid", os.Getpid()))
 	defer log.Sync()
+	drainCtx, drainNow := workerDrainNow(log) // drain_linux.go
+	defer drainNow()
 	var passed []passedListener
 	if err := json.Unmarshal([]byte(os.Getenv(workerListenersEnv)), &passed); err != nil {
 		return fmt.Errorf("%s: %w (workers are started by ssedge serve --procs, not by hand)", workerListenersEnv, err)
@@ -437,8 +440,7 @@ func serveWorker(o *serveOptions, index string) error {
 		return fmt.Errorf("worker: telling the supervisor: %w", err)
 	}
 	err = hub.Follow(conn)
-	hub.Close()
-	srv.Close()
+	drainWorker(drainCtx, o, hub, srv, err) // drain_linux.go
 	st := srv.Stats()
 	log.Info("worker stopped", zap.Uint64("accepted", st.Accepted), zap.Uint64("slow_consumers", st.SlowConsumers()))
 	if err != nil {

@@ -38,6 +38,7 @@ type serveOptions struct {
 	maxConns, maxPerIP, ringSize, histCount                 int
 	heartbeat, headerTimeout, histAge, retry                time.Duration
 	pollTimeout, pollMax                                    time.Duration
+	drainWindow                                             time.Duration
 	corsCreds                                               bool
 	adminListen                                             string // admin.go
 
@@ -91,6 +92,7 @@ func parseServe(args []string) (*serveOptions, error) {
 	fs.StringVar(&o.publicKey, "auth-public-key", "", "PEM public key (RSA for RS256, P-256 for ES256) that verifies tokens")
 	fs.StringVar(&o.tokenCookie, "token-cookie", "ssedge_token", "cookie that may carry the token (besides ?token= and Authorization: Bearer)")
 	fs.BoolVar(&o.corsCreds, "cors-credentials", false, "allow credentials (cookies) on CORS requests; the origin is echoed, never *")
+	drainFlag(fs, o)
 	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or console")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	addConfigFlags(fs, &o.configOptions)
@@ -117,6 +119,9 @@ func parseServe(args []string) (*serveOptions, error) {
 	}
 	if o.procs < 1 || o.procs > maxProcs {
 		return nil, o.blame(fmt.Errorf("--procs %d: expected 1 to %d", o.procs, maxProcs))
+	}
+	if err := checkDrainWindow(o); err != nil {
+		return nil, err
 	}
 	if o.loops < 0 {
 		return nil, o.blame(fmt.Errorf("--loops %d: expected 0 (automatic) or more", o.loops))
@@ -267,12 +272,7 @@ func serve(args []string) error {
 	go r.run(ctx, hup)
 
 	<-ctx.Done()
-	log.Info("stopping")
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	in.Close(sctx)
-	hub.Close()
-	srv.Close()
+	shutdown(o, log, in, hub, srv)
 	st := srv.Stats()
 	log.Info("stopped", zap.Uint64("published", in.Published()), zap.Uint64("accepted", st.Accepted),
 		zap.Uint64("slow_consumers", st.SlowConsumers()))
