@@ -14,9 +14,9 @@ func CheckRules(set *rules.Set, v *auth.Verifier) error {
 	if v != nil {
 		return nil
 	}
-	for _, r := range set.Rules() {
+	for i, r := range set.Rules() {
 		if r.Private != nil && *r.Private {
-			return fmt.Errorf("%w: match = %q sets private = true, but no token key is configured: give --auth-secret-file or --auth-public-key (and --private-prefix)", rules.ErrBadRule, r.Match)
+			return fmt.Errorf("%w %d (match = %q): private = true needs a token key: give --auth-secret-file or --auth-public-key", rules.ErrBadRule, i+1, r.Match)
 		}
 	}
 	return nil

@@ -35,6 +35,7 @@ type configOptions struct {
 	overlap    time.Duration // --auth-rotation-overlap
 
 	rules   *rules.Set        // the file's [[channel]] rules; empty without a file
+	file    *fileLoader       // the file as read, to place a later error in a rule; nil without a file
 	values  map[string]string // every flag's effective value, as `config check` prints it
 	sources map[string]string // every flag's origin: "default", "command line" or "FILE:LINE"
 	lists   map[string]bool   // the repeatable flags, printed as TOML arrays
@@ -81,6 +82,7 @@ func (c *configOptions) loadConfig(fs *flag.FlagSet) error {
 		if c.rules, err = f.load(); err != nil {
 			return err
 		}
+		c.file = f
 	}
 	c.values, c.sources, c.lists = map[string]string{}, map[string]string{}, map[string]bool{}
 	fs.VisitAll(func(f *flag.Flag) {
@@ -102,6 +104,9 @@ func (c *configOptions) loadConfig(fs *flag.FlagSet) error {
 // that failed after loading ("--procs 0: ...", "auth: secret file ..."),
 // when the file gave that flag.
 func (c *configOptions) blame(err error) error {
+	if errors.Is(err, rules.ErrBadRule) && c.file != nil {
+		return c.file.ruleError(err, c.rules.Rules()) // a rule the server cannot enforce
+	}
 	msg := err.Error()
 	name, _, _ := strings.Cut(strings.TrimPrefix(msg, "--"), " ")
 	if !strings.HasPrefix(msg, "--") {

@@ -49,7 +49,7 @@ max-backlog-bytes = "2m"
 
 [[channel]]
 match = "user:*"
-private = true
+private = false
 history-age = "90s"
 
 [[channel]]
@@ -76,7 +76,7 @@ func TestConfigCheckGood(t *testing.T) {
 		`retry = "3s"`, // a default
 		"# default",
 		"2 [[channel]] rules",
-		`match = "user:*"`, `history-age = "1m30s"`, "private = true",
+		`match = "user:*"`, `history-age = "1m30s"`, "private = false",
 		`match = "news"`, "history-per-channel = 10", "publish-allow-uid = [1000]",
 	} {
 		if !strings.Contains(out, want) {
@@ -111,6 +111,7 @@ func TestConfigCheckBad(t *testing.T) {
 		{"bad rule duration", "[[channel]]\nmatch = \"a\"\n[[channel]]\nmatch = \"b\"\nhistory-age = \"soon\"\n", ":5:", `"history-age"`, `"soon"`},
 		{"bad rule", "[[channel]]\nmatch = \"a\"\n\n[[channel]]\nmatch = \"b\"\nhistory-per-channel = -2\n", ":6:", `"history-per-channel"`, "[[channel]] 2"},
 		{"bad rule match", "[[channel]]\nmatch = \"a*b\"\n", ":2:", `"match"`, "may only end"},
+		{"private rule without a key", "[[channel]]\nmatch = \"a\"\n[[channel]]\nmatch = \"ops\"\nprivate = true\n", ":5:", `"private"`, "needs a token key"},
 		{"unreadable key file", "private-prefix = [\"p-\"]\nauth-secret-file = \"/nonexistent/secret\"\n", ":2:", `"auth-secret-file"`, "no such file"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -104,7 +104,7 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 	raiseFileLimit(log, 0)
 	side, err := o.subscriberSide()
 	if err != nil {
-		return err
+		return o.blame(err)
 	}
 	// The supervisor numbers events and relays them; it keeps no history
 	// (the workers do) and serves no subscriber.

@@ -155,6 +155,11 @@ func (o *serveOptions) subscriberSide() (*subscriberSide, error) {
 	if side.cors, err = sse.NewCORS(o.cors.vals, o.corsCreds); err != nil {
 		return nil, err
 	}
+	// A supervisor has no subscriber server to refuse rules it cannot
+	// enforce, and a config check none at all: check them here too.
+	if err := poller.CheckRules(o.rules, side.verifier); err != nil {
+		return nil, err
+	}
 	return &side, nil
 }
 
@@ -242,7 +247,7 @@ func serve(args []string) error {
 	raiseFileLimit(log, o.conns)
 	side, err := o.subscriberSide()
 	if err != nil {
-		return err
+		return o.blame(err)
 	}
 	hub := pubsub.NewHub(o.hubConfig(0))
 	srv, err := poller.New(o.pollerConfig(side, hub, log))

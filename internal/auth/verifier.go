@@ -55,10 +55,13 @@ type Verifier struct {
 	prevUntil time.Time
 }
 
-// New loads the keys. With no prefixes nothing is private: it returns a nil
-// *Verifier and no error, and every method of a nil *Verifier works.
+// New loads the keys. With no prefixes and no key nothing can be private:
+// it returns a nil *Verifier and no error, and every method of a nil
+// *Verifier works. A key without prefixes gives a Verifier under which no
+// channel is private by name, for channels that per-channel rules make
+// private.
 func New(cfg Config) (*Verifier, error) {
-	if len(cfg.Prefixes) == 0 {
+	if len(cfg.Prefixes) == 0 && cfg.SecretFile == "" && cfg.PublicKeyFile == "" {
 		return nil, nil
 	}
 	v := &Verifier{}

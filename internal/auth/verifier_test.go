@@ -247,9 +247,9 @@ func TestNew(t *testing.T) {
 }
 
 func TestNoPrivateChannels(t *testing.T) {
-	v, err := auth.New(auth.Config{SecretFile: "/nonexistent"})
+	v, err := auth.New(auth.Config{})
 	if v != nil || err != nil {
-		t.Fatalf("New with no prefixes = %v, %v; want nil, nil", v, err)
+		t.Fatalf("New with no prefixes and no key = %v, %v; want nil, nil", v, err)
 	}
 	if v.Private([]byte("private-a")) {
 		t.Error("nil verifier says private")
@@ -257,6 +257,25 @@ func TestNoPrivateChannels(t *testing.T) {
 	tok, _ := auth.Mint(secret, []string{"a"}, time.Hour, now)
 	if _, err := v.Verify([]byte(tok), now); !errors.Is(err, auth.ErrInvalidToken) {
 		t.Errorf("nil verifier Verify: %v", err)
+	}
+}
+
+// A key without prefixes: nothing is private by name, and tokens verify
+// (for channels that per-channel rules make private).
+func TestKeyWithoutPrefixes(t *testing.T) {
+	v, err := auth.New(auth.Config{SecretFile: writeFile(t, "s", secret)})
+	if err != nil || v == nil {
+		t.Fatalf("New with a key and no prefixes = %v, %v; want a verifier", v, err)
+	}
+	if v.Private([]byte("private-a")) {
+		t.Error("a verifier without prefixes says private")
+	}
+	tok, _ := auth.Mint(secret, []string{"a"}, time.Hour, now)
+	if g, err := v.Verify([]byte(tok), now); err != nil || !g.Allows([]byte("a")) {
+		t.Errorf("Verify = %v, %v; want a grant for a", g, err)
+	}
+	if _, err := auth.New(auth.Config{SecretFile: "/nonexistent"}); err == nil {
+		t.Error("New with an unreadable secret file and no prefixes: no error")
 	}
 }
 
