@@ -132,7 +132,10 @@ type Stats struct {
 	AcceptErrors      uint64               // EMFILE/ENFILE/ENOBUFS/ENOMEM on accept
 	Requests          uint64               // request heads parsed
 	Replayed          uint64               // history frames queued for resuming subscribers
-	Gaps              uint64               // ssedge.gap events sent
+	Gaps              uint64               // ssedge.gap events sent (and gaps in long-poll answers)
+	GapsByReason      [gapReasons]uint64   // Gaps by GapReason
+	Backlogged        int64                // connections with unsent bytes, as of the last heartbeat sweep (every Heartbeat/4)
+	BacklogBytes      int64                // their unsent bytes then
 	LongPollsParked   uint64               // long-poll requests that waited for an event
 	LongPollsAnswered uint64               // long-poll answers sent (at once, on an event, or at the deadline)
 }
@@ -142,6 +145,22 @@ type LoopStats struct {
 	Stats
 	RingLag uint64 // events published that this loop has not yet read and released
 }
+
+// GapReason is why a resume or long-poll was told of a gap: the gap
+// event's "reason" field, and the label Stats.GapsByReason counts by.
+type GapReason uint8
+
+// Gap reasons.
+const (
+	GapEvicted GapReason = iota // history no longer holds events after the client's id
+	GapRestart                  // the id is from before this server started: its history is gone
+	GapFuture                   // the id is above every id this server has issued
+	gapReasons
+)
+
+var gapReasonNames = [gapReasons]string{"evicted", "restart", "future"}
+
+func (r GapReason) String() string { return gapReasonNames[r] }
 
 // SlowConsumers is the number of subscribers closed for a full backlog.
 func (s Stats) SlowConsumers() uint64 { return s.Closed[CloseSlowConsumer] }

@@ -108,3 +108,25 @@ func TestSlowConsumerClosed(t *testing.T) {
 		t.Errorf("subscribers = %d, want 1", st.Subscribers)
 	}
 }
+
+// A subscriber that stops reading shows in the backlog gauges once the
+// kernel's buffers are full, as of the next heartbeat sweep, and leaves
+// them when it is closed.
+func TestBacklogGauges(t *testing.T) {
+	h := start(t, poller.Config{Loops: 1, Heartbeat: 200 * time.Millisecond, MaxBacklogBytes: 64 << 20, MaxBacklogFrames: 100000})
+	stalled := h.subscribe("/events?channel=flood")
+	waitFor(t, "the subscription", func() bool { return h.srv.Stats().Subscribers == 1 })
+	data := strings.Repeat("x", 16000)
+	for i := 0; i < 400; i++ { // 6.4 MB: more than the loopback socket buffers hold
+		h.publish("flood", "", data)
+	}
+	waitFor(t, "one backlogged connection in the gauges", func() bool {
+		st := h.srv.Stats()
+		return st.Backlogged == 1 && st.BacklogBytes > 0
+	})
+	stalled.c.Close()
+	waitFor(t, "the gauges back at 0 after the close", func() bool {
+		st := h.srv.Stats()
+		return st.Backlogged == 0 && st.BacklogBytes == 0
+	})
+}

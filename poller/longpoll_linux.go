@@ -121,8 +121,9 @@ func (l *loop) collectHistory(chans []replayChan, future bool, below uint64) (ev
 			if len(l.gapsJSON) > 0 {
 				l.gapsJSON = append(l.gapsJSON, ',')
 			}
-			l.gapsJSON = appendGapJSON(l.gapsJSON, rc.name, rc.after, below, gapFuture)
+			l.gapsJSON = appendGapJSON(l.gapsJSON, rc.name, rc.after, below, GapFuture)
 			rc.after = below - 1
+			l.stats.gaps[GapFuture].Add(1)
 			gaps++
 			continue
 		}
@@ -131,6 +132,7 @@ func (l *loop) collectHistory(chans []replayChan, future bool, below uint64) (ev
 				l.gapsJSON = append(l.gapsJSON, ',')
 			}
 			l.gapsJSON = appendGapJSON(l.gapsJSON, rc.name, asked, first, reason)
+			l.stats.gaps[reason].Add(1)
 			gaps++
 		}
 	}
@@ -156,7 +158,6 @@ func (l *loop) collectHistory(chans []replayChan, future bool, below uint64) (ev
 		best.after = best.next.ID
 		best.next = hub.HistoryAfter(best.name, best.after, below).Next
 	}
-	l.stats.gaps.Add(uint64(gaps))
 	return events, gaps, lastID
 }
 

@@ -21,13 +21,6 @@ type replayChan struct {
 	next  *pubsub.Event // the oldest retained event after it and below the loop's position; nil if none
 }
 
-// Gap reasons, in the gap event's "reason" field.
-const (
-	gapEvicted = "evicted" // history no longer holds events after the client's id
-	gapRestart = "restart" // the id is from before this server started: its history is gone
-	gapFuture  = "future"  // the id is above every id this server has issued
-)
-
 // prepareReplay gives a resuming subscriber its replay state, before its
 // stream head goes out: a client that has read the head finds the replay
 // counted in Stats.Replaying.
@@ -55,7 +48,7 @@ func (l *loop) startReplay(slot int32) {
 	below := l.cursor.NextID()
 	if last >= below && last > l.srv.cfg.Hub.LastID() {
 		for i := range rp.chans {
-			l.sendGap(slot, rp.chans[i].name, last, below, gapFuture)
+			l.sendGap(slot, rp.chans[i].name, last, below, GapFuture)
 			rp.chans[i].after = below - 1
 		}
 		rp.asked = below - 1
@@ -159,24 +152,24 @@ func (l *loop) replayStep(slot int32) {
 // rc.after past what the gap covers (never backwards). Until the loop's
 // position is past rc.after there is nothing to look at: a lagging loop
 // waits rather than judge gaps against a position behind the client.
-func (l *loop) lookAhead(rc *replayChan, below uint64) (gap bool, asked, first uint64, reason string) {
+func (l *loop) lookAhead(rc *replayChan, below uint64) (gap bool, asked, first uint64, reason GapReason) {
 	rc.next = nil
 	if below <= rc.after+1 {
-		return false, 0, 0, ""
+		return false, 0, 0, 0
 	}
 	hub := l.srv.cfg.Hub
 	res := hub.HistoryAfter(rc.name, rc.after, below)
 	rc.next = res.Next
 	if res.Evicted <= rc.after {
-		return false, 0, 0, ""
+		return false, 0, 0, 0
 	}
 	first = below
 	if res.Next != nil {
 		first = res.Next.ID
 	}
-	reason = gapEvicted
+	reason = GapEvicted
 	if rc.after < hub.Seed() {
-		reason = gapRestart
+		reason = GapRestart
 	}
 	asked = rc.after
 	rc.after = max(rc.after, min(res.Evicted, first-1))
@@ -194,13 +187,13 @@ func (l *loop) look(slot int32, rc *replayChan, below uint64) {
 // for events after asked and the first one still available is first. It
 // carries no id: the client's Last-Event-ID stays what it was until the
 // next real event.
-func (l *loop) sendGap(slot int32, channel string, asked, first uint64, reason string) {
+func (l *loop) sendGap(slot int32, channel string, asked, first uint64, reason GapReason) {
 	b := make([]byte, 0, 128+len(channel))
 	b = append(b, "event: "+sse.GapEvent+"\ndata: "...)
 	b = appendGapJSON(b, channel, asked, first, reason)
 	b = append(b, "\n\n"...)
 	if l.enqueue(slot, b) {
-		l.stats.gaps.Add(1)
+		l.stats.gaps[reason].Add(1)
 	}
 }
 
@@ -218,7 +211,7 @@ func (l *loop) finishReplay(slot int32) {
 
 // appendGapJSON appends one gap object, as the ssedge.gap event's data and
 // the long-poll answer's "gaps" entries carry it.
-func appendGapJSON(dst []byte, channel string, asked, first uint64, reason string) []byte {
+func appendGapJSON(dst []byte, channel string, asked, first uint64, reason GapReason) []byte {
 	dst = append(dst, `{"channel":`...)
 	dst = sse.AppendJSONString(dst, channel)
 	dst = append(dst, `,"lastEventId":`...)
@@ -226,6 +219,6 @@ func appendGapJSON(dst []byte, channel string, asked, first uint64, reason strin
 	dst = append(dst, `,"firstAvailableId":`...)
 	dst = strconv.AppendUint(dst, first, 10)
 	dst = append(dst, `,"reason":"`...)
-	dst = append(dst, reason...)
+	dst = append(dst, reason.String()...)
 	return append(dst, `"}`...)
 }

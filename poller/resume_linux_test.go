@@ -112,6 +112,12 @@ func TestResumeOddIDs(t *testing.T) {
 	if g := parseGap(t, s.event(t)); g.Reason != "future" {
 		t.Fatalf("future gap %+v", g)
 	}
+	// Each gap is counted once, under its reason (the client read it, so
+	// it was counted before).
+	if st := h.srv.Stats(); st.GapsByReason[poller.GapRestart] != 1 || st.GapsByReason[poller.GapFuture] != 1 ||
+		st.GapsByReason[poller.GapEvicted] != 0 || st.Gaps != 2 {
+		t.Errorf("gaps by reason %v (total %d), want restart 1, future 1", st.GapsByReason, st.Gaps)
+	}
 	for _, bad := range []string{"abc", "-1", "9007199254740993", "1.5"} {
 		got := h.rawRequest("GET /events?channel=a HTTP/1.1\r\nHost: x\r\nLast-Event-ID: " + bad + "\r\n\r\n")
 		if !strings.HasPrefix(got, "HTTP/1.1 400 ") || !strings.Contains(got, "Last-Event-ID") {

@@ -17,7 +17,9 @@ type loopStats struct {
 	acceptErrors      atomic.Uint64
 	requests          atomic.Uint64
 	replayed          atomic.Uint64
-	gaps              atomic.Uint64
+	gaps              [gapReasons]atomic.Uint64
+	backlogged        atomic.Int64 // sampled by the heartbeat sweep
+	backlogBytes      atomic.Int64 // sampled by the heartbeat sweep
 	longPollsParked   atomic.Uint64
 	longPollsAnswered atomic.Uint64
 }
@@ -37,7 +39,13 @@ func (s *loopStats) addTo(st *Stats) {
 	st.AcceptErrors += s.acceptErrors.Load()
 	st.Requests += s.requests.Load()
 	st.Replayed += s.replayed.Load()
-	st.Gaps += s.gaps.Load()
+	for i := range s.gaps {
+		n := s.gaps[i].Load()
+		st.GapsByReason[i] += n
+		st.Gaps += n
+	}
+	st.Backlogged += s.backlogged.Load()
+	st.BacklogBytes += s.backlogBytes.Load()
 	st.LongPollsParked += s.longPollsParked.Load()
 	st.LongPollsAnswered += s.longPollsAnswered.Load()
 }

@@ -46,10 +46,17 @@ func (l *loop) runTimers() {
 func (l *loop) heartbeat() {
 	hb := uint32(l.heartbeatMs())
 	now := uint32(l.now)
+	var backlogged, backlogBytes int64 // for Stats: the sweep reads every entry anyway
 	for i := range l.conns.len() {
 		c := l.conns.at(i)
+		if n := c.out.bytes; n > 0 {
+			backlogged++
+			backlogBytes += int64(n)
+		}
 		if c.state == stateStreaming && c.out.len() == 0 && now-c.wroteAt >= hb {
 			l.send(i, sse.Heartbeat)
 		}
 	}
+	l.stats.backlogged.Store(backlogged)
+	l.stats.backlogBytes.Store(backlogBytes)
 }

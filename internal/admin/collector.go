@@ -42,7 +42,9 @@ var (
 	dBytes       = desc("written_bytes_total", "Bytes those system calls handed to the kernel.")
 	dAcceptErrs  = desc("accept_errors_total", "Accept failures for want of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM); the listener backs off meanwhile.")
 	dReplayed    = desc("replayed_events_total", "History events sent to resuming subscribers (Last-Event-ID).")
-	dGaps        = desc("gaps_total", "ssedge.gap events sent: a resume or long-poll asked for events history no longer holds.")
+	dGaps        = desc("gaps_total", "ssedge.gap events sent (and gaps in long-poll answers), by reason: evicted (history no longer holds them), restart (an id from before this server started), future (an id above every id issued).", "reason")
+	dBacklogged  = desc("backlogged_connections", "Connections with unsent bytes queued in the server (the kernel did not take them), sampled by the heartbeat sweep.")
+	dBacklogB    = desc("backlog_bytes", "Unsent bytes queued in the server for those connections (shared frames, counted per connection), sampled by the heartbeat sweep.")
 	dPollsParked = desc("long_polls_parked_total", "Long-poll requests that waited for an event.")
 	dPollsAnswer = desc("long_polls_answered_total", "Long-poll answers sent (at once, on an event, or at the deadline).")
 	dRingLag     = desc("ring_lag_events", "Events published that this loop has not yet read; publishers wait when the slowest loop is a whole ring behind.", "loop")
@@ -110,7 +112,11 @@ func collectPoller(ch chan<- prometheus.Metric, st poller.Stats, loops []poller.
 	counter(ch, dBytes, float64(st.Bytes))
 	counter(ch, dAcceptErrs, float64(st.AcceptErrors))
 	counter(ch, dReplayed, float64(st.Replayed))
-	counter(ch, dGaps, float64(st.Gaps))
+	for r, n := range st.GapsByReason {
+		counter(ch, dGaps, float64(n), poller.GapReason(r).String())
+	}
+	gauge(ch, dBacklogged, float64(st.Backlogged))
+	gauge(ch, dBacklogB, float64(st.BacklogBytes))
 	counter(ch, dPollsParked, float64(st.LongPollsParked))
 	counter(ch, dPollsAnswer, float64(st.LongPollsAnswered))
 	for i, l := range loops {
