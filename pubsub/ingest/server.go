@@ -124,8 +124,12 @@ func (s *Server) Refused() uint64   { return s.refused.Load() }
 // Close stops accepting publishers and ends their connections: a command
 // being served finishes and gets its reply, an idle connection or one
 // waiting for the rest of a message ends at once. It waits up to ctx for
-// the connection goroutines, then closes what is left, and removes the
-// socket file if it is still the one this Server created.
+// the connection goroutines, then closes what is left, removes the socket
+// file if it is still the one this Server created, and returns by ctx's
+// deadline with ctx's error. Left behind then: the goroutine of a
+// connection whose command waits in Hub.Publish for ring room; its
+// connection is closed, so it ends (writing nothing) once Publish returns,
+// at the latest when the hub closes.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
@@ -146,7 +150,6 @@ func (s *Server) Close(ctx context.Context) error {
 			c.nc.Close()
 		}
 		s.mu.Unlock()
-		<-done
 	}
 	s.sock.Remove()
 	return err
