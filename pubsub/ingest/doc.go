@@ -42,8 +42,8 @@
 // publisher lost the replies not yet written. It also writes its own
 // plain-text "NETPOLL: ..." lines (accept errors among them) to stderr,
 // past the JSON log. Publishers are few (a site's back ends on one host), so
-// this package serves each on its own goroutine with a plain net.UnixConn
-// and a buffered reader and writer: the same protocols and limits, half-
+// this package serves each on its own two goroutines (a reader and a
+// writer) with a plain net.UnixConn: the same protocols and limits, half-
 // close handled by the standard library, and every log line through the
 // server's zap logger. The subscriber side, where connection counts are
 // large, is package poller's own epoll loops and is not affected.
@@ -52,7 +52,17 @@
 // httpmin.MaxHeaderBytes; event data of at most Hub.MaxEventBytes;
 // Config.ReadTimeout (30 s) for the rest of a started message and for a
 // publisher to take its replies or send more (an idle publisher between
-// messages waits as long as it likes); MaxQueuedReplies of replies.
+// messages waits as long as it likes); MaxQueuedReplies of replies;
+// Config.MaxConns (DefaultMaxConns, 64) open connections. A connection
+// past MaxConns is accepted only to be refused: its first bytes (up to 4,
+// within half a second) say its protocol, and it gets "-ERR too many
+// publisher connections ..." or 503 with Retry-After, or nothing if it
+// said nothing, then a close. At most two are answered at a time (each
+// holds its descriptor meanwhile); others are closed at once, so a flood
+// costs at most FixedDescriptors (listener, lock file, two refusals)
+// beyond MaxConns. A caller that must keep descriptors for something else
+// (ssedge serve keeps them for the subscriber side's 503 answers) sizes
+// MaxConns with that.
 // Each connection holds one read buffer of MaxHeaderBytes+1 bytes, its
 // reply queue, and its payload buffer; after a burst, a reply or payload
 // buffer over 64 KiB goes back to the heap, so an idle publisher keeps
@@ -83,7 +93,9 @@
 //     its writer's after a failed write; the writer takes it inside the
 //     queue's mu, and nothing takes them the other way round). No lock is
 //     held while reading, writing or publishing.
-//   - Published and Refused are atomics, read by anyone.
+//   - Published and Refused are atomics, read by anyone. The count of
+//     refusals in progress (Server.refusing) is an atomic taken by the
+//     accept goroutine and given back by each refusal's goroutine.
 //   - Peer credentials (SO_PEERCRED) are checked once per connection, when
 //     it is accepted, against Config.AllowUIDs and AllowGIDs.
 //   - Close stops accepting, interrupts every connection's reads (a command

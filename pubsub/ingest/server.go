@@ -28,12 +28,26 @@ type Config struct {
 	Group       string        // group (name or gid) of the socket file; "" leaves it
 	AllowUIDs   []uint32      // with AllowGIDs: when either is set, only peers (SO_PEERCRED) with one of these uids or primary gids may publish
 	AllowGIDs   []uint32
+	MaxConns    int // open publisher connections; past it a new one is refused and closed; default DefaultMaxConns
 	Log         *zap.Logger
 }
 
+// DefaultMaxConns is Config.MaxConns when it is 0: publishers are a site's
+// back ends on one host, and 64 is half the descriptors that package
+// poller keeps in reserve when it derives its own limit (the rest stays
+// for its 503 answers).
+const DefaultMaxConns = 64
+
+// FixedDescriptors is how many descriptors the publish socket holds
+// besides its MaxConns connections: the listener, the lock file, and up
+// to maxRefusing connections being refused. A caller sizing MaxConns to a
+// descriptor budget subtracts it.
+const FixedDescriptors = 2 + maxRefusing
+
 // Server is the publisher listener: HTTP POST /publish and the line
-// protocol on one unix socket, one goroutine per publisher connection (see
-// the package doc for why not netpoll). The first bytes of a connection
+// protocol on one unix socket, two goroutines (reading and writing) per
+// publisher connection, at most Config.MaxConns connections (see the
+// package doc for why not netpoll). The first bytes of a connection
 // choose its protocol: "PUB " or "PING" select the line protocol, anything
 // else is HTTP.
 type Server struct {
@@ -44,8 +58,9 @@ type Server struct {
 
 	published atomic.Uint64
 	refused   atomic.Uint64
-	refusals  limiter // "publish refused" lines
-	accepts   limiter // "publish socket accept failed" lines
+	refusing  atomic.Int32 // connections over MaxConns being answered (refuse), at most maxRefusing
+	refusals  limiter      // "publish refused" lines
+	accepts   limiter      // "publish socket accept failed" lines
 
 	mu      sync.Mutex         // guards conns and closing
 	conns   map[*conn]struct{} // open publisher connections
@@ -99,6 +114,12 @@ func Listen(hub *pubsub.Hub, cfg Config) (*Server, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
+	}
+	if cfg.MaxConns < 0 {
+		return nil, fmt.Errorf("ingest: MaxConns %d: expected 0 (the default, %d) or more", cfg.MaxConns, DefaultMaxConns)
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	uid, gid, err := lookupOwner(cfg.Owner, cfg.Group)
 	if err != nil {
@@ -180,13 +201,18 @@ func (s *Server) accept() {
 			continue
 		}
 		delay = 0
-		c := s.newConn(nc)
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
 			nc.Close()
 			return
 		}
+		if len(s.conns) >= s.cfg.MaxConns {
+			s.mu.Unlock()
+			s.overLimit(nc)
+			continue
+		}
+		c := s.newConn(nc)
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
