@@ -6,9 +6,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -148,5 +150,41 @@ func completeHTTP(b []byte) int {
 			return end
 		}
 		end += head + 4 + size
+	}
+}
+
+// An idle publisher does not keep the buffer of its largest event: after
+// 16 connections each published a 1 MiB event (and then small ones, so the
+// ring no longer holds the large frames), the heap holds far less than
+// those 16 MiB.
+func TestIdlePublisherReleasesBuffers(t *testing.T) {
+	const conns, size = 16, 1 << 20
+	h := pubsub.NewHub(pubsub.Config{RingSize: 2, MaxEventBytes: size, History: pubsub.HistoryConfig{PerChannel: -1}})
+	defer h.Close()
+	in, err := Listen(h, Config{Path: filepath.Join(t.TempDir(), "p.sock")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close(context.Background())
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	big := fmt.Sprintf("PUB big %d\r\n%s\r\n", size, strings.Repeat("x", size))
+	for range conns {
+		c, br := dialIngest(t, in)
+		io.WriteString(c, big+"PUB small 1\r\nx\r\nPUB small 1\r\ny\r\n")
+		for i := range 3 {
+			if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "+OK ") {
+				t.Fatalf("reply %d: %q %v", i, line, err)
+			}
+		}
+	}
+	big = ""
+	if grew := int64(heap()) - int64(before); grew > conns*size/2 {
+		t.Fatalf("the heap grew by %d bytes with %d idle publishers: their %d-byte event buffers are kept", grew, conns, size)
 	}
 }
