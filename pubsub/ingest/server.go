@@ -33,9 +33,11 @@ type Config struct {
 }
 
 // DefaultMaxConns is Config.MaxConns when it is 0: publishers are a site's
-// back ends on one host, and 64 is half the descriptors that package
-// poller keeps in reserve when it derives its own limit (the rest stays
-// for its 503 answers).
+// back ends on one host. It is about half of the 128 descriptors package
+// poller keeps in reserve when it derives its own limit; ssedge serve
+// holds it to half that reserve less FixedDescriptors (62 at the usual
+// reserve, fewer under a small open-files limit), so the rest stays for
+// poller's 503 answers.
 const DefaultMaxConns = 64
 
 // FixedDescriptors is how many descriptors the publish socket holds
