@@ -124,8 +124,14 @@ func (c *conn) writeReplies() {
 			c.interrupt()
 			return
 		}
-		if len(q.pend) == 0 && cap(buf) > keepBuf {
-			buf = nil // a burst is over: do not keep its buffer
+		if len(q.pend) == 0 {
+			// A burst is over: do not keep its buffers.
+			if cap(buf) > keepBuf {
+				buf = nil
+			}
+			if cap(q.pend) > keepBuf {
+				q.pend = nil
+			}
 		}
 		q.cond.Broadcast()
 	}
