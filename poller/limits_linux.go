@@ -56,6 +56,13 @@ func (s *Server) deriveMaxConns() {
 	s.fdLimit = rl.Cur
 }
 
+// FDReserve is how many descriptors the connection limit derived from the
+// open-files limit keeps free for the publish socket and for answering
+// 503; 0 when Config.MaxConns set the limit or there is none. A publisher
+// connection limit above about half of it lets publishers take what the
+// 503 answers need.
+func (s *Server) FDReserve() int { return s.fdReserve }
+
 // logMaxConns says at start what bounds the connections.
 func (s *Server) logMaxConns() {
 	switch {

@@ -19,6 +19,9 @@ func (s *Server) Start() {}
 // Close does nothing.
 func (s *Server) Close() error { return nil }
 
+// FDReserve returns 0.
+func (s *Server) FDReserve() int { return 0 }
+
 // Stats returns zeros.
 func (s *Server) Stats() Stats { return Stats{} }
 

@@ -165,7 +165,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	for _, f := range []string{"listen", "publish-socket", "publish-socket-mode", "loops", "heartbeat", "header-timeout",
 		"max-backlog-bytes", "max-backlog-frames", "max-channels", "max-event-bytes", "ring-size", "cors-origin",
 		"cors-credentials", "log-format", "log-level", "history-per-channel", "history-age", "history-memory", "retry", "poll-timeout", "poll-max-timeout", "conns", "listen-unix-mode", "proxy-listen", "trusted-proxy", "publish-socket-owner", "publish-socket-group", "publish-allow-uid", "publish-allow-gid", "max-conns", "max-conns-per-ip", "private-prefix", "auth-secret-file", "auth-public-key", "token-cookie", "procs", "client-ip-header",
-		"config", "auth-rotation-overlap", "admin-listen", "drain-window"} {
+		"config", "auth-rotation-overlap", "admin-listen", "drain-window", "max-publishers"} {
 		if !strings.Contains(out, "--"+f+" ") {
 			t.Errorf("--help does not list --%s:\n%s", f, out)
 		}

@@ -36,6 +36,7 @@ type serveOptions struct {
 	secretFile, publicKey, tokenCookie, logFormat, logLevel string
 	procs, loops, conns, backlogFrames, maxChannels         int
 	maxConns, maxPerIP, ringSize, histCount                 int
+	maxPublishers                                           int
 	heartbeat, headerTimeout, histAge, retry                time.Duration
 	pollTimeout, pollMax                                    time.Duration
 	drainWindow                                             time.Duration
@@ -68,6 +69,7 @@ func parseServe(args []string) (*serveOptions, error) {
 	fs.StringVar(&o.pubGroup, "publish-socket-group", "", "group (name or gid) of the publish socket, for publishers in that group; empty: the server's")
 	fs.Var(o.allowUIDs, "publish-allow-uid", "only publishers with this uid (or an allowed gid) may publish, checked with SO_PEERCRED; repeat for several (default: whoever can open the socket)")
 	fs.Var(o.allowGIDs, "publish-allow-gid", "only publishers with this primary gid (or an allowed uid) may publish; repeat for several")
+	fs.IntVar(&o.maxPublishers, "max-publishers", ingest.DefaultMaxConns, "open publisher connections on the publish socket; past it a new one is refused (-ERR or 503) and closed. With --max-conns 0 it is held to half the descriptors kept in reserve (see docs/security.md)")
 	fs.IntVar(&o.procs, "procs", 1, "worker processes sharing the listen addresses and fed by one publish socket, each under its own open-files limit (see docs/deploy.md); 1: a single process")
 	fs.IntVar(&o.loops, "loops", 0, "subscriber event loops per process (0: one per core, divided among --procs)")
 	fs.IntVar(&o.conns, "conns", 0, "connections the server is expected to hold (with --procs: in all): at start, warn with the fix if the open-files limit cannot (0: no check)")
@@ -116,6 +118,9 @@ func parseServe(args []string) (*serveOptions, error) {
 	}
 	if !poller.ValidClientIPHeader(o.clientIPHeader) {
 		return nil, o.blame(fmt.Errorf("--client-ip-header %q: expected auto, x-real-ip, x-forwarded-for or none", o.clientIPHeader))
+	}
+	if o.maxPublishers < 1 {
+		return nil, fmt.Errorf("--max-publishers %d: expected 1 or more", o.maxPublishers)
 	}
 	if o.procs < 1 || o.procs > maxProcs {
 		return nil, o.blame(fmt.Errorf("--procs %d: expected 1 to %d", o.procs, maxProcs))
@@ -206,7 +211,23 @@ func (o *serveOptions) ingest(hub *pubsub.Hub, log *zap.Logger) (*ingest.Server,
 		return nil, err
 	}
 	return ingest.Listen(hub, ingest.Config{Path: o.socket, Mode: os.FileMode(o.mode), Log: log,
-		Owner: o.pubOwner, Group: o.pubGroup, AllowUIDs: uids, AllowGIDs: gids})
+		Owner: o.pubOwner, Group: o.pubGroup, AllowUIDs: uids, AllowGIDs: gids, MaxConns: o.maxPublishers})
+}
+
+// limitPublishers holds --max-publishers to what the subscriber server's
+// descriptor reserve (poller.Server.FDReserve; 0: none derived) can spare,
+// half of it less the publish socket's own descriptors, so publishers can
+// never take the descriptors its 503 answers need; and logs the result.
+func (o *serveOptions) limitPublishers(reserve int, log *zap.Logger) {
+	if reserve > 0 {
+		if spare := max(1, (reserve-ingest.FixedDescriptors)/2); o.maxPublishers > spare {
+			log.Info("publisher connection limit held to half the descriptor reserve (raise the open-files limit, or set --max-conns, to allow more)",
+				zap.Int("max_publishers", spare), zap.Int("flag", o.maxPublishers), zap.Int("reserve", reserve))
+			o.maxPublishers = spare
+			return
+		}
+	}
+	log.Info("publisher connection limit", zap.Int("max_publishers", o.maxPublishers))
 }
 
 // raiseFileLimit raises RLIMIT_NOFILE to its hard limit and warns, with
@@ -254,6 +275,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	o.limitPublishers(srv.FDReserve(), log)
 	in, err := o.ingest(hub, log)
 	if err != nil {
 		srv.Close()

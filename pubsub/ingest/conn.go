@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,45 +20,52 @@ import (
 // tell "too long" from "just fits".
 const bufSize = max(httpmin.MaxHeaderBytes, maxLine) + 1
 
-// conn is one publisher connection. Only its own goroutine (Server.serve)
-// touches its fields, except mu and closing, which Close shares.
+// conn is one publisher connection. Its serving goroutine (Server.serve)
+// owns its fields, except: q, shared with its writer goroutine
+// (writeReplies) under q.mu; mu and closing, which Close and the writer
+// share; lastRead, atomic.
 type conn struct {
 	srv    *Server
 	nc     *net.UnixConn
-	r      *bufio.Reader // reads through source: flushes w before blocking
-	w      *bufio.Writer // replies, flushed before each blocking read and at the end
-	proto  byte          // 0 undecided, 'h' HTTP, 'l' line protocol
-	denied string        // non-empty: the peer may not publish; the reason
-	idle   bool          // waiting for a message to start: no read deadline
+	r      *bufio.Reader // reads through source: hands replies to the writer before blocking
+	batch  []byte        // replies not yet handed to the writer (push)
+	q      replyQueue
+	proto  byte   // 0 undecided, 'h' HTTP, 'l' line protocol
+	denied string // non-empty: the peer may not publish; the reason
+	idle   bool   // waiting for a message to start: no read deadline
 	req    httpmin.Request
 	out    []byte // a reply being formatted
 	chan_  []byte
 	event  []byte
-	data   []byte // an event's payload, reused
+	data   []byte // an event's payload, reused up to keepBuf
 	cred   peer   // SO_PEERCRED, read when a per-channel right first needs it
 
-	mu      sync.Mutex // orders deadline changes with Close's interrupt
-	closing bool       // guarded by mu: Close has interrupted this connection
+	lastRead atomic.Int64 // unix ns of the last read that got bytes; the writer's stall test
+
+	mu      sync.Mutex // orders deadline changes with interrupt
+	closing bool       // guarded by mu: reads are over (Close, or the writer failed)
 }
 
 func (s *Server) newConn(nc *net.UnixConn) *conn {
 	c := &conn{srv: s, nc: nc}
 	c.r = bufio.NewReaderSize(source{c}, bufSize)
-	c.w = bufio.NewWriterSize(sink{c}, 4096)
+	c.q.cond.L = &c.q.mu
+	c.q.exited = make(chan struct{})
+	c.lastRead.Store(time.Now().UnixNano())
 	c.denied = s.checkPeer(nc)
 	return c
 }
 
 // source is the connection as the buffered reader sees it. Before a read
-// that may block it flushes the replies queued so far, so a publisher that
-// waits for its replies before sending more gets them; and it bounds the
-// wait with the read timeout unless no message has started.
+// that may block it hands the replies queued so far to the writer, so a
+// publisher that waits for its replies before sending more gets them; and
+// it bounds the wait with the read timeout unless no message has started.
 type source struct{ c *conn }
 
 func (s source) Read(p []byte) (int, error) {
 	c := s.c
-	if c.w.Buffered() > 0 {
-		if err := c.w.Flush(); err != nil {
+	if len(c.batch) > 0 {
+		if err := c.push(); err != nil {
 			return 0, err
 		}
 	}
@@ -71,20 +80,16 @@ func (s source) Read(p []byte) (int, error) {
 	}
 	c.nc.SetReadDeadline(dl)
 	c.mu.Unlock()
-	return c.nc.Read(p)
-}
-
-// sink bounds each write of replies by the read timeout: a publisher that
-// stops taking its replies does not hold its goroutine forever.
-type sink struct{ c *conn }
-
-func (s sink) Write(p []byte) (int, error) {
-	s.c.nc.SetWriteDeadline(time.Now().Add(s.c.srv.cfg.ReadTimeout))
-	return s.c.nc.Write(p)
+	n, err := c.nc.Read(p)
+	if n > 0 {
+		c.lastRead.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
 // interrupt makes the connection's pending and future reads fail at once.
-// Called by Close with the server's mu held.
+// Called by Close with the server's mu held, and by the writer when a
+// write fails, with q.mu held.
 func (c *conn) interrupt() {
 	c.mu.Lock()
 	c.closing = true
@@ -94,11 +99,16 @@ func (c *conn) interrupt() {
 
 // serve runs one publisher connection: commands in order until the peer
 // closes or half-closes (after which every command already received is
-// still answered), a framing error, or Close.
+// still answered), a framing error, a publisher that stops taking its
+// replies, or Close.
 func (s *Server) serve(c *conn) {
 	defer s.wg.Done()
+	go c.writeReplies()
 	var err error
 	for err == nil {
+		if cap(c.data) > keepBuf {
+			c.data = nil // a large event is over: do not keep its buffer
+		}
 		c.idle = true
 		if _, err = c.r.Peek(1); err != nil {
 			break
@@ -126,11 +136,16 @@ func (s *Server) serve(c *conn) {
 			err = s.serveHTTP(c)
 		}
 	}
-	ferr := c.w.Flush()
-	if !errors.Is(err, errHangUp) && !errors.Is(err, io.EOF) && !errors.Is(err, errClosing) {
+	werr, lost := c.finish()
+	switch {
+	case errors.Is(werr, os.ErrDeadlineExceeded):
+		s.cfg.Log.Warn("publisher stopped taking its replies and sending; closed",
+			zap.Duration("timeout", s.cfg.ReadTimeout), zap.Int("published_without_reply", lost))
+	case werr != nil:
+		s.cfg.Log.Debug("publisher connection closed before its replies were written",
+			zap.Error(werr), zap.Int("published_without_reply", lost))
+	case !errors.Is(err, errHangUp) && !errors.Is(err, io.EOF) && !errors.Is(err, errClosing):
 		s.cfg.Log.Debug("publisher connection closed", zap.Error(err))
-	} else if ferr != nil {
-		s.cfg.Log.Debug("publisher connection closed before its replies were written", zap.Error(ferr))
 	}
 	c.nc.Close()
 	s.mu.Lock()
@@ -164,8 +179,12 @@ func (c *conn) payload(n int) ([]byte, error) {
 	return c.data, nil
 }
 
-// reply queues b for the next flush.
+// reply queues b for the writer, handing the batch over once it is
+// batchBytes long (and before any read that may block).
 func (c *conn) reply(b []byte) error {
-	_, err := c.w.Write(b)
-	return err
+	c.batch = append(c.batch, b...)
+	if len(c.batch) >= batchBytes {
+		return c.push()
+	}
+	return nil
 }

@@ -7,14 +7,26 @@
 // connection choose its protocol for good: "PUB " or "PING" select the line
 // protocol, anything else is HTTP/1.1 (POST /publish?channel=NAME[&event=
 // NAME], parsed by httpmin). Both are pipelined: replies come in command
-// order, queued and flushed in batches (before the server would block on
-// reading, and at the end). A refusal whose framing is intact (the byte
+// order. A refusal whose framing is intact (the byte
 // count or Content-Length is known and the payload is read and dropped, up
 // to 64 MiB) keeps the connection; one whose framing is lost, or that the
 // client cannot follow with more (Expect: 100-continue, Connection: close),
 // closes it after the reply. A command is published only once all of it,
 // line end included, has arrived: a publisher cut off mid-command gets no
 // id, so nothing goes out that it would retry.
+//
+// Replies and back-pressure. Each connection has two goroutines: the
+// serving goroutine reads, parses and publishes, and queues the replies;
+// its writer goroutine writes them. So a publisher may pipeline a whole
+// batch before it reads a single reply: the server keeps reading and
+// publishing while up to MaxQueuedReplies (8 MiB, about 350,000 line
+// replies or 85,000 HTTP ones) wait in the connection's queue, as Redis's
+// output buffers and NATS's max_pending do. Past that bound it stops
+// reading (the publisher's writes block) until the publisher takes
+// replies. A publisher that neither takes a reply nor sends a byte for
+// ReadTimeout is closed, with a warning ("publisher stopped taking its
+// replies and sending") that counts the events it published whose replies
+// were not sent; no reply is dropped otherwise.
 //
 // Half-close. A publisher may shut down its write side after its last
 // command (printf ... | socat, nc -N, many client libraries): that is the
@@ -30,8 +42,8 @@
 // publisher lost the replies not yet written. It also writes its own
 // plain-text "NETPOLL: ..." lines (accept errors among them) to stderr,
 // past the JSON log. Publishers are few (a site's back ends on one host), so
-// this package serves each on its own goroutine with a plain net.UnixConn
-// and a buffered reader and writer: the same protocols and limits, half-
+// this package serves each on its own two goroutines (a reader and a
+// writer) with a plain net.UnixConn: the same protocols and limits, half-
 // close handled by the standard library, and every log line through the
 // server's zap logger. The subscriber side, where connection counts are
 // large, is package poller's own epoll loops and is not affected.
@@ -39,9 +51,22 @@
 // Limits: a command line of at most 1024 bytes; an HTTP head of at most
 // httpmin.MaxHeaderBytes; event data of at most Hub.MaxEventBytes;
 // Config.ReadTimeout (30 s) for the rest of a started message and for a
-// publisher to take its replies (an idle publisher between messages waits
-// as long as it likes). Each connection holds one read buffer of
-// MaxHeaderBytes+1 bytes, a 4 KiB reply buffer and its largest payload.
+// publisher to take its replies or send more (an idle publisher between
+// messages waits as long as it likes); MaxQueuedReplies of replies;
+// Config.MaxConns (DefaultMaxConns, 64) open connections. A connection
+// past MaxConns is accepted only to be refused: its first bytes (up to 4,
+// within half a second) say its protocol, and it gets "-ERR too many
+// publisher connections ..." or 503 with Retry-After, or nothing if it
+// said nothing, then a close. At most two are answered at a time (each
+// holds its descriptor meanwhile); others are closed at once, so a flood
+// costs at most FixedDescriptors (listener, lock file, two refusals)
+// beyond MaxConns. A caller that must keep descriptors for something else
+// (ssedge serve keeps them for the subscriber side's 503 answers) sizes
+// MaxConns with that.
+// Each connection holds one read buffer of MaxHeaderBytes+1 bytes, its
+// reply queue, and its payload buffer; after a burst, a reply or payload
+// buffer over 64 KiB goes back to the heap, so an idle publisher keeps
+// only small ones.
 //
 // Refusal logging. Every refusal is counted (Server.Refused) and logged as
 // "publish refused" with its reason at warn level, at most once a second;
@@ -53,16 +78,26 @@
 // Who owns what:
 //
 //   - The accept goroutine owns the listener until Close closes it.
-//   - Each connection's goroutine (Server.serve) owns that connection's
-//     buffers and parse state; nobody else reads or writes them.
+//   - Each connection's serving goroutine (Server.serve) owns that
+//     connection's read buffer, parse state and reply batch; nobody else
+//     reads or writes them. Its writer goroutine (conn.writeReplies)
+//     owns the batch it is writing. They meet in the reply queue, guarded
+//     by the queue's mu: the serving goroutine appends (waiting there
+//     while the queue is full), the writer takes, and a failed write is
+//     recorded there and interrupts the reads. The serving goroutine
+//     closes the connection after its writer has ended.
 //   - Server.mu guards the set of open connections and the closing flag:
 //     taken by the accept goroutine to add, by a connection's goroutine to
 //     remove itself, and by Close. Each connection's own mu orders its read
-//     deadline between its goroutine and Close's interrupt. No lock is held
-//     while reading, writing or publishing.
+//     deadline between its serving goroutine and an interrupt (Close's, or
+//     its writer's after a failed write; the writer takes it inside the
+//     queue's mu, and nothing takes them the other way round). No lock is
+//     held while reading, writing or publishing.
 //   - Published and Refused are atomics, read by anyone; so are the
 //     counters behind PublishStats (requests by protocol and outcome, the
-//     latency of Hub.Publish), counted once per answered request.
+//     latency of Hub.Publish), counted once per answered request. The
+//     count of refusals in progress (Server.refusing) is an atomic taken by
+//     the accept goroutine and given back by each refusal's goroutine.
 //   - Peer credentials (SO_PEERCRED) are checked once per connection, when
 //     it is accepted, against Config.AllowUIDs and AllowGIDs. Per-channel
 //     publish rights (SetPublishRights, an atomic pointer a reload swaps)
@@ -71,7 +106,11 @@
 //     channel, uid and gid and keeps the connection, as the framing holds.
 //   - Close stops accepting, interrupts every connection's reads (a command
 //     being served finishes and is answered; an idle one, or one waiting for
-//     the rest of a message, ends at once), waits for the goroutines up to
-//     its context, then closes what is left and removes the socket file if
-//     it is still the one Listen created (internal/sockfile).
+//     the rest of a message, ends at once; queued replies are still
+//     written), waits for the goroutines up to its context, then closes
+//     what is left and removes the socket file if it is still the one
+//     Listen created (internal/sockfile). It returns by its context's
+//     deadline: a goroutine whose command waits in Hub.Publish for ring
+//     room is left behind, its connection closed, and ends once Publish
+//     returns (at the latest when the hub closes).
 package ingest

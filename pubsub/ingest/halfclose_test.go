@@ -10,29 +10,15 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ssedge/ssedge/internal/ssetest"
 	"github.com/ssedge/ssedge/pubsub"
 )
-
-// needTool returns the path of an external tool; missing, it skips the
-// test, except under CI=true where scripts/test.sh must have installed it.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not installed: scripts/test.sh installs it", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
 
 // lineBatch is n pipelined line-protocol publishes.
 func lineBatch(n int) string {
@@ -162,7 +148,7 @@ func TestHalfCloseTools(t *testing.T) {
 		{"nc/http", "nc", func(s string) []string { return []string{"-N", "-U", s} }, httpBatch(n), httpIDs},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tool := needTool(t, tc.tool)
+			tool := ssetest.NeedTool(t, tc.tool)
 			in, _, cur := startIngest(t, pubsub.Config{})
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()

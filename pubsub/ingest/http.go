@@ -87,7 +87,7 @@ func (s *Server) serveHTTP(c *conn) error {
 		return s.replyError(c, status, reason, keep, allow)
 	}
 	if expect && size > 0 {
-		c.w.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+		c.reply([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
 	}
 	data, err := c.payload(size)
 	if err != nil {

@@ -2,13 +2,16 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ssedge/ssedge/internal/ssetest"
 	"github.com/ssedge/ssedge/pubsub"
 )
 
@@ -77,5 +80,38 @@ func TestReadTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d < timeout {
 		t.Fatalf("closed after %v, before the %v timeout", d, timeout)
+	}
+}
+
+// Close returns by its context's deadline even when a connection's
+// command waits in Hub.Publish for ring room (the ring is full and its
+// one reader never moves); that goroutine is left to end when the hub
+// closes.
+func TestCloseBoundedByContext(t *testing.T) {
+	h := pubsub.NewHub(pubsub.Config{RingSize: 2})
+	defer h.Close()
+	h.Subscribe(func() {}) // never reads: the ring fills after 2 events
+	in, err := Listen(h, Config{Path: filepath.Join(t.TempDir(), "p.sock")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, _ := dialIngest(t, in)
+	io.WriteString(conn, strings.Repeat("PUB a 1\r\nx\r\n", 3))
+	ssetest.WaitFor(t, 10*time.Second, "a publish waiting for ring room", func() bool {
+		buf := make([]byte, 1<<20)
+		return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "waitRoom")
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	closed := make(chan error, 1)
+	go func() { closed <- in.Close(ctx) }()
+	select {
+	case err := <-closed:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Close: %v, want the context's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		h.Close() // frees the publish, and so Close, for the rest of the run
+		t.Fatal("Close still waiting 10 s after its 200 ms context ended")
 	}
 }

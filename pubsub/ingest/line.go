@@ -45,8 +45,7 @@ func (s *Server) serveLine(c *conn) error {
 	switch string(verb) {
 	case "PING":
 		c.r.Discard(end + 1)
-		_, err := c.w.WriteString("+PONG\r\n")
-		return err
+		return c.reply([]byte("+PONG\r\n"))
 	case "PUB":
 	default:
 		reason := fmt.Sprintf("unknown command %q: expected PUB or PING", verb)

@@ -92,6 +92,10 @@ func TestHTTPRefusalConnection(t *testing.T) {
 		{"refused with 100-continue", "POST /publish HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n", 400, "no channel", false},
 		{"over the discard limit", "POST /publish?channel=a HTTP/1.1\r\nHost: x\r\nContent-Length: 70000000\r\n\r\n", 413, "limit is 16", false},
 		{"no Host", "POST /publish?channel=a HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", 400, "Host", false},
+		// An unknown line-protocol verb as a connection's first bytes: not
+		// "PUB " or "PING", so HTTP, and a malformed request.
+		{"unknown command as the first bytes", "NOPE x\r\n", 501, "method", false},
+		{"unknown bare command as the first bytes", "NOPE\r\n", 400, "", false},
 		{"Content-Length with Transfer-Encoding", "POST /publish?channel=a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "", false},
 	}
 	for _, tc := range cases {

@@ -28,12 +28,28 @@ type Config struct {
 	Group       string        // group (name or gid) of the socket file; "" leaves it
 	AllowUIDs   []uint32      // with AllowGIDs: when either is set, only peers (SO_PEERCRED) with one of these uids or primary gids may publish
 	AllowGIDs   []uint32
+	MaxConns    int // open publisher connections; past it a new one is refused and closed; default DefaultMaxConns
 	Log         *zap.Logger
 }
 
+// DefaultMaxConns is Config.MaxConns when it is 0: publishers are a site's
+// back ends on one host. It is about half of the 128 descriptors package
+// poller keeps in reserve when it derives its own limit; ssedge serve
+// holds it to half that reserve less FixedDescriptors (62 at the usual
+// reserve, fewer under a small open-files limit), so the rest stays for
+// poller's 503 answers.
+const DefaultMaxConns = 64
+
+// FixedDescriptors is how many descriptors the publish socket holds
+// besides its MaxConns connections: the listener, the lock file, and up
+// to maxRefusing connections being refused. A caller sizing MaxConns to a
+// descriptor budget subtracts it.
+const FixedDescriptors = 2 + maxRefusing
+
 // Server is the publisher listener: HTTP POST /publish and the line
-// protocol on one unix socket, one goroutine per publisher connection (see
-// the package doc for why not netpoll). The first bytes of a connection
+// protocol on one unix socket, two goroutines (reading and writing) per
+// publisher connection, at most Config.MaxConns connections (see the
+// package doc for why not netpoll). The first bytes of a connection
 // choose its protocol: "PUB " or "PING" select the line protocol, anything
 // else is HTTP.
 type Server struct {
@@ -46,6 +62,7 @@ type Server struct {
 	published atomic.Uint64
 	refused   atomic.Uint64
 	counts    publishCounters // by protocol and outcome, for PublishStats
+	refusing  atomic.Int32    // connections over MaxConns being answered (refuse), at most maxRefusing
 	refusals  limiter         // "publish refused" lines
 	accepts   limiter         // "publish socket accept failed" lines
 
@@ -102,6 +119,12 @@ func Listen(hub *pubsub.Hub, cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
+	if cfg.MaxConns < 0 {
+		return nil, fmt.Errorf("ingest: MaxConns %d: expected 0 (the default, %d) or more", cfg.MaxConns, DefaultMaxConns)
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
 	uid, gid, err := lookupOwner(cfg.Owner, cfg.Group)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: publish socket: %w", err)
@@ -126,8 +149,12 @@ func (s *Server) Refused() uint64   { return s.refused.Load() }
 // Close stops accepting publishers and ends their connections: a command
 // being served finishes and gets its reply, an idle connection or one
 // waiting for the rest of a message ends at once. It waits up to ctx for
-// the connection goroutines, then closes what is left, and removes the
-// socket file if it is still the one this Server created.
+// the connection goroutines, then closes what is left, removes the socket
+// file if it is still the one this Server created, and returns by ctx's
+// deadline with ctx's error. Left behind then: the goroutine of a
+// connection whose command waits in Hub.Publish for ring room; its
+// connection is closed, so it ends (writing nothing) once Publish returns,
+// at the latest when the hub closes.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
@@ -148,7 +175,6 @@ func (s *Server) Close(ctx context.Context) error {
 			c.nc.Close()
 		}
 		s.mu.Unlock()
-		<-done
 	}
 	s.sock.Remove()
 	return err
@@ -179,13 +205,18 @@ func (s *Server) accept() {
 			continue
 		}
 		delay = 0
-		c := s.newConn(nc)
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
 			nc.Close()
 			return
 		}
+		if len(s.conns) >= s.cfg.MaxConns {
+			s.mu.Unlock()
+			s.overLimit(nc)
+			continue
+		}
+		c := s.newConn(nc)
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
