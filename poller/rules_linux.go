@@ -30,7 +30,7 @@ type loopRules struct {
 // turn (SetRules wakes them) and revokes the streams it no longer allows
 // (ssedge.revoked, CloseRevoked). Safe from any goroutine.
 func (s *Server) SetRules(set *rules.Set) error {
-	if err := CheckRules(set, s.cfg.Auth); err != nil {
+	if err := CheckRules(set, s.live.Load().Auth); err != nil { // the keys in force, after a reload's
 		return err
 	}
 	s.rules.Store(set)

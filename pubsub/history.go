@@ -219,10 +219,12 @@ func (h *history) retain(ch *channel, ev *Event, now int64) {
 // the age bound of the entry's own channel). Under mu.
 //
 // The order is one FIFO for all channels, so the age bound is applied at
-// its head: a channel whose rule sets a longer age than the server-wide
-// one holds, while its oldest event heads the order, the events behind it
-// in memory past their own age (still within the byte budget); channels
-// with a shorter age are trimmed one by one (trimChannel).
+// its head. When the head belongs to a channel whose rule sets a longer
+// age than the server-wide one, trim looks past it (at most trimScan
+// entries a call) and evicts the events of other channels that are past
+// their age, so one long-lived channel does not keep everyone's events;
+// those entries leave the order when they reach its head. Channels with a
+// shorter age are trimmed one by one (trimChannel).
 func (h *history) trim(now int64) {
 	for h.head < len(h.order) {
 		e := h.order[h.head]
@@ -232,6 +234,9 @@ func (h *history) trim(now int64) {
 		}
 		ev := e.ch.at(e.seq)
 		if h.bytes <= h.cfg.MaxBytes && (ev == nil || ev.Published >= now-int64(e.ch.maxAge)) {
+			if ev != nil && e.ch.maxAge > h.cfg.MaxAge && ev.Published < now-int64(h.cfg.MaxAge) {
+				h.trimPast(now)
+			}
 			break
 		}
 		h.evictOldest(e.ch)
@@ -241,6 +246,33 @@ func (h *history) trim(now int64) {
 		n := copy(h.order, h.order[h.head:])
 		clear(h.order[n:])
 		h.order, h.head = h.order[:n], 0
+	}
+}
+
+// trimScan bounds the entries trimPast looks at in one call.
+const trimScan = 1024
+
+// trimPast evicts, behind a head entry that a longer-lived channel keeps,
+// the events older than their own channel's age. The order is in publish
+// time, so it stops at the first event inside the server-wide age; events
+// of longer-lived channels are passed over. Under mu.
+func (h *history) trimPast(now int64) {
+	end := min(len(h.order), h.head+1+trimScan)
+	for i := h.head + 1; i < end; i++ {
+		e := h.order[i]
+		if e.ch.first.Load() != e.seq { // evicted already (or not the channel's oldest: never, order is per-channel FIFO)
+			continue
+		}
+		ev := e.ch.at(e.seq)
+		if ev == nil {
+			continue
+		}
+		if ev.Published >= now-int64(h.cfg.MaxAge) {
+			return
+		}
+		if ev.Published < now-int64(e.ch.maxAge) {
+			h.evictOldest(e.ch)
+		}
 	}
 }
 

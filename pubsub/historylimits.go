@@ -43,6 +43,21 @@ func (hub *Hub) SetHistory(cfg HistoryConfig) {
 	h.trim(now)
 }
 
+// SetHistoryBounds is SetHistory and SetHistoryLimits in one step, for a
+// reload that changes both: every channel goes from its old bounds to its
+// new ones directly, so no in-between state (new rules under the old
+// server-wide bounds, say) evicts events both configurations keep.
+func (hub *Hub) SetHistoryBounds(cfg HistoryConfig, f HistoryLimits) {
+	cfg = newHistory(cfg, 0).cfg
+	h := hub.hist
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.cfg, h.limits = cfg, f
+	now := time.Now().UnixNano()
+	h.reapplyLimits(now)
+	h.trim(now)
+}
+
 // reapplyLimits gives every retained channel the bounds that now apply to
 // it and evicts what they no longer allow. Under mu.
 func (h *history) reapplyLimits(now int64) {

@@ -117,3 +117,43 @@ func TestSetHistory(t *testing.T) {
 		t.Fatalf("a 1-byte budget kept %d events", st.Events)
 	}
 }
+
+// A channel whose rule keeps events longer than the server-wide age does
+// not keep other channels' events past theirs, although its own old event
+// heads the global order.
+func TestLongAgeRuleDoesNotKeepOthers(t *testing.T) {
+	h := NewHub(Config{History: HistoryConfig{PerChannel: 10, MaxAge: 100 * time.Millisecond}})
+	defer h.Close()
+	h.SetHistoryLimits(limitsOf(map[string][2]int64{"long": {0, int64(time.Hour)}}))
+	l := pub(t, h, "long", "x")
+	p := pub(t, h, "plain", "y")
+	time.Sleep(300 * time.Millisecond) // real time passes: the age bound under test
+	h.expire()
+	if got, _ := replayAll(h, "plain", p-1); len(got) != 0 {
+		t.Errorf("plain (server-wide age 100ms) still retains %v after 300ms", got)
+	}
+	if got, _ := replayAll(h, "long", l-1); len(got) != 1 {
+		t.Errorf("long (age 1h) retains %v, want its one event", got)
+	}
+}
+
+// A reload that moves a channel's count from its rule to the server-wide
+// setting (rule removed, history-per-channel raised to the same value)
+// keeps what both configurations keep: SetHistoryBounds goes there in one
+// step.
+func TestReloadBoundsInOneStep(t *testing.T) {
+	h := NewHub(Config{History: HistoryConfig{PerChannel: 10}})
+	defer h.Close()
+	h.SetHistoryLimits(limitsOf(map[string][2]int64{"big": {50, 0}}))
+	var first uint64
+	for i := 0; i < 50; i++ {
+		id := pub(t, h, "big", "x")
+		if i == 0 {
+			first = id
+		}
+	}
+	h.SetHistoryBounds(HistoryConfig{PerChannel: 50}, nil)
+	if got, _ := replayAll(h, "big", first-1); len(got) != 50 {
+		t.Errorf("big retains %d events after the reload, want 50 (the new server-wide count)", len(got))
+	}
+}

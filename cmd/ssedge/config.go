@@ -74,7 +74,11 @@ func (c *configOptions) loadConfig(fs *flag.FlagSet) error {
 	fromFile := map[string]int{}
 	c.rules, _ = rules.Compile(nil)
 	if c.configPath != "" {
-		src, err := os.ReadFile(c.configPath)
+		read := c.configPath
+		if _, worker := os.LookupEnv(workerEnv); worker && os.Getenv(workerConfigEnv) != "" {
+			read = os.Getenv(workerConfigEnv) // the supervisor's copy of the file in force (procs)
+		}
+		src, err := os.ReadFile(read)
 		if err != nil {
 			return fmt.Errorf("config: %w", err)
 		}

@@ -67,21 +67,17 @@ func untilSecondSignal(log *zap.Logger, d time.Duration) (ctx context.Context, s
 // drain over --drain-window (none with 0), then whatever is left.
 func shutdown(o *serveOptions, log *zap.Logger, in *ingest.Server, hub *pubsub.Hub, srv *poller.Server) {
 	log.Info("stopping", zap.Duration("drain_window", o.drainWindow))
-	ctx, cancel := context.WithTimeout(context.Background(), publishCloseTimeout)
+	// Watch for a second signal from now, not from the drain's start, so
+	// one that comes while the publish socket closes is not lost.
+	dctx, stop := untilSecondSignal(log, publishCloseTimeout+o.drainWindow+drainGrace)
+	defer stop()
+	ctx, cancel := context.WithTimeout(dctx, publishCloseTimeout)
 	in.Close(ctx)
 	cancel()
-	drainServer(o, log, srv)
+	if o.drainWindow > 0 { // 0: Close closes every connection at once
+		srv.Drain(dctx, o.drainWindow)
+	}
 	hub.Close()
 	srv.Close()
 }
 
-// drainServer drains srv over --drain-window, cut short by a second
-// signal; with a window of 0 it does nothing (Close closes at once).
-func drainServer(o *serveOptions, log *zap.Logger, srv *poller.Server) {
-	if o.drainWindow == 0 {
-		return
-	}
-	ctx, stop := untilSecondSignal(log, o.drainWindow+drainGrace)
-	defer stop()
-	srv.Drain(ctx, o.drainWindow)
-}

@@ -26,13 +26,16 @@ import (
 // drainNowSignal, from the supervisor, tells a draining worker to close
 // every connection at once. Workers ignore SIGINT and SIGTERM (a terminal's
 // Ctrl-C and systemd's KillMode=control-group reach every process; the
-// supervisor decides), so the second signal needs one of its own.
-const drainNowSignal = syscall.SIGUSR2
+// supervisor decides), so the second signal needs one of its own. Not
+// SIGUSR2, which nginx (and ssedge's binary upgrade) give to the master
+// process: `systemctl kill -s USR2` reaches every process of the unit.
+const drainNowSignal = syscall.SIGQUIT
 
-// drainWorkers is the supervisor's side of a stop: listeners let go, the
-// relay ended (s.stop), a second signal passed on as drainNowSignal.
-func (s *supervisor) drainWorkers(stopRelay context.CancelFunc, relayDone <-chan struct{}) {
-	s.bound.Close()
+// watchSecondSignal passes a second SIGINT or SIGTERM on to every worker
+// as drainNowSignal, from now until stop is called. The supervisor calls
+// it as soon as it starts stopping, so a second signal that comes while
+// the publish socket closes is not lost.
+func (s *supervisor) watchSecondSignal() (stop func()) {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	done := make(chan struct{})
@@ -48,9 +51,14 @@ func (s *supervisor) drainWorkers(stopRelay context.CancelFunc, relayDone <-chan
 		case <-done:
 		}
 	}()
+	return func() { signal.Stop(sig); close(done) }
+}
+
+// drainWorkers is the supervisor's side of a stop: listeners let go, the
+// relay ended (s.stop).
+func (s *supervisor) drainWorkers(stopRelay context.CancelFunc, relayDone <-chan struct{}) {
+	s.bound.Close()
 	s.stop(stopRelay, relayDone)
-	signal.Stop(sig)
-	close(done)
 }
 
 // workerDrainNow is the context a worker's drain runs under: it ends on

@@ -90,6 +90,7 @@ type supervisor struct {
 	devNull int              // the workers' stdin
 	ids     *idWord          // the highest id relayed, shared with the workers
 	admin   *supervisorAdmin // --admin-listen; nil when off
+	config  *configSnapshot  // the configuration file in force, for the workers; nil without --config
 	quit    chan struct{}    // closed when stopping
 
 	mu       sync.Mutex // guards stopping, procs and reloads
@@ -134,6 +135,13 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 	}
 	s := &supervisor{o: o, log: log, bound: bound, devNull: devNull, ids: ids, quit: make(chan struct{}),
 		ready: make(chan int, o.procs), fail: make(chan error, o.procs), procs: make(map[int]*os.Process)}
+	if o.file != nil {
+		if s.config, err = newConfigSnapshot(o.file.src); err != nil {
+			in.Close(context.Background())
+			return err
+		}
+		defer s.config.remove()
+	}
 	r, err := newReloader(o, nil, log, hub, nil, in)
 	if err != nil {
 		in.Close(context.Background())
@@ -179,11 +187,13 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 			log.Error("stopping: a worker cannot be restarted", zap.Error(startErr))
 		}
 	}
+	stopWatch := s.watchSecondSignal() // drain_linux.go
+	defer stopWatch()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	in.Close(sctx)
 	hub.Close()
-	s.drainWorkers(stopRelay, relayDone) // drain_linux.go
+	s.drainWorkers(stopRelay, relayDone)
 	log.Info("stopped", zap.Uint64("published", in.Published()))
 	if startErr != nil && ctx.Err() == nil {
 		return startErr
@@ -297,6 +307,7 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 	}
 	env := append(os.Environ(), fmt.Sprintf("%s=%d", workerEnv, i), workerListenersEnv+"="+string(layout))
 	env = append(env, s.admin.workerEnv(i)...)
+	env = append(env, s.config.env()...)
 	// /proc/self/exe: the very binary that runs, even if the file on disk
 	// was replaced by an upgrade since (the relay protocol must match).
 	// argv[0] names the worker in ps and top, as nginx's "worker process".

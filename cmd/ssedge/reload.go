@@ -90,10 +90,10 @@ type reloader struct {
 	o       *serveOptions // in force
 	log     *zap.Logger
 	hub     *pubsub.Hub
-	srv     *poller.Server // nil in the supervisor
-	in      *ingest.Server // nil in a worker
-	keys    *auth.Verifier // the keys loaded last, without their predecessors
-	workers func()         // the supervisor's: pass the reload on; nil elsewhere
+	srv     *poller.Server      // nil in the supervisor
+	in      *ingest.Server      // nil in a worker
+	keys    *auth.Verifier      // the keys loaded last, without their predecessors
+	workers func(*serveOptions) // the supervisor's: pass the accepted configuration on; nil elsewhere
 }
 
 // newReloader records what is in force at start and puts the rules in
@@ -132,7 +132,7 @@ func (r *reloader) reload() {
 		return
 	}
 	if r.workers != nil {
-		r.workers()
+		r.workers(r.o)
 	}
 }
 
@@ -149,9 +149,14 @@ func (r *reloader) apply() error {
 	if err != nil {
 		return err
 	}
-	if err := applyRules(o.rules, r.hub, r.srv, r.in); err != nil {
-		return err
-	}
+	// Everything that can refuse was checked above (checkServe,
+	// subscriberSide: the rules against the new keys). The order below
+	// matters: the subscriber server takes the new settings (keys,
+	// prefixes) before the new rules, whose generation is what makes each
+	// loop re-check its open streams, so that re-check sees both; and the
+	// hub takes its server-wide bounds and the rules' bounds in one step,
+	// so no in-between state evicts what neither the old nor the new
+	// configuration would.
 	if r.srv != nil {
 		cfg := o.pollerConfig(side, r.hub, r.log)
 		if o.overlap > 0 {
@@ -160,7 +165,12 @@ func (r *reloader) apply() error {
 		if err := r.srv.Reload(settingsOf(cfg)); err != nil {
 			return err
 		}
-		r.hub.SetHistory(o.hubConfig(0).History)
+	}
+	if err := applyRules(o.rules, nil, r.srv, r.in); err != nil {
+		return err
+	}
+	if r.srv != nil {
+		r.hub.SetHistoryBounds(o.hubConfig(0).History, historyLimits(o.rules))
 	}
 	changed, restart := r.o.diff(o)
 	r.o, r.keys = o, side.verifier

@@ -1,9 +1,56 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
+
+	"go.uber.org/zap"
 )
+
+// configSnapshot is the supervisor's copy of the configuration file in
+// force, in a directory only this user can read; nil without --config.
+type configSnapshot struct{ dir, path string }
+
+func newConfigSnapshot(src []byte) (*configSnapshot, error) {
+	dir, err := os.MkdirTemp("", "ssedge-config-*") // mode 0700
+	if err != nil {
+		return nil, fmt.Errorf("config snapshot for the workers: %w", err)
+	}
+	c := &configSnapshot{dir: dir, path: filepath.Join(dir, "config.toml")}
+	if err := c.write(src); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return c, nil
+}
+
+// write replaces the snapshot at once (rename), so a worker starting
+// meanwhile reads the old file or the new one, never half of one.
+func (c *configSnapshot) write(src []byte) error {
+	tmp := c.path + ".new"
+	if err := os.WriteFile(tmp, src, 0o600); err != nil {
+		return fmt.Errorf("config snapshot for the workers: %w", err)
+	}
+	if err := os.Rename(tmp, c.path); err != nil {
+		return fmt.Errorf("config snapshot for the workers: %w", err)
+	}
+	return nil
+}
+
+func (c *configSnapshot) env() []string {
+	if c == nil {
+		return nil
+	}
+	return []string{workerConfigEnv + "=" + c.path}
+}
+
+func (c *configSnapshot) remove() {
+	if c != nil {
+		os.RemoveAll(c.dir)
+	}
+}
 
 // workerReloads is the supervisor's record for passing reloads on. Guarded
 // by supervisor.mu.
@@ -12,12 +59,19 @@ type workerReloads struct {
 	ready map[int]*os.Process // workers that said they are ready: they handle SIGHUP
 }
 
-// reloadWorkers passes a reload on to every ready worker. A worker that is
-// still starting would die of a SIGHUP; it gets the reload once ready
+// reloadWorkers passes a reload on to every ready worker: first the
+// accepted file into the workers' snapshot, then a SIGHUP. A worker that
+// is still starting would die of a SIGHUP; it gets the reload once ready
 // (workerReady).
-func (s *supervisor) reloadWorkers() {
+func (s *supervisor) reloadWorkers(o *serveOptions) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.config != nil && o.file != nil {
+		if err := s.config.write(o.file.src); err != nil {
+			s.log.Error("config reload not passed to the workers; they keep the configuration they run", zap.Error(err))
+			return
+		}
+	}
 	s.reloads.gen++
 	for _, p := range s.reloads.ready {
 		p.Signal(syscall.SIGHUP)

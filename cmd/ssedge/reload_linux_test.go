@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -268,9 +270,23 @@ func TestReloadProcs(t *testing.T) {
 	if now := children(t, s.cmd.Process.Pid); !slices.Equal(sortedInts(now), sortedInts(workers)) {
 		t.Fatalf("workers %v after the reloads, want the same %v", now, workers)
 	}
+	// The file on disk is still the refused one. A worker that dies now
+	// is restarted with the configuration in force (the supervisor's
+	// snapshot), not with the file: it starts, and serves retry 7 s.
+	syscall.Kill(workers[0], syscall.SIGKILL)
+	waitReplaced(t, s.cmd.Process.Pid, 3, workers[0], 30*time.Second)
+	s.logs.Wait(t, 10*time.Second, 1, `"msg":"subscriber loops started"`) // the restarted worker (the first three logged before serving)
+	for i := range 12 {
+		if _, retry := firstRetry(t, s.listen); retry != 7000 {
+			t.Fatalf("client %d after a worker restart: retry %d, want 7000", i, retry)
+		}
+	}
 	id := publishID(t, s.socket, "r", "after the reloads")
 	for i, st := range held {
 		if got, err := st.ids(1); err != nil || got[0] != id {
+			if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+				continue // on the killed worker
+			}
 			t.Fatalf("held stream %d: %v %v, want %d", i, got, err, id)
 		}
 	}
@@ -280,4 +296,48 @@ func sortedInts(s []int) []int {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// A reload that brings a token key together with what needs it — a
+// private rule and a private prefix — is put in force whole: open streams
+// that the new configuration no longer allows get ssedge.revoked and are
+// closed (the check runs under the new keys and prefixes), a newcomer gets
+// 401, and a stream on a public channel keeps receiving.
+func TestReloadMakesChannelsPrivate(t *testing.T) {
+	path := writeConfig(t, "log-level = \"debug\"\n")
+	s := startConfigured(t, path)
+	vip := openStream(t, s.listen, "/events?channel=vip")
+	pre := openStream(t, s.listen, "/events?channel=pre-x")
+	open := openStream(t, s.listen, "/events?channel=open")
+	s.waitSubscribed(t, 3)
+
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("0123456789abcdef0123456789abcdef-reload"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.reload(t, path, fmt.Sprintf("log-level = \"debug\"\nauth-secret-file = %q\nprivate-prefix = [\"pre-\"]\n\n[[channel]]\nmatch = \"vip\"\nprivate = true\n", secret),
+		1, `"msg":"config reloaded"`)
+	for name, st := range map[string]*stream{"vip (a rule)": vip, "pre-x (a prefix)": pre} {
+		f, err := st.st.NextEvent(10 * time.Second)
+		if err != nil || f.Event != "ssedge.revoked" {
+			t.Fatalf("%s after the reload: %+v %v, want ssedge.revoked", name, f, err)
+		}
+		if _, err := st.st.Next(10 * time.Second); !errors.Is(err, io.EOF) {
+			t.Fatalf("%s after ssedge.revoked: %v, want the stream closed", name, err)
+		}
+	}
+	for _, target := range []string{"/events?channel=vip", "/events?channel=pre-y"} {
+		resp, err := ssetest.Open(ssetest.Request{Addr: s.listen, Target: target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != 401 {
+			t.Errorf("%s after the reload: status %d, want 401", target, resp.Status)
+		}
+		resp.Close()
+	}
+	id := publishID(t, s.socket, "open", "still here")
+	if got, err := open.ids(1); err != nil || got[0] != id {
+		t.Fatalf("the public stream after the reload: %v %v, want %d", got, err, id)
+	}
 }

@@ -16,8 +16,10 @@ import (
 // reload; set is never changed afterwards, so the parts share it.
 //
 //   - history-per-channel, history-age: the hub's per-channel history
-//     bounds (in a worker too: its hub keeps the history its loops resume
-//     from);
+//     bounds, in a process that serves subscribers (a worker's hub keeps
+//     the history its loops resume from; a supervisor's keeps none); a
+//     reload passes a nil hub and sets them with the server-wide bounds
+//     in one step (Hub.SetHistoryBounds);
 //   - private, max-subscribers: the subscriber server, which re-checks its
 //     open streams (ssedge.revoked);
 //   - publish-allow-uid, publish-allow-gid: the publish socket.
@@ -31,7 +33,7 @@ func applyRules(set *rules.Set, hub *pubsub.Hub, srv *poller.Server, in *ingest.
 			return err
 		}
 	}
-	if hub != nil {
+	if hub != nil && srv != nil { // a supervisor's hub keeps no history, whatever a rule says
 		hub.SetHistoryLimits(historyLimits(set))
 	}
 	if in != nil {
