@@ -80,4 +80,3 @@ func shutdown(o *serveOptions, log *zap.Logger, in *ingest.Server, hub *pubsub.H
 	hub.Close()
 	srv.Close()
 }
-
