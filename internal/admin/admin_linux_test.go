@@ -141,10 +141,10 @@ func TestRoutes(t *testing.T) {
 	}
 }
 
-// A scrape loop running through a fan-out to a few thousand subscribers
+// A scrape loop running through a fan-out to 5,000 subscribers
 // does not disturb delivery: every subscriber gets every event, in order.
 func TestScrapeDuringFanout(t *testing.T) {
-	const subscribers, events = 2000, 40
+	const subscribers, events = 5000, 20
 	if _, err := tuning.RaiseFileLimit(); err != nil {
 		t.Logf("cannot raise the open-files limit: %v", err)
 	}
