@@ -25,47 +25,11 @@ import (
 // connection limit, a new subscriber gets 503 rather than no answer, and
 // `ssedge publish` still gets an id that the subscriber receives.
 func TestDescriptorsKeptForPublishers(t *testing.T) {
-	prlimit := ssetest.NeedTool(t, "prlimit")
-	sock := filepath.Join(t.TempDir(), "pub.sock")
-	cmd := exec.Command(prlimit, "--nofile=64:64", bin, "serve", "--loops", "2", "--listen", "127.0.0.1:0",
-		"--publish-socket", sock, "--header-timeout", "2m") // idle connections stay until the test ends
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
+	srv := startLimited(t)
+	addr, sock, maxConns := srv.addr, srv.sock, srv.maxConns
+	if srv.reserve <= 0 {
+		t.Errorf("derived limit keeps no reserve (%d)", srv.reserve)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-
-	// The start-up log says the limit it derived, then where it serves.
-	var maxConns int
-	var addr string
-	lines := bufio.NewScanner(stderr)
-	for addr == "" && lines.Scan() {
-		var entry struct {
-			Msg      string   `json:"msg"`
-			MaxConns int      `json:"max_conns"`
-			Reserve  int      `json:"reserve"`
-			Listen   []string `json:"listen"`
-		}
-		if json.Unmarshal(lines.Bytes(), &entry) != nil {
-			continue
-		}
-		switch {
-		case strings.HasPrefix(entry.Msg, "connection limit derived from the open-files limit"):
-			maxConns = entry.MaxConns
-			if entry.Reserve <= 0 {
-				t.Errorf("derived limit keeps no reserve: %s", lines.Bytes())
-			}
-		case entry.Msg == "ssedge serving":
-			addr = entry.Listen[0]
-		}
-	}
-	if addr == "" {
-		t.Fatal("server exited before serving")
-	}
-	go io.Copy(io.Discard, stderr)
 	const idle = 80
 	if maxConns <= 1 || maxConns >= idle {
 		t.Fatalf("derived max_conns %d under a 64-descriptor limit, want between 1 and %d", maxConns, idle)
@@ -101,13 +65,8 @@ func TestDescriptorsKeptForPublishers(t *testing.T) {
 			}
 		}()
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for int(refused.Load()) < idle-(maxConns-1) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d idle connections refused, want %d (max_conns %d)", refused.Load(), idle-(maxConns-1), maxConns)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	ssetest.WaitFor(t, 20*time.Second, fmt.Sprintf("%d idle connections past max_conns %d to be refused", idle-(maxConns-1), maxConns),
+		func() bool { return int(refused.Load()) >= idle-(maxConns-1) })
 
 	// (a) A new subscriber is answered: 503 with Retry-After, not silence.
 	// The server closes at once (it keeps no descriptor lingering at the
@@ -158,4 +117,57 @@ func readHead(t *testing.T, br *bufio.Reader) string {
 		head += line
 	}
 	return head
+}
+
+// limited is `ssedge serve` under a 64-descriptor limit (prlimit), with the
+// figures its start-up log gives: the connection limit it derived, the
+// descriptors it keeps in reserve, and its cap on publisher connections.
+type limited struct {
+	addr, sock                 string
+	maxConns, reserve, maxPubs int
+}
+
+// startLimited runs the server under `prlimit --nofile=64:64` with two
+// loops and idle connections kept for the whole test, and reads its
+// start-up log until it serves.
+func startLimited(t *testing.T) *limited {
+	t.Helper()
+	prlimit := ssetest.NeedTool(t, "prlimit")
+	s := &limited{sock: filepath.Join(t.TempDir(), "pub.sock")}
+	cmd := exec.Command(prlimit, "--nofile=64:64", bin, "serve", "--loops", "2", "--listen", "127.0.0.1:0",
+		"--publish-socket", s.sock, "--header-timeout", "2m") // idle connections stay until the test ends
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := bufio.NewScanner(stderr)
+	for s.addr == "" && lines.Scan() {
+		var entry struct {
+			Msg           string   `json:"msg"`
+			MaxConns      int      `json:"max_conns"`
+			MaxPublishers int      `json:"max_publishers"`
+			Reserve       int      `json:"reserve"`
+			Listen        []string `json:"listen"`
+		}
+		if json.Unmarshal(lines.Bytes(), &entry) != nil {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(entry.Msg, "connection limit derived from the open-files limit"):
+			s.maxConns, s.reserve = entry.MaxConns, entry.Reserve
+		case strings.HasPrefix(entry.Msg, "publisher connection limit"):
+			s.maxPubs = entry.MaxPublishers
+		case entry.Msg == "ssedge serving":
+			s.addr = entry.Listen[0]
+		}
+	}
+	if s.addr == "" {
+		t.Fatal("server exited before serving")
+	}
+	go io.Copy(io.Discard, stderr)
+	return s
 }

@@ -47,7 +47,14 @@ type server struct {
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "pub.sock")
-	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--publish-socket", sock, "--log-level", "debug"}, args...)...)
+	return runServer(t, sock, append([]string{"--listen", "127.0.0.1:0", "--publish-socket", sock, "--log-level", "debug"}, args...)...)
+}
+
+// runServer runs `ssedge serve args...` (whose publish socket is sock) and
+// waits until it logs that it serves.
+func runServer(t *testing.T, sock string, args ...string) *server {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -24,46 +21,8 @@ import (
 // gets 503, a new publisher gets "-ERR too many publisher connections",
 // and once the idle ones close `ssedge publish` gets its id again.
 func TestPublisherCapKeepsReserve(t *testing.T) {
-	prlimit := ssetest.NeedTool(t, "prlimit")
-	sock := filepath.Join(t.TempDir(), "pub.sock")
-	cmd := exec.Command(prlimit, "--nofile=64:64", bin, "serve", "--loops", "2", "--listen", "127.0.0.1:0",
-		"--publish-socket", sock, "--header-timeout", "2m") // idle connections stay until the test ends
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-
-	maxConns, maxPub, reserve := 0, 0, 0
-	var addr string
-	lines := bufio.NewScanner(stderr)
-	for addr == "" && lines.Scan() {
-		var entry struct {
-			Msg           string   `json:"msg"`
-			MaxConns      int      `json:"max_conns"`
-			MaxPublishers int      `json:"max_publishers"`
-			Reserve       int      `json:"reserve"`
-			Listen        []string `json:"listen"`
-		}
-		if json.Unmarshal(lines.Bytes(), &entry) != nil {
-			continue
-		}
-		switch {
-		case strings.HasPrefix(entry.Msg, "connection limit derived"):
-			maxConns, reserve = entry.MaxConns, entry.Reserve
-		case strings.HasPrefix(entry.Msg, "publisher connection limit"):
-			maxPub = entry.MaxPublishers
-		case entry.Msg == "ssedge serving":
-			addr = entry.Listen[0]
-		}
-	}
-	if addr == "" {
-		t.Fatal("server exited before serving")
-	}
-	go io.Copy(io.Discard, stderr)
+	srv := startLimited(t)
+	addr, sock, maxConns, maxPub, reserve := srv.addr, srv.sock, srv.maxConns, srv.maxPubs, srv.reserve
 	if maxConns < 1 || maxPub < 1 || 2*maxPub > reserve {
 		t.Fatalf("max_conns %d, max_publishers %d, reserve %d: want publishers held to at most half the reserve", maxConns, maxPub, reserve)
 	}

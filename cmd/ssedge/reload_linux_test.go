@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"syscall"
@@ -24,33 +21,7 @@ import (
 func startConfigured(t *testing.T, path string, extra ...string) *server {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "pub.sock")
-	cmd := exec.Command(bin, append([]string{"serve", "--config", path, "--listen", "127.0.0.1:0", "--publish-socket", sock}, extra...)...)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	s := &server{cmd: cmd, socket: sock, logs: &ssetest.Log{}}
-	lines := bufio.NewScanner(stderr)
-	for lines.Scan() {
-		s.log += lines.Text() + "\n"
-		var entry struct {
-			Msg    string   `json:"msg"`
-			Listen []string `json:"listen"`
-		}
-		if json.Unmarshal(lines.Bytes(), &entry) == nil && entry.Msg == "ssedge serving" {
-			s.listen = entry.Listen[0]
-			go s.logs.Scan(lines)
-			t.Cleanup(func() {
-				if t.Failed() {
-					t.Logf("ssedge log:\n%s%s", s.log, s.logs)
-				}
-			})
-			return s
-		}
-	}
-	t.Fatalf("server exited before serving:\n%s", s.log)
-	return nil
+	return runServer(t, sock, append([]string{"--config", path, "--listen", "127.0.0.1:0", "--publish-socket", sock}, extra...)...)
 }
 
 // reload rewrites the configuration file, sends SIGHUP and waits until
