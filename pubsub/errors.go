@@ -9,6 +9,10 @@ var (
 	ErrEventTooLarge = errors.New("pubsub: event data too large")
 	// ErrNoChannel is returned when a publish names no channel.
 	ErrNoChannel = errors.New("pubsub: no channel given")
+	// ErrUnavailable is wrapped by a publish that the event log could not
+	// take now (package pubsub/cluster: the broker is away, or its
+	// acknowledgement did not come): the publisher may retry.
+	ErrUnavailable = errors.New("pubsub: event log unavailable")
 )
 
 // ErrRelayOrder is returned when a relayed event does not carry the id its

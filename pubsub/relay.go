@@ -334,7 +334,8 @@ func (h *Hub) Follow(r io.Reader) error {
 		n := int(binary.BigEndian.Uint32(head[0:]))
 		chLen := int(binary.BigEndian.Uint16(head[20:]))
 		frameLen := n - 18 - chLen
-		if chLen == 0 || chLen > sse.MaxChannelName || frameLen <= 0 || frameLen > maxFrame {
+		filler := chLen == 0 && frameLen == 0 // a hole in a log's ids (Hub.PublishAt)
+		if !filler && (chLen == 0 || chLen > sse.MaxChannelName || frameLen <= 0 || frameLen > maxFrame) {
 			return fmt.Errorf("%w: record of %d bytes with a %d-byte channel", ErrRelayProtocol, n, chLen)
 		}
 		rec := make([]byte, n-18)

@@ -37,6 +37,7 @@ type conn struct {
 	out    []byte // a reply being formatted
 	chan_  []byte
 	event  []byte
+	key    []byte // the command's idempotency key (publisher.go); empty: none
 	data   []byte // an event's payload, reused up to keepBuf
 	cred   peer   // SO_PEERCRED, read when a per-channel right first needs it
 

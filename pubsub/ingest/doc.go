@@ -1,7 +1,9 @@
 // Package ingest serves the publish socket: the unix socket on which local
 // applications publish events to a pubsub.Hub and get back each event's
 // id. It meets the event core only through Hub.Publish (and
-// Hub.MaxEventBytes for its limits); the core knows nothing of it.
+// Hub.MaxEventBytes for its limits), or, in cluster mode, through the
+// narrow Publisher interface (publisher.go) that package pubsub/cluster
+// implements; the core knows nothing of it.
 //
 // Protocols (docs/protocol.md is the reference). The first bytes of a
 // connection choose its protocol for good: "PUB " or "PING" select the line

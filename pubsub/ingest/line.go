@@ -60,6 +60,11 @@ func (s *Server) serveLine(c *conn) error {
 		s.refused.Add(1)
 		return s.lineError(c, reason, true)
 	}
+	c.key = c.key[:0]
+	if k, ok := bytes.CutPrefix(f[len(f)-1], []byte("key=")); ok && len(f) > 1 {
+		c.key = append(c.key, k...) // the idempotency key extension (publisher.go)
+		f = f[:len(f)-1]
+	}
 	count := f[len(f)-1]
 	size, perr := strconv.Atoi(string(count))
 	if perr != nil || size < 0 {
