@@ -1,0 +1,128 @@
+package main
+
+// ssedge serve --cluster: the node's hub follows a shared event log on
+// NATS JetStream (package pubsub/cluster; docs/cluster.md). Every flag
+// here is a config-file key and needs a restart to change.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"go.uber.org/zap"
+
+	"github.com/ssedge/ssedge/internal/admin"
+	"github.com/ssedge/ssedge/pubsub"
+	"github.com/ssedge/ssedge/pubsub/cluster"
+	"github.com/ssedge/ssedge/pubsub/ingest"
+)
+
+// clusterOptions are the --cluster flags.
+type clusterOptions struct {
+	servers, dir, stream   string
+	creds, tokenFile       string
+	tlsCA, tlsCert, tlsKey string
+	replicas               int
+	publishTimeout         time.Duration
+	publisher              ingest.Publisher // set by openCluster: where the publish socket sends publishes
+}
+
+func addClusterFlags(fs *flag.FlagSet, o *serveOptions) {
+	c := &o.cluster
+	fs.StringVar(&c.servers, "cluster", "", "share one event log with other nodes on NATS JetStream: nats://HOST:PORT[,nats://HOST2:PORT...], or embedded (nats-server in this process, with --cluster-dir); see docs/cluster.md (default: local mode, ids from the clock)")
+	fs.StringVar(&c.dir, "cluster-dir", "", "with --cluster embedded: the JetStream file store, so history and ids survive a restart")
+	fs.StringVar(&c.stream, "cluster-stream", cluster.DefaultStream, "JetStream stream name (its subjects are ssedge.NAME.*)")
+	fs.IntVar(&c.replicas, "cluster-replicas", 1, "stream replicas when ssedge creates the stream")
+	fs.StringVar(&c.creds, "cluster-creds", "", "NATS credentials file")
+	fs.StringVar(&c.tokenFile, "cluster-token-file", "", "file holding a NATS token")
+	fs.StringVar(&c.tlsCA, "cluster-tls-ca", "", "CA bundle that verifies the NATS servers' certificates")
+	fs.StringVar(&c.tlsCert, "cluster-tls-cert", "", "client certificate for NATS (with --cluster-tls-key)")
+	fs.StringVar(&c.tlsKey, "cluster-tls-key", "", "client key for NATS (with --cluster-tls-cert)")
+	fs.DurationVar(&c.publishTimeout, "cluster-publish-timeout", 3*time.Second, "longest wait for JetStream's acknowledgement of a publish; past it the publisher is told the outcome is unknown")
+}
+
+// checkCluster refuses cluster settings that cannot work.
+func (o *serveOptions) checkCluster() error {
+	c := &o.cluster
+	if c.servers == "" {
+		if c.dir != "" {
+			return o.blame(errors.New("--cluster-dir needs --cluster embedded"))
+		}
+		return nil
+	}
+	if c.servers == "embedded" && c.dir == "" {
+		return o.blame(errors.New("--cluster embedded needs --cluster-dir DIR (the JetStream store)"))
+	}
+	if c.servers != "embedded" {
+		for _, u := range strings.Split(c.servers, ",") {
+			if !strings.Contains(u, "://") {
+				return o.blame(fmt.Errorf("--cluster %q: expected nats://HOST:PORT[,...] or embedded", u))
+			}
+		}
+	}
+	if c.replicas < 1 || c.replicas > 5 {
+		return o.blame(fmt.Errorf("--cluster-replicas %d: expected 1 to 5", c.replicas))
+	}
+	if c.publishTimeout <= 0 {
+		return o.blame(fmt.Errorf("--cluster-publish-timeout %v: expected a positive duration", c.publishTimeout))
+	}
+	if o.procs > 1 {
+		// Workers would start with an empty history (the relay carries
+		// events from its attach on), so a resume from before their start
+		// would be a gap: not yet supported.
+		return o.blame(errors.New("--cluster with --procs above 1 is not supported yet: run one process per node (see docs/cluster.md)"))
+	}
+	return nil
+}
+
+// openCluster returns the hub to serve: a local one, or in cluster mode the
+// node's hub restored from the stream and following it. stop ends the
+// following and closes the connection (and the embedded server); call it
+// after the subscriber side is closed.
+func (o *serveOptions) openCluster(ctx context.Context, log *zap.Logger) (hub *pubsub.Hub, stop func(), err error) {
+	c := &o.cluster
+	if c.servers == "" {
+		return pubsub.NewHub(o.hubConfig(0)), func() {}, nil
+	}
+	cfg := cluster.Config{Stream: c.stream, Replicas: c.replicas, Creds: c.creds, TokenFile: c.tokenFile,
+		TLSCA: c.tlsCA, TLSCert: c.tlsCert, TLSKey: c.tlsKey, PublishTimeout: c.publishTimeout,
+		Hub: o.hubConfig(0), Log: log}
+	var ns *natsserver.Server
+	if c.servers == "embedded" {
+		if ns, err = cluster.StartEmbedded(c.dir); err != nil {
+			return nil, nil, err
+		}
+		cfg.Embedded = ns
+	} else {
+		cfg.Servers = strings.Split(c.servers, ",")
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	node, err := cluster.Open(octx, cfg)
+	cancel()
+	if err != nil {
+		if ns != nil {
+			ns.Shutdown()
+		}
+		return nil, nil, err
+	}
+	rctx, rcancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		node.Run(rctx)
+	}()
+	c.publisher = node
+	adminReady = append(adminReady, admin.ReadyCheck(node.Ready))
+	return node.Hub(), func() {
+		rcancel()
+		<-done
+		node.Close()
+		if ns != nil {
+			ns.Shutdown()
+		}
+	}, nil
+}
