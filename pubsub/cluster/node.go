@@ -62,8 +62,8 @@ type Node struct {
 	perSubj int64 // the stream's max messages per subject (0: none)
 
 	known     atomic.Uint64 // the newest stream sequence known to exist
-	refreshed atomic.Int64  // unix ns of the last synchronous refresh of known
-	refreshMu sync.Mutex    // one synchronous refresh at a time
+	refreshed atomic.Int64  // unix ns when the newest completed refresh of known started
+	refreshMu sync.Mutex    // one refresh at a time; callers that queue share the next
 
 	downSince atomic.Int64 // unix ns when the connection was lost; 0 while connected
 	failing   atomic.Bool  // publishes are failing (logged once per episode)
@@ -264,20 +264,31 @@ func (n *Node) noteKnown(seq uint64) {
 // upstream is the hub's Config.Upstream: the newest sequence known to
 // exist in the stream, so a node behind a client's id waits for it and an
 // id above the stream's last sequence is "future" at once. The hub asks
-// only when a client brings an id above what this node has read; then,
-// at most every 20 ms, the stream's last sequence is fetched (bounded by
-// 250 ms; not while disconnected), so a client that was served by a node
-// further ahead is not told its id is from the future.
+// only when a client brings an id above what this node has read (a
+// resume, from a loop goroutine). The answer must not be older than the
+// question, or a client served by a node further ahead would be told its
+// id is from the future (and then be sent again what it has): so the
+// stream's last sequence is fetched by a request that starts after the
+// call did (concurrent callers share one; bounded by 250 ms). When that
+// cannot be known (disconnected, no answer), the answer is MaxID: the
+// client waits, with its stream open, rather than get a false gap.
 func (n *Node) upstream() uint64 {
-	now := time.Now().UnixNano()
-	if now-n.refreshed.Load() > int64(20*time.Millisecond) && n.nc.Status() == nats.CONNECTED && n.refreshMu.TryLock() {
-		n.refreshed.Store(now)
+	if n.nc.Status() != nats.CONNECTED {
+		return pubsub.MaxID
+	}
+	asked := time.Now().UnixNano()
+	n.refreshMu.Lock()
+	defer n.refreshMu.Unlock()
+	if n.refreshed.Load() < asked {
+		start := time.Now().UnixNano()
 		ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
-		if info, err := n.stream.Info(ctx); err == nil {
-			n.noteKnown(info.State.LastSeq)
-		}
+		info, err := n.stream.Info(ctx)
 		cancel()
-		n.refreshMu.Unlock()
+		if err != nil {
+			return pubsub.MaxID
+		}
+		n.noteKnown(info.State.LastSeq)
+		n.refreshed.Store(start)
 	}
 	return n.known.Load()
 }
