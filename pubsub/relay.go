@@ -299,7 +299,8 @@ func appendRecord(b []byte, ev *Event) []byte {
 }
 
 // ReadRelayHello reads a relay stream's hello and returns the id seed for
-// the worker's hub (Config.Seed).
+// the worker's hub (Config.Seed; a seed of 0 comes only from a hub with
+// Config.GivenIDs, whose workers set it too).
 func ReadRelayHello(r io.Reader) (uint64, error) {
 	var b [len(relayMagic) + 8]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil {
@@ -309,7 +310,7 @@ func ReadRelayHello(r io.Reader) (uint64, error) {
 		return 0, fmt.Errorf("%w: hello %q, expected %q", ErrRelayProtocol, b[:len(relayMagic)], relayMagic)
 	}
 	seed := binary.BigEndian.Uint64(b[len(relayMagic):])
-	if seed == 0 || seed > MaxID {
+	if seed > MaxID { // 0 only from a hub with given ids (an empty log)
 		return 0, fmt.Errorf("%w: seed %d out of range", ErrRelayProtocol, seed)
 	}
 	return seed, nil

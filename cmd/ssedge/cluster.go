@@ -64,17 +64,15 @@ func (o *serveOptions) checkCluster() error {
 			}
 		}
 	}
+	if c.servers == "embedded" && o.procs > 1 {
+		// The embedded server listens on no port: workers could not reach it.
+		return o.blame(errors.New("--cluster embedded with --procs above 1: the workers cannot reach an in-process NATS server; run nats-server and give --cluster its URL, or use one process"))
+	}
 	if c.replicas < 1 || c.replicas > 5 {
 		return o.blame(fmt.Errorf("--cluster-replicas %d: expected 1 to 5", c.replicas))
 	}
 	if c.publishTimeout <= 0 {
 		return o.blame(fmt.Errorf("--cluster-publish-timeout %v: expected a positive duration", c.publishTimeout))
-	}
-	if o.procs > 1 {
-		// Workers would start with an empty history (the relay carries
-		// events from its attach on), so a resume from before their start
-		// would be a gap: not yet supported.
-		return o.blame(errors.New("--cluster with --procs above 1 is not supported yet: run one process per node (see docs/cluster.md)"))
 	}
 	return nil
 }
@@ -84,21 +82,73 @@ func (o *serveOptions) checkCluster() error {
 // following and closes the connection (and the embedded server); call it
 // after the subscriber side is closed.
 func (o *serveOptions) openCluster(ctx context.Context, log *zap.Logger) (hub *pubsub.Hub, stop func(), err error) {
-	c := &o.cluster
-	if c.servers == "" {
-		return pubsub.NewHub(o.hubConfig(0)), func() {}, nil
+	if o.cluster.servers == "" {
+		hub := pubsub.NewHub(o.hubConfig(0))
+		return hub, hub.Close, nil
 	}
+	return o.startNode(ctx, o.clusterConfig(log), log)
+}
+
+// supervisorHub is openCluster for a --procs supervisor: it numbers (or,
+// in cluster mode, follows) events and relays them; it keeps no history
+// (the workers do) and serves no subscriber.
+func (o *serveOptions) supervisorHub(ctx context.Context, log *zap.Logger) (hub *pubsub.Hub, stop func(), err error) {
+	cfg := o.hubConfig(0)
+	cfg.History.PerChannel = -1
+	if o.cluster.servers == "" {
+		hub := pubsub.NewHub(cfg)
+		return hub, hub.Close, nil
+	}
+	ccfg := o.clusterConfig(log)
+	ccfg.NoHistory = true
+	return o.startNode(ctx, ccfg, log)
+}
+
+// workerHub is a --procs worker's hub, fed by the relay from seed on
+// (upstream reads the supervisor's newest id). In cluster mode it is
+// restored from the stream up to seed first, so a resume on the worker is
+// exact from its start, and its newest known id is also the stream's.
+func (o *serveOptions) workerHub(seed uint64, upstream func() uint64, log *zap.Logger) (hub *pubsub.Hub, stop func(), err error) {
+	if o.cluster.servers == "" {
+		cfg := o.hubConfig(seed)
+		cfg.Upstream = upstream
+		hub := pubsub.NewHub(cfg)
+		return hub, hub.Close, nil
+	}
+	cfg := o.clusterConfig(log)
+	cfg.Upstream = upstream
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	node, err := cluster.OpenFollower(ctx, cfg, seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	adminReady = append(adminReady, admin.ReadyCheck(node.Ready))
+	return node.Hub(), node.Close, nil
+}
+
+// clusterConfig is the cluster.Config of the flags.
+func (o *serveOptions) clusterConfig(log *zap.Logger) cluster.Config {
+	c := &o.cluster
 	cfg := cluster.Config{Stream: c.stream, Replicas: c.replicas, Creds: c.creds, TokenFile: c.tokenFile,
 		TLSCA: c.tlsCA, TLSCert: c.tlsCert, TLSKey: c.tlsKey, PublishTimeout: c.publishTimeout,
 		Hub: o.hubConfig(0), Log: log}
+	if c.servers != "embedded" {
+		cfg.Servers = strings.Split(c.servers, ",")
+	}
+	return cfg
+}
+
+// startNode opens a cluster node (starting the embedded server first if
+// asked) and follows the stream on its own goroutine.
+func (o *serveOptions) startNode(ctx context.Context, cfg cluster.Config, log *zap.Logger) (hub *pubsub.Hub, stop func(), err error) {
+	c := &o.cluster
 	var ns *natsserver.Server
 	if c.servers == "embedded" {
 		if ns, err = cluster.StartEmbedded(c.dir); err != nil {
 			return nil, nil, err
 		}
 		cfg.Embedded = ns
-	} else {
-		cfg.Servers = strings.Split(c.servers, ",")
 	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	node, err := cluster.Open(octx, cfg)

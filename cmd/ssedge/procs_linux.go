@@ -108,10 +108,11 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 	}
 	// The supervisor numbers events and relays them; it keeps no history
 	// (the workers do) and serves no subscriber.
-	hubCfg := o.hubConfig(0)
-	hubCfg.History.PerChannel = -1
-	hub := pubsub.NewHub(hubCfg)
-	defer hub.Close()
+	hub, stopHub, err := o.supervisorHub(ctx, log) // cluster.go
+	if err != nil {
+		return err
+	}
+	defer stopHub()
 	bound, err := poller.Bind(o.pollerConfig(side, hub, log), o.procs)
 	if err != nil {
 		return err
@@ -400,10 +401,11 @@ func serveWorker(o *serveOptions, index string) error {
 	if err != nil {
 		return err
 	}
-	hubCfg := o.hubConfig(seed)
-	hubCfg.Upstream = ids.word().Load
-	hub := pubsub.NewHub(hubCfg)
-	defer hub.Close()
+	hub, stopHub, err := o.workerHub(seed, ids.word().Load, log) // cluster.go
+	if err != nil {
+		return err
+	}
+	defer stopHub()
 	cfg := o.pollerConfig(side, hub, log)
 	cfg.Listen, cfg.ProxyListen = nil, nil
 	for _, pl := range passed {

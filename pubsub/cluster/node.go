@@ -36,7 +36,14 @@ type Config struct {
 	// Hub is the configuration of the node's hub (ring, event size,
 	// history). Its History bounds are also the stream's limits.
 	Hub pubsub.Config
-	Log *zap.Logger
+	// NoHistory: the hub keeps no history (a --procs supervisor, whose
+	// workers keep it); nothing is restored into it.
+	NoHistory bool
+	// Upstream, for a follower (OpenFollower), reads the newest id its
+	// supervisor has relayed; the hub's Upstream is the larger of it and
+	// the stream's.
+	Upstream func() uint64
+	Log      *zap.Logger
 }
 
 // DefaultStream is the stream's name when Config.Stream is empty.
@@ -76,6 +83,57 @@ type Node struct {
 // retains. The hub serves nothing yet: call Run to follow the stream,
 // then open the listeners.
 func Open(ctx context.Context, cfg Config) (*Node, error) {
+	n, err := connect(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.ensureStream(ctx); err != nil {
+		n.nc.Close()
+		return nil, err
+	}
+	if err := n.restore(ctx, 0); err != nil {
+		n.nc.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// OpenFollower is Open for a --procs worker, whose hub a relay feeds
+// from seed on (pubsub.Hub.Follow): it connects (for the restore and for
+// the known sequence, never to publish or consume), restores what the
+// stream retains up to seed and returns with the hub ready to follow the
+// relay. The stream must exist (the supervisor made sure of it).
+func OpenFollower(ctx context.Context, cfg Config, seed uint64) (*Node, error) {
+	n, err := connect(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if n.stream, err = n.js.Stream(ctx, n.cfg.Stream); err != nil {
+		n.nc.Close()
+		return nil, fmt.Errorf("cluster: stream %q: %w", n.cfg.Stream, err)
+	}
+	n.perSubj = n.stream.CachedInfo().Config.MaxMsgsPerSubject
+	if seed == 0 {
+		// An empty log: restore(0) would mean "to the stream's end", which
+		// the relay delivers instead; nothing to restore below id 1.
+		hubCfg := n.cfg.Hub
+		hubCfg.GivenIDs, hubCfg.Upstream = true, n.upstream
+		if up := n.cfg.Upstream; up != nil {
+			hubCfg.Upstream = func() uint64 { return max(up(), n.upstream()) }
+		}
+		n.hub = pubsub.NewHub(hubCfg)
+		n.hub.RestoreFloor(0)
+		return n, nil
+	}
+	if err := n.restore(ctx, seed); err != nil {
+		n.nc.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// connect checks cfg and connects to NATS and JetStream.
+func connect(cfg Config) (*Node, error) {
 	if cfg.Stream == "" {
 		cfg.Stream = DefaultStream
 	}
@@ -107,14 +165,6 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if n.js, err = jetstream.New(n.nc); err != nil {
 		n.nc.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
-	}
-	if err := n.ensureStream(ctx); err != nil {
-		n.nc.Close()
-		return nil, err
-	}
-	if err := n.restore(ctx); err != nil {
-		n.nc.Close()
-		return nil, err
 	}
 	return n, nil
 }

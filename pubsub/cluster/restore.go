@@ -13,24 +13,36 @@ import (
 	"github.com/ssedge/ssedge/pubsub"
 )
 
-// restore creates the hub at the stream's last sequence and loads every
-// event the stream retains into its history, with the gap marks that say
-// what the stream no longer holds: ids below its first sequence may be
-// gone from any channel (the floor), and a channel holding as many events
-// as the per-subject limit may have lost older ones (its mark is its
-// first retained sequence less one).
-func (n *Node) restore(ctx context.Context) error {
+// restore creates the hub at sequence upTo (a follower's relay seed) or,
+// for a node (upTo 0), at the stream's last sequence, and loads every
+// event the stream retains up to there into its history, with the gap
+// marks that say what the stream no longer holds: ids below its first
+// sequence may be gone from any channel (the floor), and a channel holding
+// as many events as the per-subject limit may have lost older ones (its
+// mark is its first retained sequence less one). The counts run to the
+// stream's last sequence even past upTo, since the limit applies to all a
+// channel holds.
+func (n *Node) restore(ctx context.Context, upTo uint64) error {
 	info, err := n.stream.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("cluster: stream %q info: %w", n.cfg.Stream, err)
 	}
 	st := info.State
+	if upTo == 0 {
+		upTo = st.LastSeq
+	}
 	hubCfg := n.cfg.Hub
-	hubCfg.Seed, hubCfg.GivenIDs, hubCfg.Upstream = st.LastSeq, true, n.upstream
+	hubCfg.Seed, hubCfg.GivenIDs, hubCfg.Upstream = upTo, true, n.upstream
+	if n.cfg.NoHistory {
+		hubCfg.History.PerChannel = -1 // the stream's limits were taken from cfg.Hub already
+	}
+	if up := n.cfg.Upstream; up != nil {
+		hubCfg.Upstream = func() uint64 { return max(up(), n.upstream()) }
+	}
 	n.hub = pubsub.NewHub(hubCfg)
 	n.noteKnown(st.LastSeq)
 	n.hub.RestoreFloor(max(st.FirstSeq, 1) - 1)
-	if st.Msgs == 0 || st.LastSeq == 0 {
+	if st.Msgs == 0 || st.LastSeq == 0 || n.cfg.NoHistory || st.FirstSeq > upTo {
 		return nil
 	}
 	start := time.Now()
@@ -39,6 +51,18 @@ func (n *Node) restore(ctx context.Context) error {
 		first uint64
 	}
 	chans := make(map[string]*seen)
+	count := func(seq uint64, subject string, h map[string][]string) {
+		ch, _, err := n.decode(subject, h)
+		if err != nil {
+			return
+		}
+		s := chans[ch]
+		if s == nil {
+			s = &seen{first: seq}
+			chans[ch] = s
+		}
+		s.n++
+	}
 	cons, err := n.js.OrderedConsumer(ctx, n.cfg.Stream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: st.FirstSeq})
 	if err != nil {
@@ -59,11 +83,15 @@ func (n *Node) restore(ctx context.Context) error {
 			}
 			seq := md.Sequence.Stream
 			if seq > st.LastSeq {
-				done = true // published since Info: Run delivers it
+				done = true // published since Info: Run (or the relay) delivers it
 				break
 			}
 			if md.NumPending == 0 || seq == st.LastSeq {
 				done = true
+			}
+			if seq > upTo {
+				count(seq, m.Subject(), m.Headers())
+				continue
 			}
 			ch, name, err := n.decode(m.Subject(), m.Headers())
 			if err != nil {
@@ -75,12 +103,7 @@ func (n *Node) restore(ctx context.Context) error {
 				continue
 			}
 			restored++
-			s := chans[ch]
-			if s == nil {
-				s = &seen{first: seq}
-				chans[ch] = s
-			}
-			s.n++
+			count(seq, m.Subject(), m.Headers())
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("cluster: read stream %q: %w", n.cfg.Stream, err)
@@ -99,7 +122,7 @@ func (n *Node) restore(ctx context.Context) error {
 	n.consumed.Add(uint64(restored))
 	n.log.Info("cluster: history restored from the stream", zap.String("stream", n.cfg.Stream),
 		zap.Int("events", restored), zap.Int("channels", len(chans)), zap.Uint64("first_seq", st.FirstSeq),
-		zap.Uint64("last_seq", st.LastSeq), zap.Duration("took", time.Since(start)))
+		zap.Uint64("last_seq", st.LastSeq), zap.Uint64("up_to", upTo), zap.Duration("took", time.Since(start)))
 	return nil
 }
 

@@ -1,0 +1,33 @@
+package cluster_test
+
+import (
+	"fmt"
+	"testing"
+)
+
+// --procs with a cluster: the supervisor follows the stream and relays
+// it, each worker restores the stream's history before it serves, so a
+// resume on any worker is exact from before the node's start, and live
+// events carry the stream's ids.
+func TestProcsWithCluster(t *testing.T) {
+	b := startBroker(t)
+	plain := startNode(t, "--cluster", b.URL())
+	var ids []uint64
+	for i := range 4 {
+		ids = append(ids, plain.pub.MustPublish(t, "p", "", fmt.Sprint("before ", i)))
+	}
+	n := startNode(t, "--cluster", b.URL(), "--procs", "2", "--loops", "1")
+	// Enough connections that both workers serve some (the kernel spreads
+	// them over the workers' SO_REUSEPORT sockets).
+	for range 8 {
+		expectIDs(t, n.subscribe(t, "/events?channel=p", "0"), ids...)
+	}
+	live := n.subscribe(t, "/events?channel=p", fmt.Sprint(ids[1]))
+	expectIDs(t, live, ids[2], ids[3])
+	id := n.pub.MustPublish(t, "p", "", "through the supervisor")
+	id2 := plain.pub.MustPublish(t, "p", "", "from the other node")
+	expectIDs(t, live, id, id2)
+	for range 8 {
+		expectIDs(t, n.subscribe(t, "/events?channel=p", fmt.Sprint(ids[3])), id, id2)
+	}
+}
