@@ -87,9 +87,19 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := n.ensureStream(ctx); err != nil {
-		n.nc.Close()
-		return nil, err
+	// A NATS cluster that is starting too (no JetStream leader yet)
+	// answers with errors for a while: retry until ctx ends.
+	for {
+		err := n.ensureStream(ctx)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, ErrConfig) || ctx.Err() != nil {
+			n.nc.Close()
+			return nil, err
+		}
+		n.log.Info("cluster: stream not available yet; retrying", zap.Error(err))
+		waitCtx(ctx, 500*time.Millisecond)
 	}
 	if err := n.restore(ctx, 0); err != nil {
 		n.nc.Close()
