@@ -28,7 +28,13 @@ func (n *Node) Run(ctx context.Context) {
 			continue
 		}
 		fatal := make(chan error, 1)
-		cc, err := cons.Consume(func(m jetstream.Msg) { n.take(m, fatal) })
+		// Heartbeats every second: a consumer lost with its server (in a
+		// NATS cluster) is noticed, and re-created, within about 2 s.
+		cc, err := cons.Consume(func(m jetstream.Msg) { n.take(m, fatal) },
+			jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second),
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				n.log.Debug("cluster: following the stream", zap.Error(err))
+			}))
 		if err != nil {
 			waitCtx(ctx, 500*time.Millisecond)
 			continue
