@@ -2,9 +2,11 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +53,8 @@ func TestIdempotencyKey(t *testing.T) {
 		t.Fatalf("line protocol with keys: %q %v, want the same +OK twice, then -ERR", replies, err)
 	}
 	last := a.pub.MustPublish(t, "k", "", "unkeyed")
-	st := c.subscribe(t, "/events?channel=k", "0")
+	id, _ := strconv.ParseUint(first, 10, 64)
+	st := c.subscribe(t, "/events?channel=k", fmt.Sprint(id-1))
 	for _, want := range []string{"paid", "sent", "unkeyed"} {
 		id, _, data := event(t, st)
 		if data != want || (want == "unkeyed" && id != last) {

@@ -259,6 +259,10 @@ func (n *Node) ensureStream(ctx context.Context) error {
 		MaxBytes:          maxBytes,
 		Replicas:          n.cfg.Replicas,
 		Duplicates:        2 * time.Minute,
+		// A new stream starts where local mode's clock-seeded ids are now,
+		// so ids stay increasing for clients when a site moves from local
+		// mode (their resume is then a gap, never "future" or a repeat).
+		FirstSeq: uint64(time.Now().UnixMicro()),
 	}
 	s, err := n.js.Stream(ctx, n.cfg.Stream)
 	switch {

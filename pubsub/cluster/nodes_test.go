@@ -28,10 +28,14 @@ func TestPublishOnOneNodeSameIDsEverywhere(t *testing.T) {
 	bn.waitSubscribed(t, len(chans))
 	c.waitSubscribed(t, len(chans))
 	ids := map[string]uint64{}
+	var first uint64
 	for i, ch := range chans {
 		id := a.pub.MustPublish(t, ch, "ev", fmt.Sprintf("data %d on %s", i, ch))
-		if id != uint64(i+1) {
-			t.Fatalf("publish %d got id %d, want %d (the stream sequence)", i, id, i+1)
+		if i == 0 {
+			first = id
+		}
+		if id != first+uint64(i) {
+			t.Fatalf("publish %d got id %d, want %d (consecutive stream sequences)", i, id, first+uint64(i))
 		}
 		ids[ch] = id
 	}
@@ -58,4 +62,26 @@ func TestPublishOnOneNodeSameIDsEverywhere(t *testing.T) {
 type streamOf struct {
 	ch string
 	st *ssetest.Stream
+}
+
+// Moving from local mode: a stream ssedge creates starts at the clock, so
+// its ids are above every id local mode issued; a client that brings a
+// local-mode id gets a gap (reason evicted: the events of local mode are
+// not in the stream), never "future", then the stream's events.
+func TestMoveFromLocalMode(t *testing.T) {
+	local := startNode(t)
+	old := local.pub.MustPublish(t, "m", "", "local")
+	local.Stop()
+	b := startBroker(t)
+	n := startNode(t, "--cluster", b.URL())
+	id := n.pub.MustPublish(t, "m", "", "clustered")
+	if id <= old {
+		t.Fatalf("first cluster id %d is not above local mode's %d", id, old)
+	}
+	st := n.subscribe(t, "/events?channel=m", fmt.Sprint(old))
+	f := st.MustEvent(t)
+	if f.Event != "ssedge.gap" || !strings.Contains(f.Data, `"reason":"evicted"`) {
+		t.Fatalf("resume with a local-mode id: %q, want an evicted gap", f.Raw)
+	}
+	expectIDs(t, st, id)
 }

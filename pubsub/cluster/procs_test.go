@@ -20,7 +20,7 @@ func TestProcsWithCluster(t *testing.T) {
 	// Enough connections that both workers serve some (the kernel spreads
 	// them over the workers' SO_REUSEPORT sockets).
 	for range 8 {
-		expectIDs(t, n.subscribe(t, "/events?channel=p", "0"), ids...)
+		expectIDs(t, n.subscribe(t, "/events?channel=p", fmt.Sprint(ids[0]-1)), ids...)
 	}
 	live := n.subscribe(t, "/events?channel=p", fmt.Sprint(ids[1]))
 	expectIDs(t, live, ids[2], ids[3])

@@ -89,5 +89,5 @@ func TestThreeServerCluster(t *testing.T) {
 		})
 	}
 	expectIDs(t, st, ids[5:]...)
-	expectIDs(t, a.subscribe(t, "/events?channel=r", "0"), ids...)
+	expectIDs(t, a.subscribe(t, "/events?channel=r", fmt.Sprint(ids[0]-1)), ids...)
 }

@@ -20,7 +20,7 @@ func TestResumeOnAnyNode(t *testing.T) {
 	}
 	late := startNode(t, "--cluster", b.URL())
 	for _, n := range []*node{a, late} {
-		st := n.subscribe(t, "/events?channel=x", "0")
+		st := n.subscribe(t, "/events?channel=x", fmt.Sprint(ids[0]-1))
 		expectIDs(t, st, ids[0], ids[2], ids[4])
 		st = n.subscribe(t, "/events?channel=x&channel=y", fmt.Sprint(ids[2]))
 		expectIDs(t, st, ids[3:]...) // the live event of the last round included
@@ -28,10 +28,11 @@ func TestResumeOnAnyNode(t *testing.T) {
 		expectIDs(t, st, id) // live after the replay, nothing skipped, nothing twice
 		ids = append(ids, id)
 	}
-	st := late.subscribe(t, "/events?channel=x", "1000")
+	ahead := ids[len(ids)-1] + 1000
+	st := late.subscribe(t, "/events?channel=x", fmt.Sprint(ahead))
 	f := st.MustEvent(t)
 	if f.Event != "ssedge.gap" || !strings.Contains(f.Data, `"reason":"future"`) {
-		t.Fatalf("resume from 1000 with the stream at %d: %q, want a future gap", ids[len(ids)-1], f.Raw)
+		t.Fatalf("resume from %d with the stream at %d: %q, want a future gap", ahead, ids[len(ids)-1], f.Raw)
 	}
 }
 
@@ -69,7 +70,7 @@ func TestRestartAllNodes(t *testing.T) {
 	a.Stop()
 	c.Stop()
 	a, c = startNode(t, args...), startNode(t, args...)
-	expectIDs(t, a.subscribe(t, "/events?channel=quiet", "0"), quiet...)
+	expectIDs(t, a.subscribe(t, "/events?channel=quiet", fmt.Sprint(quiet[0]-1)), quiet...)
 	expectIDs(t, c.subscribe(t, "/events?channel=quiet", fmt.Sprint(quiet[0])), quiet[1])
 	expectIDs(t, c.subscribe(t, "/events?channel=busy", fmt.Sprint(busy[2])), busy[3], busy[4])
 	st := a.subscribe(t, "/events?channel=busy", fmt.Sprint(busy[0]))
@@ -102,5 +103,5 @@ func TestEmbeddedRestart(t *testing.T) {
 		t.Fatalf("id after the restart %d, want %d", third, second+1)
 	}
 	expectIDs(t, st, third)
-	expectIDs(t, n.subscribe(t, "/events?channel=e", "0"), first, second, third)
+	expectIDs(t, n.subscribe(t, "/events?channel=e", fmt.Sprint(first-1)), first, second, third)
 }
