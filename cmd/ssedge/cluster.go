@@ -5,10 +5,14 @@ package main
 // here is a config-file key and needs a restart to change.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -104,28 +108,80 @@ func (o *serveOptions) supervisorHub(ctx context.Context, log *zap.Logger) (hub 
 	return o.startNode(ctx, ccfg, log)
 }
 
-// workerHub is a --procs worker's hub, fed by the relay from seed on
-// (upstream reads the supervisor's newest id). In cluster mode it is
-// restored from the stream up to seed first, so a resume on the worker is
-// exact from its start, and its newest known id is also the stream's.
-func (o *serveOptions) workerHub(seed uint64, upstream func() uint64, log *zap.Logger) (hub *pubsub.Hub, stop func(), err error) {
+// workerHub is a --procs worker's hub, fed by the relay (conn, after its
+// hello) from seed on; upstream reads the supervisor's newest id. In
+// cluster mode it is restored from the stream up to seed first, so a
+// resume on the worker is exact from its start, and its newest known id
+// is also the stream's. relay is what the hub must follow: conn, or in
+// cluster mode what arrived on it during the restore, then conn.
+func (o *serveOptions) workerHub(seed uint64, upstream func() uint64, conn net.Conn, log *zap.Logger) (hub *pubsub.Hub, stop func(), relay io.Reader, err error) {
 	if o.cluster.servers == "" {
 		cfg := o.hubConfig(seed)
 		cfg.Upstream = upstream
 		hub := pubsub.NewHub(cfg)
-		return hub, hub.Close, nil
+		return hub, hub.Close, conn, nil
 	}
 	cfg := o.clusterConfig(log)
 	cfg.Upstream = upstream
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// The supervisor goes on relaying while this worker restores; a relay
+	// write that blocks for relayStall drops the worker. So read the relay
+	// into memory meanwhile.
+	sp := spoolRelay(conn)
 	node, err := cluster.OpenFollower(ctx, cfg, seed)
+	relay = sp.stop()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	adminReady = append(adminReady, admin.ReadyCheck(node.Ready))
-	return node.Hub(), node.Close, nil
+	return node.Hub(), node.Close, relay, nil
 }
+
+// relaySpool reads a relay socket into memory on its own goroutine.
+type relaySpool struct {
+	conn net.Conn
+	buf  bytes.Buffer // written by the goroutine until done is closed
+	err  error        // the read error that ended it
+	done chan struct{}
+}
+
+func spoolRelay(conn net.Conn) *relaySpool {
+	s := &relaySpool{conn: conn, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		b := make([]byte, 64<<10)
+		for {
+			n, err := conn.Read(b)
+			s.buf.Write(b[:n])
+			if err != nil {
+				s.err = err
+				return
+			}
+		}
+	}()
+	return s
+}
+
+// stop ends the spooling (interrupting its read with a past deadline) and
+// returns the relay stream: what was spooled, then the socket; or, if the
+// stream ended or failed meanwhile, what was spooled, then that end.
+func (s *relaySpool) stop() io.Reader {
+	s.conn.SetReadDeadline(time.Unix(1, 0))
+	<-s.done
+	s.conn.SetReadDeadline(time.Time{})
+	if errors.Is(s.err, os.ErrDeadlineExceeded) {
+		return io.MultiReader(&s.buf, s.conn)
+	}
+	if s.err == io.EOF {
+		return &s.buf
+	}
+	return io.MultiReader(&s.buf, errReader{s.err})
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
 // clusterConfig is the cluster.Config of the flags.
 func (o *serveOptions) clusterConfig(log *zap.Logger) cluster.Config {

@@ -401,7 +401,7 @@ func serveWorker(o *serveOptions, index string) error {
 	if err != nil {
 		return err
 	}
-	hub, stopHub, err := o.workerHub(seed, ids.word().Load, log) // cluster.go
+	hub, stopHub, relay, err := o.workerHub(seed, ids.word().Load, conn, log) // cluster.go
 	if err != nil {
 		return err
 	}
@@ -441,7 +441,7 @@ func serveWorker(o *serveOptions, index string) error {
 	if _, err := io.WriteString(conn, workerReady); err != nil {
 		return fmt.Errorf("worker: telling the supervisor: %w", err)
 	}
-	err = hub.Follow(conn)
+	err = hub.Follow(relay)
 	drainWorker(drainCtx, o, hub, srv, err) // drain_linux.go
 	st := srv.Stats()
 	log.Info("worker stopped", zap.Uint64("accepted", st.Accepted), zap.Uint64("slow_consumers", st.SlowConsumers()))
