@@ -17,6 +17,7 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/ssedge/ssedge/internal/admin"
@@ -223,6 +224,7 @@ func (o *serveOptions) startNode(ctx context.Context, cfg cluster.Config, log *z
 	}()
 	c.publisher = node
 	adminReady = append(adminReady, admin.ReadyCheck(node.Ready))
+	adminCollectors = append(adminCollectors, clusterCollectors(node)...)
 	return node.Hub(), func() {
 		rcancel()
 		<-done
@@ -231,4 +233,24 @@ func (o *serveOptions) startNode(ctx context.Context, cfg cluster.Config, log *z
 			ns.Shutdown()
 		}
 	}, nil
+}
+
+// clusterCollectors are the node's cluster metrics on the admin endpoint.
+func clusterCollectors(node *cluster.Node) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ssedge_cluster_connected",
+			Help: "1 while the NATS connection is up (publishes can be acknowledged), 0 otherwise."},
+			func() float64 {
+				if node.Ready() == nil {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssedge_cluster_consumed_events_total",
+			Help: "Events this node has taken from the stream (restored at start and followed since)."},
+			func() float64 { return float64(node.Consumed()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ssedge_cluster_lag_events",
+			Help: "Stream sequences known to exist that this node has not yet put on its ring."},
+			func() float64 { return float64(node.Known() - min(node.Known(), node.Hub().LastRingID())) }),
+	}
 }

@@ -16,14 +16,17 @@ import (
 )
 
 // readyz returns the status and body of the node's admin /readyz.
-func readyz(sock string) (int, string) {
+func readyz(sock string) (int, string) { return adminGet(sock, "/readyz") }
+
+// adminGet returns the status and body of path on the admin socket.
+func adminGet(sock, path string) (int, string) {
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", sock)
 		}}}
 	defer c.CloseIdleConnections()
-	resp, err := c.Get("http://admin/readyz")
+	resp, err := c.Get("http://admin" + path)
 	if err != nil {
 		return 0, err.Error()
 	}
@@ -51,12 +54,18 @@ func TestBrokerDown(t *testing.T) {
 	if code, body := readyz(adminA); code != 200 {
 		t.Fatalf("readyz with NATS up: %d %q", code, body)
 	}
+	if _, m := adminGet(adminA, "/metrics"); !strings.Contains(m, "\nssedge_cluster_connected 1\n") || !strings.Contains(m, "\nssedge_cluster_lag_events 0\n") {
+		t.Fatalf("metrics with NATS up lack ssedge_cluster_connected 1 and lag 0:\n%s", m)
+	}
 
 	b.Stop()
 	ssetest.WaitFor(t, 10*time.Second, "readyz to report the lost NATS connection", func() bool {
 		code, body := readyz(adminA)
 		return code == 503 && strings.Contains(body, "NATS")
 	})
+	if _, m := adminGet(adminA, "/metrics"); !strings.Contains(m, "\nssedge_cluster_connected 0\n") {
+		t.Fatalf("metrics with NATS down lack ssedge_cluster_connected 0")
+	}
 	start := time.Now()
 	status, body, err := a.pub.Post("channel=d", "refused")
 	if err != nil || status != 503 || !strings.Contains(body, "nothing was published") {

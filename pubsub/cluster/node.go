@@ -308,6 +308,11 @@ func (n *Node) Ready() error {
 // (restored ones included).
 func (n *Node) Consumed() uint64 { return n.consumed.Load() }
 
+// Known is the newest stream sequence this node knows to exist (from
+// acknowledgements, consumed messages and stream info); Known less the
+// hub's LastRingID is how far behind the stream the node is.
+func (n *Node) Known() uint64 { return n.known.Load() }
+
 // Close closes the NATS connection (and the hub).
 func (n *Node) Close() {
 	n.closing.Store(true)
