@@ -88,13 +88,14 @@ func TestRestartAllNodes(t *testing.T) {
 }
 
 // --cluster embedded keeps the log in --cluster-dir: ids and history
-// survive a restart of ssedge.
+// survive a restart of ssedge, even after kill -9.
 func TestEmbeddedRestart(t *testing.T) {
 	dir := t.TempDir()
 	n := startNode(t, "--cluster", "embedded", "--cluster-dir", dir)
 	first := n.pub.MustPublish(t, "e", "", "one")
 	second := n.pub.MustPublish(t, "e", "", "two")
-	n.Stop()
+	n.Kill() // kill -9: what was acknowledged is in the store's files
+
 	n = startNode(t, "--cluster", "embedded", "--cluster-dir", dir)
 	st := n.subscribe(t, "/events?channel=e", fmt.Sprint(first))
 	expectIDs(t, st, second)
