@@ -11,7 +11,9 @@
 //     history flags (max messages per subject = --history-per-channel,
 //     max age = --history-age, max bytes = --history-memory) and a 2-minute
 //     duplicate window; an existing stream gets those limits (its replicas
-//     stay). Its only subject filter is "ssedge.<stream>.*".
+//     stay). Its only subject filter is "ssedge.<stream>.*". A new stream
+//     starts at the clock in microseconds (first_seq), where local mode's
+//     ids are, so ids keep increasing for clients of a site that moves.
 //   - The subject mapping (subject.go): a channel is one subject token,
 //     with "~" written "~~" and "." written "~d"; lossless and
 //     collision-free, and "*" in the filter matches exactly one token, so
@@ -37,8 +39,9 @@
 //     lost older ones (its mark is its first retained sequence less one).
 //     So once a node serves, a resume on it is exact from memory.
 //   - Following (Node.Run): one ordered consumer over the whole stream from
-//     the hub's newest id on feeds Hub.PublishAt, the stream sequence as the
-//     id. Sequences have holes (a subject's old messages evicted before
+//     the hub's newest id on (heartbeats every second, so a consumer lost
+//     with its NATS server is re-created within about 2 s) feeds
+//     Hub.PublishAt, the stream sequence as the id. Sequences have holes (a subject's old messages evicted before
 //     this node read them, foreign messages skipped): the hub pads them
 //     with fillers (channel-less events no loop delivers and history
 //     ignores), so ring position p keeps id seed+p+1 and the loops, frames
@@ -49,10 +52,14 @@
 //   - The newest sequence known to exist (Node.upstream, the hub's
 //     Config.Upstream): from acknowledgements, from each consumed
 //     message's sequence plus its pending count, and, when a client brings
-//     an id above what this node has read, from the stream's info (at most
-//     every 20 ms, 250 ms at most, not while disconnected). A node behind a
-//     client's id therefore waits for it; an id above the stream's last
-//     sequence gets "future" at once.
+//     an id above what this node has read, from the stream's info, asked
+//     after the question (callers that queue share one request; 250 ms at
+//     most). A node behind a client's id therefore waits for it; an id
+//     above the stream's last sequence gets "future" at once. When the
+//     stream cannot be asked (disconnected, no answer) the answer is MaxID:
+//     the client waits rather than get a false gap. The request runs on
+//     the loop goroutine that serves the resume (only for clients ahead of
+//     that loop), a round trip to NATS.
 //
 // Broker down: publishes are refused at once (not connected) or within
 // PublishTimeout; open streams stay open (the loops know nothing of NATS);
@@ -71,5 +78,10 @@
 // stream for events a node's memory no longer holds (the history's limits
 // equal the stream's, so memory holds what the stream holds unless the
 // byte budget's per-event overhead evicts first); per-channel [[channel]]
-// history rules bound memory only, not the stream; --procs above 1.
+// history rules bound memory only, not the stream.
+//
+// --procs: the supervisor's Node (Config.NoHistory) publishes and follows;
+// each worker's hub comes from OpenFollower: restored from the stream up to
+// its relay seed, then fed by the relay (pubsub.Hub.Follow), with the
+// stream's known sequence in its Upstream. Run is not called there.
 package cluster
