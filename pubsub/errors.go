@@ -15,6 +15,10 @@ var (
 	ErrUnavailable = errors.New("pubsub: event log unavailable")
 )
 
+// ErrGivenIDs is returned by Publish on a hub whose ids come from a log
+// (Config.GivenIDs): it would number an event the log never saw.
+var ErrGivenIDs = errors.New("pubsub: this hub's ids come from a log; publish to the log")
+
 // ErrRelayOrder is returned when a relayed event does not carry the id its
 // ring position gives: the relay stream skipped or repeated an event.
 var ErrRelayOrder = errors.New("pubsub: relayed event out of order")

@@ -21,6 +21,9 @@ func TestPublishAtFillsHoles(t *testing.T) {
 	if err := h.PublishAt(6, 0, []byte("a.b"), nil, []byte("x")); !errors.Is(err, ErrRelayOrder) {
 		t.Fatalf("PublishAt(6) again: %v, want ErrRelayOrder", err)
 	}
+	if _, err := h.Publish([]byte("a.b"), nil, []byte("x")); !errors.Is(err, ErrGivenIDs) {
+		t.Fatalf("Publish on a given-id hub: %v, want ErrGivenIDs", err)
+	}
 	var real, fill []uint64
 	for ev := cur.Next(); ev != nil; ev = cur.Next() {
 		if ev.Channel == "" {

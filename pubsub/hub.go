@@ -41,6 +41,7 @@ type Hub struct {
 	maxData int
 	count   atomic.Uint64 // events published
 	up      func() uint64 // Config.Upstream; nil in a single process
+	given   bool          // Config.GivenIDs: Publish is refused (ids come from PublishAt)
 	done    chan struct{}
 	once    sync.Once
 }
@@ -57,7 +58,7 @@ func NewHub(cfg Config) *Hub {
 		cfg.Seed = seedFromClock(time.Now())
 	}
 	h := &Hub{ring: newEventRing(cfg.RingSize), hist: newHistory(cfg.History, cfg.Seed), seed: cfg.Seed,
-		maxData: cfg.MaxEventBytes, up: cfg.Upstream, done: make(chan struct{})}
+		maxData: cfg.MaxEventBytes, up: cfg.Upstream, given: cfg.GivenIDs, done: make(chan struct{})}
 	h.ring.base = cfg.Seed
 	h.restart.Store(cfg.Seed)
 	go h.janitor()
@@ -136,6 +137,9 @@ func (h *Hub) Publish(channel, name, data []byte) (uint64, error) {
 	}
 	if h.ring.closed.Load() {
 		return 0, ErrClosed
+	}
+	if h.given {
+		return 0, ErrGivenIDs
 	}
 	// Allocate before claiming so the window between claim and commit, in
 	// which loops wait for this slot, stays short. MaxID has 16 digits.

@@ -69,8 +69,13 @@ func (n *Node) restore(ctx context.Context, upTo uint64) error {
 		return fmt.Errorf("cluster: read stream %q: %w", n.cfg.Stream, err)
 	}
 	restored := 0
-	for done := false; !done; {
-		batch, err := cons.FetchNoWait(512)
+	// Each fetch asks for no more than the consumer says is pending (the
+	// first, for what Info counted), so it returns as soon as that has
+	// arrived; a short one means events were evicted meanwhile, and one
+	// that brings nothing within its wait means none is left.
+	pending := st.Msgs
+	for done := false; !done && pending > 0; {
+		batch, err := cons.Fetch(int(min(pending, 512)), jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			return fmt.Errorf("cluster: read stream %q: %w", n.cfg.Stream, err)
 		}
@@ -82,6 +87,7 @@ func (n *Node) restore(ctx context.Context, upTo uint64) error {
 				return fmt.Errorf("cluster: read stream %q: %w", n.cfg.Stream, err)
 			}
 			seq := md.Sequence.Stream
+			pending = md.NumPending
 			if seq > st.LastSeq {
 				done = true // published since Info: Run (or the relay) delivers it
 				break
@@ -109,7 +115,7 @@ func (n *Node) restore(ctx context.Context, upTo uint64) error {
 			return fmt.Errorf("cluster: read stream %q: %w", n.cfg.Stream, err)
 		}
 		if got == 0 {
-			break // the retained events are gone (age) since Info
+			break // nothing within the wait: the rest was evicted since Info
 		}
 	}
 	marks := make(map[string]uint64)
