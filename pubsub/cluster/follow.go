@@ -12,11 +12,20 @@ import (
 )
 
 // Run follows the stream from the event after the hub's newest until ctx
-// is done: an ordered consumer (which re-creates itself after a lost
-// connection, from the last sequence it delivered) feeds every event to
-// the hub with its stream sequence as the id. Call it once, after Open
-// and before the listeners open.
+// is done: an ordered consumer feeds every event to the hub with its
+// stream sequence as the id. Call it once, after Open and before the
+// listeners open.
+//
+// The consumer is re-created from the hub's newest id on: after a
+// reconnect (its server may be gone), when a message breaks the order,
+// and when it stalls — the stream is known to hold sequences this node
+// has not seen for 3 s (a watchdog asks the stream each second). nats.go
+// re-creates an ordered consumer by itself too; the watchdog is for the
+// cases where that does not happen soon enough (seen with a 3-server
+// cluster losing the consumer's server).
 func (n *Node) Run(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
 	for ctx.Err() == nil {
 		cons, err := n.js.OrderedConsumer(ctx, n.cfg.Stream, jetstream.OrderedConsumerConfig{
 			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: n.hub.LastRingID() + 1})
@@ -28,8 +37,8 @@ func (n *Node) Run(ctx context.Context) {
 			continue
 		}
 		fatal := make(chan error, 1)
-		// Heartbeats every second: a consumer lost with its server (in a
-		// NATS cluster) is noticed, and re-created, within about 2 s.
+		// Heartbeats every second: a consumer lost with its server is
+		// noticed within about 2 s.
 		cc, err := cons.Consume(func(m jetstream.Msg) { n.take(m, fatal) },
 			jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second),
 			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
@@ -39,12 +48,39 @@ func (n *Node) Run(ctx context.Context) {
 			waitCtx(ctx, 500*time.Millisecond)
 			continue
 		}
+		n.follow(ctx, tick.C, fatal)
+		cc.Stop()
+	}
+}
+
+// follow waits until the current consumer must be re-created (or ctx is
+// done), watching it for stalls.
+func (n *Node) follow(ctx context.Context, tick <-chan time.Time, fatal <-chan error) {
+	last, stalled := n.seen.Load(), 0
+	for {
 		select {
 		case <-ctx.Done():
+			return
 		case err := <-fatal:
 			n.log.Error("cluster: stopped following the stream; restarting from the hub's newest id", zap.Error(err))
+			return
+		case <-n.reconnected:
+			return
+		case <-tick:
+			n.refreshKnown()
+			cur := n.seen.Load()
+			if cur == last && n.known.Load() > cur {
+				stalled++
+			} else {
+				stalled = 0
+			}
+			last = cur
+			if stalled >= 3 {
+				n.log.Warn("cluster: following the stream stalled; re-creating the consumer",
+					zap.Uint64("seen", cur), zap.Uint64("stream_last", n.known.Load()))
+				return
+			}
 		}
-		cc.Stop()
 	}
 }
 
@@ -57,6 +93,13 @@ func (n *Node) take(m jetstream.Msg, fatal chan<- error) {
 	}
 	seq := md.Sequence.Stream
 	n.noteKnown(seq + md.NumPending)
+	// A consumer being replaced may still deliver while its successor
+	// starts: one at a time, and each sequence once.
+	n.takeMu.Lock()
+	defer n.takeMu.Unlock()
+	if seq > n.seen.Load() {
+		n.seen.Store(seq)
+	}
 	if seq <= n.hub.LastRingID() {
 		return // already taken (a consumer re-created after a reconnect)
 	}

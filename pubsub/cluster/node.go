@@ -76,6 +76,10 @@ type Node struct {
 	failing   atomic.Bool  // publishes are failing (logged once per episode)
 	consumed  atomic.Uint64
 	closing   atomic.Bool // Close has begun: the disconnect is ours, not news
+
+	reconnected chan struct{} // signalled (dropping extras) by the reconnect handler: Run re-creates its consumer
+	takeMu      sync.Mutex    // one message at a time into the hub (take)
+	seen        atomic.Uint64 // the newest stream sequence a consumer delivered (restored ones included)
 }
 
 // Open connects, makes sure the stream exists with the history limits,
@@ -160,6 +164,7 @@ func connect(cfg Config) (*Node, error) {
 		cfg.Log = zap.NewNop()
 	}
 	n := &Node{cfg: cfg, log: cfg.Log, prefix: subjectPrefix(cfg.Stream)}
+	n.reconnected = make(chan struct{}, 1)
 	opts, err := n.natsOptions()
 	if err != nil {
 		return nil, err
@@ -172,7 +177,10 @@ func connect(cfg Config) (*Node, error) {
 	if n.nc, err = nats.Connect(url, opts...); err != nil {
 		return nil, fmt.Errorf("cluster: connect to %q: %w", url, err)
 	}
-	if n.js, err = jetstream.New(n.nc); err != nil {
+	// An asynchronous publish whose acknowledgement never comes is
+	// dropped by nats.go a little after PublishAsync's wait gave up on it,
+	// so nothing piles up while the broker is away.
+	if n.js, err = jetstream.New(n.nc, jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout+time.Second)); err != nil {
 		n.nc.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -200,6 +208,10 @@ func (n *Node) natsOptions() ([]nats.Option, error) {
 			since := time.Unix(0, n.downSince.Swap(0))
 			n.log.Info("cluster: NATS connection back; following the stream from its last sequence",
 				zap.String("server", nc.ConnectedUrlRedacted()), zap.Duration("down", time.Since(since)))
+			select {
+			case n.reconnected <- struct{}{}:
+			default:
+			}
 		}),
 	}
 	if c.Creds != "" {
@@ -330,6 +342,22 @@ func (n *Node) noteKnown(seq uint64) {
 	}
 }
 
+// refreshKnown asks the stream for its last sequence (250 ms at most; not
+// while disconnected) and reports whether it got an answer.
+func (n *Node) refreshKnown() bool {
+	if n.nc.Status() != nats.CONNECTED {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+	defer cancel()
+	info, err := n.stream.Info(ctx)
+	if err != nil {
+		return false
+	}
+	n.noteKnown(info.State.LastSeq)
+	return true
+}
+
 // upstream is the hub's Config.Upstream: the newest sequence known to
 // exist in the stream, so a node behind a client's id waits for it and an
 // id above the stream's last sequence is "future" at once. The hub asks
@@ -350,13 +378,9 @@ func (n *Node) upstream() uint64 {
 	defer n.refreshMu.Unlock()
 	if n.refreshed.Load() < asked {
 		start := time.Now().UnixNano()
-		ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
-		info, err := n.stream.Info(ctx)
-		cancel()
-		if err != nil {
+		if !n.refreshKnown() {
 			return pubsub.MaxID
 		}
-		n.noteKnown(info.State.LastSeq)
 		n.refreshed.Store(start)
 	}
 	return n.known.Load()

@@ -41,6 +41,7 @@ func (n *Node) restore(ctx context.Context, upTo uint64) error {
 	}
 	n.hub = pubsub.NewHub(hubCfg)
 	n.noteKnown(st.LastSeq)
+	n.seen.Store(upTo) // Run follows from the next one
 	n.hub.RestoreFloor(max(st.FirstSeq, 1) - 1)
 	if st.Msgs == 0 || st.LastSeq == 0 || n.cfg.NoHistory || st.FirstSeq > upTo {
 		return nil

@@ -120,6 +120,9 @@ func (s *Server) serveLine(c *conn) error {
 		s.refused.Add(1)
 		return s.framingLost(c, err, "; nothing was published")
 	}
+	if async, err := s.sendLine(c, data); async {
+		return err
+	}
 	id, perr := s.publish(c, data)
 	if perr != nil {
 		return s.lineError(c, perr.Error(), false)
