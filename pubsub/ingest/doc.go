@@ -30,6 +30,13 @@
 // replies and sending") that counts the events it published whose replies
 // were not sent; no reply is dropped otherwise.
 //
+// In cluster mode (Config.Publisher an AsyncPublisher, publisher.go) a
+// line-protocol PUB is sent to the log as soon as it is read, and its reply
+// queued when the log answers: the serving goroutine waits for the
+// outcomes in order before it queues any other reply, before a read that
+// may block, and when maxInflight (1,024) are waiting; so the replies stay
+// in command order and a pipelining publisher gets the log's throughput.
+//
 // Half-close. A publisher may shut down its write side after its last
 // command (printf ... | socat, nc -N, many client libraries): that is the
 // end of its input, not of the conversation. Every command already received
