@@ -94,7 +94,11 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	// A NATS cluster that is starting too (no JetStream leader yet)
 	// answers with errors for a while: retry until ctx ends.
 	for {
-		err := n.ensureStream(ctx)
+		// Each try is bounded: a request JetStream cannot answer yet would
+		// otherwise wait for all of ctx.
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := n.ensureStream(tctx)
+		cancel()
 		if err == nil {
 			break
 		}

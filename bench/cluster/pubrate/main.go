@@ -1,6 +1,6 @@
 // Command pubrate measures acknowledged publishes per second on a publish
 // socket: CONNS line-protocol connections, each pipelining PER commands of
-// 100 bytes before reading its replies. Usage: go run ./bench/cluster SOCKET CONNS PER
+// 100 bytes before reading its replies. Usage: go run ./bench/cluster/pubrate SOCKET CONNS PER
 // (docs/BENCH.md, "Cluster mode").
 package main
 
