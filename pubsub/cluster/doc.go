@@ -48,7 +48,9 @@
 //     and ring work unchanged. The ordered consumer re-creates itself after
 //     a lost connection from the last sequence it delivered: nothing
 //     acknowledged is lost, and what other nodes published meanwhile
-//     arrives in order.
+//     arrives in order. A hole wider than 2^24 ids (a stream deleted and
+//     created again far ahead) is not padded: the node stops following
+//     (ErrSequenceJump) and Ready reports it until the node is restarted.
 //   - The newest sequence known to exist (Node.upstream, the hub's
 //     Config.Upstream): from acknowledgements, from each consumed
 //     message's sequence plus its pending count, and, when a client brings

@@ -20,6 +20,10 @@ var (
 	// ErrForeignMessage is a log entry ssedge did not write (a subject or
 	// headers it cannot read); it is skipped.
 	ErrForeignMessage = errors.New("cluster: not an ssedge event")
+	// ErrSequenceJump is a stream whose sequence jumped far past what this
+	// node has read (deleted and created again): the node stops following
+	// it and reports not ready until restarted.
+	ErrSequenceJump = errors.New("cluster: stream sequence jumped")
 	// ErrConfig is a bad cluster setting.
 	ErrConfig = errors.New("cluster: bad setting")
 )

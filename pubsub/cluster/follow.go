@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -62,6 +63,11 @@ func (n *Node) follow(ctx context.Context, tick <-chan time.Time, fatal <-chan e
 		case <-ctx.Done():
 			return
 		case err := <-fatal:
+			if errors.Is(err, ErrSequenceJump) {
+				n.log.Error("cluster: stopped following the stream", zap.Error(err))
+				<-ctx.Done() // readiness says why until the node is restarted
+				return
+			}
 			n.log.Error("cluster: stopped following the stream; restarting from the hub's newest id", zap.Error(err))
 			return
 		case <-n.reconnected:
@@ -84,6 +90,11 @@ func (n *Node) follow(ctx context.Context, tick <-chan time.Time, fatal <-chan e
 	}
 }
 
+// maxHole bounds the ids a node pads with fillers at once (a hole in the
+// stream's sequence: events evicted before this node read them). 2^24
+// fillers take a few seconds; a larger jump is a re-created stream.
+const maxHole = 1 << 24
+
 // take puts one stream message into the hub.
 func (n *Node) take(m jetstream.Msg, fatal chan<- error) {
 	md, err := m.Metadata()
@@ -100,8 +111,19 @@ func (n *Node) take(m jetstream.Msg, fatal chan<- error) {
 	if seq > n.seen.Load() {
 		n.seen.Store(seq)
 	}
-	if seq <= n.hub.LastRingID() {
+	last := n.hub.LastRingID()
+	if seq <= last {
 		return // already taken (a consumer re-created after a reconnect)
+	}
+	if seq-last > maxHole {
+		// Padding it would take minutes or hours: the stream was deleted
+		// and created again (at the clock), not trimmed.
+		n.broken.Store(fmt.Sprintf("cluster: the stream's sequence jumped from %d to %d (was it deleted and created again?): restart this node", last, seq))
+		select {
+		case fatal <- fmt.Errorf("%w: %s", ErrSequenceJump, n.broken.Load()):
+		default:
+		}
+		return
 	}
 	ch, name, err := n.decode(m.Subject(), m.Headers())
 	if err != nil {

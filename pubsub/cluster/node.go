@@ -80,6 +80,7 @@ type Node struct {
 	reconnected chan struct{} // signalled (dropping extras) by the reconnect handler: Run re-creates its consumer
 	takeMu      sync.Mutex    // one message at a time into the hub (take)
 	seen        atomic.Uint64 // the newest stream sequence a consumer delivered (restored ones included)
+	broken      atomic.Value  // string: why the node stopped following the stream (ErrSequenceJump); Ready reports it
 }
 
 // Open connects, makes sure the stream exists with the history limits,
@@ -314,6 +315,9 @@ func (n *Node) Hub() *pubsub.Hub { return n.hub }
 
 // Ready reports whether the node can publish: nil while connected to NATS.
 func (n *Node) Ready() error {
+	if why, ok := n.broken.Load().(string); ok {
+		return errors.New(why)
+	}
 	if st := n.nc.Status(); st != nats.CONNECTED {
 		return fmt.Errorf("cluster: NATS connection %s", strings.ToLower(st.String()))
 	}
