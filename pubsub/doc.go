@@ -63,10 +63,26 @@
 //     latest id (Config.Upstream), so a worker that is behind waits for an
 //     id a client already has instead of calling it future.
 //
+//   - Given ids, for a hub fed by a durable log that numbers events itself
+//     (package pubsub/cluster: NATS JetStream, whose stream sequence is the
+//     id on every node). Such a hub has Config.GivenIDs and the log's last
+//     sequence as its Seed; before anything subscribes, Restore loads what
+//     the log retains into the history (ids at or below the seed; no ring),
+//     with RestoreFloor (ids below the log's first sequence may be gone)
+//     and RestoreMarks (a channel's own eviction mark), after which Seed()
+//     is 0: a gap is then never put down to a restart. PublishAt then puts
+//     each event on the ring with its given id, in order, from one
+//     goroutine. Ring position p still carries id Seed+p+1: a hole in the
+//     log's numbering is padded with fillers, events with no channel and no
+//     frame that no loop delivers (no subscriber has the channel ""),
+//     history ignores and the relay carries, so --procs workers keep the
+//     same ids.
+//
 // Locks, who takes them, and what waits on what:
 //
 //   - The history lock (history.mu) is the publishers' lock. Every publish
-//     (Hub.Publish, and Hub.Follow in a worker) takes it once, to claim a
+//     (Hub.Publish, Hub.PublishAt once per event or filler, Hub.Restore,
+//     and Hub.Follow in a worker) takes it once, to claim a
 //     ring position and append to its channel's history in one step: that
 //     is what keeps each channel's history in id order. The janitor (once a
 //     second, for the age bound) and Hub.HistoryStats (a few loads, kept

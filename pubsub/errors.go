@@ -9,7 +9,15 @@ var (
 	ErrEventTooLarge = errors.New("pubsub: event data too large")
 	// ErrNoChannel is returned when a publish names no channel.
 	ErrNoChannel = errors.New("pubsub: no channel given")
+	// ErrUnavailable is wrapped by a publish that the event log could not
+	// take now (package pubsub/cluster: the broker is away, or its
+	// acknowledgement did not come): the publisher may retry.
+	ErrUnavailable = errors.New("pubsub: event log unavailable")
 )
+
+// ErrGivenIDs is returned by Publish on a hub whose ids come from a log
+// (Config.GivenIDs): it would number an event the log never saw.
+var ErrGivenIDs = errors.New("pubsub: this hub's ids come from a log; publish to the log")
 
 // ErrRelayOrder is returned when a relayed event does not carry the id its
 // ring position gives: the relay stream skipped or repeated an event.

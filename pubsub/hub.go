@@ -13,8 +13,11 @@ import (
 type Config struct {
 	RingSize      int    // events in flight between publishers and loops; default 16384
 	MaxEventBytes int    // largest event data accepted; default 256 KiB
-	Seed          uint64 // id seed; 0 means seedFromClock(time.Now())
-	History       HistoryConfig
+	Seed          uint64 // id seed; 0 means seedFromClock(time.Now()), unless GivenIDs
+	// GivenIDs says ids come from a durable log (PublishAt, Restore), not
+	// from this hub: Seed is taken as it is, 0 included (an empty log).
+	GivenIDs bool
+	History  HistoryConfig
 	// Upstream, for a worker fed by a Relay, reads the highest id the
 	// supervisor has issued (shared memory that NewRelay's mark writes). A
 	// worker that has not yet received an id a client already holds from
@@ -34,9 +37,11 @@ type Hub struct {
 	ring    *eventRing
 	hist    *history
 	seed    uint64
+	restart atomic.Uint64 // Seed(): resumes below it lost their history to a restart
 	maxData int
 	count   atomic.Uint64 // events published
 	up      func() uint64 // Config.Upstream; nil in a single process
+	given   bool          // Config.GivenIDs: Publish is refused (ids come from PublishAt)
 	done    chan struct{}
 	once    sync.Once
 }
@@ -49,12 +54,13 @@ func NewHub(cfg Config) *Hub {
 	if cfg.MaxEventBytes <= 0 {
 		cfg.MaxEventBytes = DefaultMaxEventBytes
 	}
-	if cfg.Seed == 0 {
+	if cfg.Seed == 0 && !cfg.GivenIDs {
 		cfg.Seed = seedFromClock(time.Now())
 	}
 	h := &Hub{ring: newEventRing(cfg.RingSize), hist: newHistory(cfg.History, cfg.Seed), seed: cfg.Seed,
-		maxData: cfg.MaxEventBytes, up: cfg.Upstream, done: make(chan struct{})}
+		maxData: cfg.MaxEventBytes, up: cfg.Upstream, given: cfg.GivenIDs, done: make(chan struct{})}
 	h.ring.base = cfg.Seed
+	h.restart.Store(cfg.Seed)
 	go h.janitor()
 	return h
 }
@@ -84,8 +90,11 @@ func (h *Hub) LastID() uint64 {
 	return id
 }
 
-// Seed is the id seed: every id this process issues is above it.
-func (h *Hub) Seed() uint64 { return h.seed }
+// Seed is the id below which a resume's gap is due to a restart of this
+// process: the id seed (every id this process issues is above it), or 0
+// in a hub whose history was restored from a durable log (Restore), where
+// a gap means the log itself no longer holds the events.
+func (h *Hub) Seed() uint64 { return h.restart.Load() }
 
 // MaxEventBytes is the largest event data Publish accepts.
 func (h *Hub) MaxEventBytes() int { return h.maxData }
@@ -128,6 +137,9 @@ func (h *Hub) Publish(channel, name, data []byte) (uint64, error) {
 	}
 	if h.ring.closed.Load() {
 		return 0, ErrClosed
+	}
+	if h.given {
+		return 0, ErrGivenIDs
 	}
 	// Allocate before claiming so the window between claim and commit, in
 	// which loops wait for this slot, stays short. MaxID has 16 digits.
@@ -172,7 +184,10 @@ func (h *Hub) put(chName []byte, ev *Event, name, data []byte) error {
 			return ErrClosed
 		}
 	}
-	ch := h.hist.channelFor(chName)
+	var ch *channel
+	if len(chName) > 0 { // a filler (PublishAt) has no channel and no history
+		ch = h.hist.channelFor(chName)
+	}
 	if ch != nil {
 		ev.Channel = ch.name
 	} else {
@@ -182,7 +197,9 @@ func (h *Hub) put(chName []byte, ev *Event, name, data []byte) error {
 		ev.ID = h.seed + pos + 1
 		ev.Frame = sse.AppendEvent(ev.Frame, ev.ID, name, data)
 	}
-	h.hist.retain(ch, ev, ev.Published)
+	if len(chName) > 0 {
+		h.hist.retain(ch, ev, ev.Published)
+	}
 	h.hist.mu.Unlock()
 	h.ring.commit(pos, ev)
 	h.count.Add(1)

@@ -299,7 +299,8 @@ func appendRecord(b []byte, ev *Event) []byte {
 }
 
 // ReadRelayHello reads a relay stream's hello and returns the id seed for
-// the worker's hub (Config.Seed).
+// the worker's hub (Config.Seed; a seed of 0 comes only from a hub with
+// Config.GivenIDs, whose workers set it too).
 func ReadRelayHello(r io.Reader) (uint64, error) {
 	var b [len(relayMagic) + 8]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil {
@@ -309,7 +310,7 @@ func ReadRelayHello(r io.Reader) (uint64, error) {
 		return 0, fmt.Errorf("%w: hello %q, expected %q", ErrRelayProtocol, b[:len(relayMagic)], relayMagic)
 	}
 	seed := binary.BigEndian.Uint64(b[len(relayMagic):])
-	if seed == 0 || seed > MaxID {
+	if seed > MaxID { // 0 only from a hub with given ids (an empty log)
 		return 0, fmt.Errorf("%w: seed %d out of range", ErrRelayProtocol, seed)
 	}
 	return seed, nil
@@ -334,7 +335,8 @@ func (h *Hub) Follow(r io.Reader) error {
 		n := int(binary.BigEndian.Uint32(head[0:]))
 		chLen := int(binary.BigEndian.Uint16(head[20:]))
 		frameLen := n - 18 - chLen
-		if chLen == 0 || chLen > sse.MaxChannelName || frameLen <= 0 || frameLen > maxFrame {
+		filler := chLen == 0 && frameLen == 0 // a hole in a log's ids (Hub.PublishAt)
+		if !filler && (chLen == 0 || chLen > sse.MaxChannelName || frameLen <= 0 || frameLen > maxFrame) {
 			return fmt.Errorf("%w: record of %d bytes with a %d-byte channel", ErrRelayProtocol, n, chLen)
 		}
 		rec := make([]byte, n-18)

@@ -228,7 +228,7 @@ func TestFollowRefusesBrokenStreams(t *testing.T) {
 		want   error
 	}{
 		{"wrong magic", append([]byte("HTTP/1.1 200 OK\r\n"), 0, 0, 0, 0, 0, 0, 0, 1), ErrRelayProtocol},
-		{"seed zero", hello(0), ErrRelayProtocol},
+		{"seed above MaxID", hello(MaxID + 1), ErrRelayProtocol}, // 0 is a given-id hub's empty log
 		{"short hello", []byte(relayMagic[:5]), ErrRelayProtocol},
 		{"skipped id", append(hello(100), record(102, "a", "id: 102\ndata: x\n\n")...), ErrRelayOrder},
 		{"repeated id", append(append(hello(100), record(101, "a", "id: 101\ndata: x\n\n")...), record(101, "a", "id: 101\ndata: x\n\n")...), ErrRelayOrder},

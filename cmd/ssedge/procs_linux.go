@@ -109,10 +109,11 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 	}
 	// The supervisor numbers events and relays them; it keeps no history
 	// (the workers do) and serves no subscriber.
-	hubCfg := o.hubConfig(0)
-	hubCfg.History.PerChannel = -1
-	hub := pubsub.NewHub(hubCfg)
-	defer hub.Close()
+	hub, stopHub, err := o.supervisorHub(ctx, log) // cluster.go
+	if err != nil {
+		return err
+	}
+	defer stopHub()
 	bound, err := poller.Bind(o.pollerConfig(side, hub, log), o.procs)
 	if err != nil {
 		return err
@@ -411,10 +412,11 @@ func serveWorker(o *serveOptions, index string) error {
 	if err != nil {
 		return err
 	}
-	hubCfg := o.hubConfig(seed)
-	hubCfg.Upstream = ids.word().Load
-	hub := pubsub.NewHub(hubCfg)
-	defer hub.Close()
+	hub, stopHub, relay, err := o.workerHub(seed, ids.word().Load, conn, log) // cluster.go
+	if err != nil {
+		return err
+	}
+	defer stopHub()
 	cfg := o.pollerConfig(side, hub, log)
 	cfg.Listen, cfg.ProxyListen = nil, nil
 	for _, pl := range passed {
@@ -450,7 +452,7 @@ func serveWorker(o *serveOptions, index string) error {
 	if _, err := io.WriteString(conn, workerReady); err != nil {
 		return fmt.Errorf("worker: telling the supervisor: %w", err)
 	}
-	err = hub.Follow(conn)
+	err = hub.Follow(relay)
 	drainWorker(drainCtx, o, hub, srv, err) // drain_linux.go
 	st := srv.Stats()
 	log.Info("worker stopped", zap.Uint64("accepted", st.Accepted), zap.Uint64("slow_consumers", st.SlowConsumers()))

@@ -41,7 +41,8 @@ type serveOptions struct {
 	pollTimeout, pollMax                                    time.Duration
 	drainWindow                                             time.Duration
 	corsCreds                                               bool
-	adminListen                                             string // admin.go
+	adminListen                                             string         // admin.go
+	cluster                                                 clusterOptions // cluster.go
 
 	args []string // as given, for worker processes
 
@@ -99,6 +100,7 @@ func parseServe(args []string) (*serveOptions, error) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	addConfigFlags(fs, &o.configOptions)
 	addAdminFlag(fs, o)
+	addClusterFlags(fs, o)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -124,6 +126,9 @@ func parseServe(args []string) (*serveOptions, error) {
 	}
 	if o.procs < 1 || o.procs > maxProcs {
 		return nil, o.blame(fmt.Errorf("--procs %d: expected 1 to %d", o.procs, maxProcs))
+	}
+	if err := o.checkCluster(); err != nil {
+		return nil, err
 	}
 	if err := checkDrainWindow(o); err != nil {
 		return nil, err
@@ -211,7 +216,7 @@ func (o *serveOptions) ingest(hub *pubsub.Hub, log *zap.Logger) (*ingest.Server,
 		return nil, err
 	}
 	return ingest.Listen(hub, ingest.Config{Path: o.socket, Mode: os.FileMode(o.mode), Log: log,
-		Owner: o.pubOwner, Group: o.pubGroup, AllowUIDs: uids, AllowGIDs: gids, MaxConns: o.maxPublishers})
+		Owner: o.pubOwner, Group: o.pubGroup, AllowUIDs: uids, AllowGIDs: gids, MaxConns: o.maxPublishers, Publisher: o.cluster.publisher})
 }
 
 // limitPublishers holds --max-publishers to what the subscriber server's
@@ -270,7 +275,11 @@ func serve(args []string) error {
 	if err != nil {
 		return o.blame(err)
 	}
-	hub := pubsub.NewHub(o.hubConfig(0))
+	hub, stopCluster, err := o.openCluster(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopCluster()
 	srv, err := poller.New(o.pollerConfig(side, hub, log))
 	if err != nil {
 		return err

@@ -25,20 +25,22 @@ const bufSize = max(httpmin.MaxHeaderBytes, maxLine) + 1
 // (writeReplies) under q.mu; mu and closing, which Close and the writer
 // share; lastRead, atomic.
 type conn struct {
-	srv    *Server
-	nc     *net.UnixConn
-	r      *bufio.Reader // reads through source: hands replies to the writer before blocking
-	batch  []byte        // replies not yet handed to the writer (push)
-	q      replyQueue
-	proto  byte   // 0 undecided, 'h' HTTP, 'l' line protocol
-	denied string // non-empty: the peer may not publish; the reason
-	idle   bool   // waiting for a message to start: no read deadline
-	req    httpmin.Request
-	out    []byte // a reply being formatted
-	chan_  []byte
-	event  []byte
-	data   []byte // an event's payload, reused up to keepBuf
-	cred   peer   // SO_PEERCRED, read when a per-channel right first needs it
+	srv      *Server
+	nc       *net.UnixConn
+	r        *bufio.Reader // reads through source: hands replies to the writer before blocking
+	batch    []byte        // replies not yet handed to the writer (push)
+	q        replyQueue
+	proto    byte   // 0 undecided, 'h' HTTP, 'l' line protocol
+	denied   string // non-empty: the peer may not publish; the reason
+	idle     bool   // waiting for a message to start: no read deadline
+	req      httpmin.Request
+	out      []byte // a reply being formatted
+	chan_    []byte
+	event    []byte
+	key      []byte     // the command's idempotency key (publisher.go); empty: none
+	inflight []inflight // line publishes sent through an AsyncPublisher, not yet answered (publisher.go)
+	data     []byte     // an event's payload, reused up to keepBuf
+	cred     peer       // SO_PEERCRED, read when a per-channel right first needs it
 
 	lastRead atomic.Int64 // unix ns of the last read that got bytes; the writer's stall test
 
@@ -64,6 +66,11 @@ type source struct{ c *conn }
 
 func (s source) Read(p []byte) (int, error) {
 	c := s.c
+	if len(c.inflight) > 0 {
+		if err := c.srv.settle(c); err != nil {
+			return 0, err
+		}
+	}
 	if len(c.batch) > 0 {
 		if err := c.push(); err != nil {
 			return 0, err
@@ -182,6 +189,11 @@ func (c *conn) payload(n int) ([]byte, error) {
 // reply queues b for the writer, handing the batch over once it is
 // batchBytes long (and before any read that may block).
 func (c *conn) reply(b []byte) error {
+	if len(c.inflight) > 0 { // replies go in command order
+		if err := c.srv.settle(c); err != nil {
+			return err
+		}
+	}
 	c.batch = append(c.batch, b...)
 	if len(c.batch) >= batchBytes {
 		return c.push()

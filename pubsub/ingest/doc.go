@@ -1,7 +1,9 @@
 // Package ingest serves the publish socket: the unix socket on which local
 // applications publish events to a pubsub.Hub and get back each event's
 // id. It meets the event core only through Hub.Publish (and
-// Hub.MaxEventBytes for its limits); the core knows nothing of it.
+// Hub.MaxEventBytes for its limits), or, in cluster mode, through the
+// narrow Publisher interface (publisher.go) that package pubsub/cluster
+// implements; the core knows nothing of it.
 //
 // Protocols (docs/protocol.md is the reference). The first bytes of a
 // connection choose its protocol for good: "PUB " or "PING" select the line
@@ -27,6 +29,13 @@
 // ReadTimeout is closed, with a warning ("publisher stopped taking its
 // replies and sending") that counts the events it published whose replies
 // were not sent; no reply is dropped otherwise.
+//
+// In cluster mode (Config.Publisher an AsyncPublisher, publisher.go) a
+// line-protocol PUB is sent to the log as soon as it is read, and its reply
+// queued when the log answers: the serving goroutine waits for the
+// outcomes in order before it queues any other reply, before a read that
+// may block, and when maxInflight (1,024) are waiting; so the replies stay
+// in command order and a pipelining publisher gets the log's throughput.
 //
 // Half-close. A publisher may shut down its write side after its last
 // command (printf ... | socat, nc -N, many client libraries): that is the

@@ -93,6 +93,7 @@ func (s *Server) serveHTTP(c *conn) error {
 	if err != nil {
 		return err
 	}
+	c.key = append(c.key[:0], req.Header("Idempotency-Key")...)
 	id, perr := s.publish(c, data)
 	if perr != nil {
 		return s.replyError(c, publishStatus(perr), perr.Error(), keep, "")
@@ -198,7 +199,7 @@ func publishStatus(err error) int {
 	switch {
 	case errors.Is(err, pubsub.ErrEventTooLarge):
 		return 413
-	case errors.Is(err, pubsub.ErrClosed):
+	case errors.Is(err, pubsub.ErrClosed), errors.Is(err, pubsub.ErrUnavailable):
 		return 503
 	case errors.Is(err, ErrNotAllowed):
 		return 403

@@ -60,6 +60,13 @@ func (s *Server) serveLine(c *conn) error {
 		s.refused.Add(1)
 		return s.lineError(c, reason, true)
 	}
+	c.key = c.key[:0]
+	emptyKey := false
+	if k, ok := bytes.CutPrefix(f[len(f)-1], []byte("key=")); ok && len(f) > 1 {
+		c.key = append(c.key, k...) // the idempotency key extension (publisher.go)
+		emptyKey = len(k) == 0
+		f = f[:len(f)-1]
+	}
 	count := f[len(f)-1]
 	size, perr := strconv.Atoi(string(count))
 	if perr != nil || size < 0 {
@@ -76,6 +83,8 @@ func (s *Server) serveLine(c *conn) error {
 		refusal = fmt.Sprintf("%v: PUB %q: expected PUB <channel> [<event>] <bytes>", pubsub.ErrNoChannel, args)
 	case len(f) > 3:
 		refusal = fmt.Sprintf("malformed PUB %q: expected PUB <channel> [<event>] <bytes> (names have no spaces)", args)
+	case emptyKey:
+		refusal = fmt.Sprintf("empty idempotency key in PUB %q: expected key=KEY, 1 to %d printable bytes", args, maxKey)
 	case size > s.hub.MaxEventBytes():
 		refusal = fmt.Sprintf("%v: %d bytes, the limit is %d", pubsub.ErrEventTooLarge, size, s.hub.MaxEventBytes())
 	}
@@ -110,6 +119,9 @@ func (s *Server) serveLine(c *conn) error {
 	if err := s.skipLineEnd(c); err != nil {
 		s.refused.Add(1)
 		return s.framingLost(c, err, "; nothing was published")
+	}
+	if async, err := s.sendLine(c, data); async {
+		return err
 	}
 	id, perr := s.publish(c, data)
 	if perr != nil {

@@ -72,7 +72,10 @@ func (c *conn) push() error {
 // published whose replies were not delivered.
 func (c *conn) finish() (error, int) {
 	var perr error
-	if len(c.batch) > 0 {
+	if len(c.inflight) > 0 {
+		perr = c.srv.settle(c)
+	}
+	if perr == nil && len(c.batch) > 0 {
 		perr = c.push()
 	}
 	q := &c.q

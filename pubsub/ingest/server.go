@@ -28,7 +28,8 @@ type Config struct {
 	Group       string        // group (name or gid) of the socket file; "" leaves it
 	AllowUIDs   []uint32      // with AllowGIDs: when either is set, only peers (SO_PEERCRED) with one of these uids or primary gids may publish
 	AllowGIDs   []uint32
-	MaxConns    int // open publisher connections; past it a new one is refused and closed; default DefaultMaxConns
+	MaxConns    int       // open publisher connections; past it a new one is refused and closed; default DefaultMaxConns
+	Publisher   Publisher // where publishes go; nil: the hub (Hub.Publish)
 	Log         *zap.Logger
 }
 
@@ -281,7 +282,7 @@ func (s *Server) publish(c *conn, data []byte) (uint64, error) {
 		return 0, err
 	}
 	start := time.Now()
-	id, err := s.hub.Publish(c.chan_, c.event, data)
+	id, err := s.send(c, data)
 	if err != nil {
 		s.refused.Add(1)
 		return 0, err

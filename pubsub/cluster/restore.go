@@ -1,0 +1,153 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/ssedge/ssedge/pubsub"
+)
+
+// restore creates the hub at sequence upTo (a follower's relay seed) or,
+// for a node (upTo 0), at the stream's last sequence, and loads every
+// event the stream retains up to there into its history, with the gap
+// marks that say what the stream no longer holds: ids below its first
+// sequence may be gone from any channel (the floor), and a channel holding
+// as many events as the per-subject limit may have lost older ones (its
+// mark is its first retained sequence less one). The counts run to the
+// stream's last sequence even past upTo, since the limit applies to all a
+// channel holds.
+func (n *Node) restore(ctx context.Context, upTo uint64) error {
+	info, err := n.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("cluster: stream %q info: %w", n.cfg.Stream, err)
+	}
+	st := info.State
+	if upTo == 0 {
+		upTo = st.LastSeq
+	}
+	hubCfg := n.cfg.Hub
+	hubCfg.Seed, hubCfg.GivenIDs, hubCfg.Upstream = upTo, true, n.upstream
+	if n.cfg.NoHistory {
+		hubCfg.History.PerChannel = -1 // the stream's limits were taken from cfg.Hub already
+	}
+	if up := n.cfg.Upstream; up != nil {
+		hubCfg.Upstream = func() uint64 { return max(up(), n.upstream()) }
+	}
+	n.hub = pubsub.NewHub(hubCfg)
+	n.noteKnown(st.LastSeq)
+	n.seen.Store(upTo) // Run follows from the next one
+	n.hub.RestoreFloor(max(st.FirstSeq, 1) - 1)
+	if st.Msgs == 0 || st.LastSeq == 0 || n.cfg.NoHistory || st.FirstSeq > upTo {
+		return nil
+	}
+	start := time.Now()
+	type seen struct {
+		n     int64
+		first uint64
+	}
+	chans := make(map[string]*seen)
+	count := func(seq uint64, subject string, h map[string][]string) {
+		ch, _, err := n.decode(subject, h)
+		if err != nil {
+			return
+		}
+		s := chans[ch]
+		if s == nil {
+			s = &seen{first: seq}
+			chans[ch] = s
+		}
+		s.n++
+	}
+	cons, err := n.js.OrderedConsumer(ctx, n.cfg.Stream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: st.FirstSeq})
+	if err != nil {
+		return fmt.Errorf("cluster: read stream %q: %w", n.cfg.Stream, err)
+	}
+	restored := 0
+	// Each fetch asks for no more than the consumer says is pending (the
+	// first, for what Info counted), so it returns as soon as that has
+	// arrived; a short one means events were evicted meanwhile, and one
+	// that brings nothing within its wait means none is left.
+	pending := st.Msgs
+	for done := false; !done && pending > 0; {
+		batch, err := cons.Fetch(int(min(pending, 512)), jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return fmt.Errorf("cluster: read stream %q: %w", n.cfg.Stream, err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("cluster: read stream %q: %w", n.cfg.Stream, err)
+			}
+			seq := md.Sequence.Stream
+			pending = md.NumPending
+			if seq > st.LastSeq {
+				done = true // published since Info: Run (or the relay) delivers it
+				break
+			}
+			if md.NumPending == 0 || seq == st.LastSeq {
+				done = true
+			}
+			if seq > upTo {
+				count(seq, m.Subject(), m.Headers())
+				continue
+			}
+			ch, name, err := n.decode(m.Subject(), m.Headers())
+			if err != nil {
+				n.log.Warn("cluster: skipped a stream message ssedge did not write", zap.Uint64("seq", seq), zap.Error(err))
+				continue
+			}
+			if err := n.hub.Restore(seq, md.Timestamp.UnixNano(), []byte(ch), []byte(name), m.Data()); err != nil {
+				n.log.Warn("cluster: skipped a stream message", zap.Uint64("seq", seq), zap.Error(err))
+				continue
+			}
+			restored++
+			count(seq, m.Subject(), m.Headers())
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("cluster: read stream %q: %w", n.cfg.Stream, err)
+		}
+		if got == 0 {
+			break // nothing within the wait: the rest was evicted since Info
+		}
+	}
+	marks := make(map[string]uint64)
+	for ch, s := range chans {
+		if n.perSubj > 0 && s.n >= n.perSubj {
+			marks[ch] = s.first - 1
+		}
+	}
+	n.hub.RestoreMarks(marks)
+	n.consumed.Add(uint64(restored))
+	n.log.Info("cluster: history restored from the stream", zap.String("stream", n.cfg.Stream),
+		zap.Int("events", restored), zap.Int("channels", len(chans)), zap.Uint64("first_seq", st.FirstSeq),
+		zap.Uint64("last_seq", st.LastSeq), zap.Uint64("up_to", upTo), zap.Duration("took", time.Since(start)))
+	return nil
+}
+
+// decode reads an event message's channel (from its subject, checked
+// against the header) and event name.
+func (n *Node) decode(subject string, h map[string][]string) (channel, name string, err error) {
+	tok, ok := strings.CutPrefix(subject, n.prefix+".")
+	if !ok {
+		return "", "", fmt.Errorf("%w: subject %q is not under %q", ErrForeignMessage, subject, n.prefix)
+	}
+	if channel, err = tokenChannel(tok); err != nil {
+		return "", "", err
+	}
+	if v := h[HeaderChannel]; len(v) > 0 && v[0] != channel {
+		return "", "", fmt.Errorf("%w: subject %q names channel %q, header %s says %q", ErrForeignMessage, subject, channel, HeaderChannel, v[0])
+	}
+	if v := h[HeaderEvent]; len(v) > 0 {
+		name = v[0]
+	}
+	return channel, name, nil
+}
