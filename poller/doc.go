@@ -134,8 +134,15 @@
 // it and the position is past the client's id (a client may come from a
 // loop further ahead). Replay sends ids below the join point, live
 // delivery the rest: no hole, no duplicate. Channels whose events after
-// the client's id may be gone get an ssedge.gap event first. The replay
-// state exists only while replaying.
+// the client's id may be gone get an ssedge.gap event first. A client's
+// id at or past the loop's position is either from the future (above
+// every id issued: a future gap on each channel, then live from here) or
+// issued elsewhere and not yet here (the replay waits): Hub.Future tells,
+// without blocking. In cluster mode it may not be able to tell at once (a
+// look at the durable log is under way); the replay is then "checking",
+// the loop asks again each turn and sleeps at most futureRecheckMs
+// meanwhile, and a parked long-poll asks again at its deadline. The
+// replay state exists only while replaying.
 //
 // Long-poll: GET /poll answers from history at once, or parks the
 // connection on its channels like a subscriber (state stateLongPoll, its

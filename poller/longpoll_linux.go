@@ -25,6 +25,11 @@ type longPoll struct {
 	// ring position (a loop behind the one that served the client before):
 	// events up to it are not answered again. 0: the loop is not behind.
 	ahead uint64
+	// since, when not 0, is when a client whose id is ahead of this loop
+	// asked, and Hub.Future could not yet tell whether that id exists
+	// (cluster mode): at the poll's deadline it is asked again, and a
+	// future id is then answered with future gaps.
+	since int64
 }
 
 // longPoll answers GET /poll: the retained events after lastEventId at once,
@@ -56,7 +61,14 @@ func (l *loop) longPoll(slot int32, r *httpmin.Request) {
 		start = end
 	}
 	l.body = append(l.body[:0], `{"events":[`...)
-	future := resume && last >= below && last > l.srv.cfg.Hub.LastID()
+	future, since := false, int64(0)
+	if resume && last >= below {
+		now := time.Now().UnixNano()
+		var known bool
+		if future, known = l.srv.cfg.Hub.Future(last, now); !known {
+			since = now // park; asked again at the deadline
+		}
+	}
 	n, gaps, lastID := l.collectHistory(chans, future, below)
 	if resume && !future {
 		lastID = max(lastID, last) // a lagging loop must not send the client back
@@ -72,7 +84,7 @@ func (l *loop) longPoll(slot int32, r *httpmin.Request) {
 	}
 	c := l.conns.at(slot)
 	c.state, c.after = stateLongPoll, after
-	c.longPoll = &longPoll{}
+	c.longPoll = &longPoll{since: since}
 	if resume && last >= below {
 		// This loop lags the id the client has: events up to it must not
 		// be answered again (answerLongPoll skips them).
@@ -203,11 +215,27 @@ func (l *loop) answerLongPoll(slot int32, head int32) {
 		}
 		lastID = max(lastID, lp.ahead)
 	}
+	l.gapsJSON = l.gapsJSON[:0]
+	if head < 0 && lp.since != 0 {
+		// The deadline of a poll whose id could not be told from a future
+		// one when it came: a look at the log has ended since; a future id
+		// gets its gaps now, like a resume's.
+		if future, known := l.srv.cfg.Hub.Future(lp.ahead, lp.since); known && future {
+			below := l.cursor.NextID()
+			for i, s := range c.subs {
+				if i > 0 {
+					l.gapsJSON = append(l.gapsJSON, ',')
+				}
+				l.gapsJSON = appendGapJSON(l.gapsJSON, s.t.name, lp.ahead, below, GapFuture)
+				l.stats.gaps[GapFuture].Add(1)
+			}
+			lastID = below - 1
+		}
+	}
 	c.longPoll = nil
 	l.leave(slot)
 	l.releasePerIP(slot)
 	l.body = append(l.body[:0], `{"events":[`...)
-	l.gapsJSON = l.gapsJSON[:0]
 	for r := head; r >= 0; r = l.refs[r].next {
 		ev := l.batch[l.refs[r].ev]
 		l.appendLongPollEvent(ev)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,5 +186,35 @@ func TestRefusalCORS(t *testing.T) {
 	got := h.rawRequest("GET /events?channel=a HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n\r\n")
 	if !strings.HasPrefix(got, "HTTP/1.1 429 ") || !strings.Contains(got, "\r\nAccess-Control-Allow-Origin: https://app.example\r\n") || !strings.Contains(got, "\r\nRetry-After: 5\r\n") {
 		t.Errorf("429: %q", got)
+	}
+}
+
+// A poll whose id cannot be told from a future one when it comes (cluster
+// mode, a look at the log under way) is parked, not answered with a false
+// gap; at its deadline, the look having ended, a future id gets its gap.
+func TestPollFutureAnsweredAtDeadline(t *testing.T) {
+	var answer atomic.Int32 // 0: not known yet; 1: the id does not exist
+	check := func(id uint64, since int64) (exists, known bool) { return false, answer.Load() == 1 }
+	h := startHub(t, poller.Config{Loops: 1}, pubsub.Config{UpstreamCheck: check})
+	id := h.publish("a", "", "x")
+	c := h.dial()
+	br := bufio.NewReader(c)
+	done := make(chan pollAnswer, 1)
+	go func() {
+		a, _, _ := pollOn(t, c, br, fmt.Sprintf("/poll?channel=a&lastEventId=%d&timeout=1", id+1_000_000))
+		done <- a
+	}()
+	waitFor(t, "the poll to park", func() bool {
+		select {
+		case a := <-done:
+			t.Fatalf("answered at once: %+v", a)
+		default:
+		}
+		return h.srv.Stats().LongPollsParked == 1
+	})
+	answer.Store(1)
+	a := <-done
+	if len(a.Gaps) != 1 || a.Gaps[0].Reason != "future" || a.LastEventID != id {
+		t.Fatalf("answer at the deadline: %+v, want one future gap and lastEventId %d", a, id)
 	}
 }

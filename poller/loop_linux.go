@@ -226,6 +226,9 @@ func (l *loop) waitTimeout() int {
 	}
 	next = l.drainWait(next)
 	now := int64(time.Since(l.start) / time.Millisecond)
+	if l.futureChecks() && next > now+futureRecheckMs {
+		next = now + futureRecheckMs
+	}
 	d := next - now
 	switch {
 	case d < 1:

@@ -2,6 +2,7 @@ package poller
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/ssedge/ssedge/pubsub"
 	"github.com/ssedge/ssedge/sse"
@@ -13,6 +14,13 @@ import (
 type replay struct {
 	asked uint64 // the client's Last-Event-ID
 	chans []replayChan
+	// since is when the client asked (unix ns), for Hub.Future. checking:
+	// the client's id is ahead of this loop and the hub cannot yet tell
+	// whether it exists anywhere (cluster mode, a look at the log under
+	// way); the loop asks again each turn until it can, or until its
+	// position passes the id.
+	since    int64
+	checking bool
 }
 
 type replayChan struct {
@@ -25,7 +33,7 @@ type replayChan struct {
 // stream head goes out: a client that has read the head finds the replay
 // counted in Stats.Replaying.
 func (l *loop) prepareReplay(slot int32, last uint64) {
-	rp := &replay{asked: last, chans: make([]replayChan, len(l.nameEnd))}
+	rp := &replay{asked: last, chans: make([]replayChan, len(l.nameEnd)), since: time.Now().UnixNano()}
 	start := 0
 	for i, end := range l.nameEnd {
 		rp.chans[i] = replayChan{name: string(l.names[start:end]), after: last}
@@ -43,19 +51,48 @@ func (l *loop) prepareReplay(slot int32, last uint64) {
 // delivery ids from it on.
 func (l *loop) startReplay(slot int32) {
 	c := l.conns.at(slot)
-	rp := c.replay
-	last := rp.asked
-	below := l.cursor.NextID()
-	if last >= below && last > l.srv.cfg.Hub.LastID() {
-		for i := range rp.chans {
-			l.sendGap(slot, rp.chans[i].name, last, below, GapFuture)
-			rp.chans[i].after = below - 1
-		}
-		rp.asked = below - 1
+	if c.replay.asked >= l.cursor.NextID() {
+		l.checkFuture(slot)
 	}
 	l.replaying = append(l.replaying, connRef{slot, c.gen})
 	l.replayStep(slot)
 }
+
+// checkFuture decides for a client whose id is at or past this loop's
+// position whether the id is from the future (above every id issued: it
+// gets a future gap on each channel and continues from here) or exists
+// and this loop has yet to reach it (it waits). Hub.Future never blocks;
+// when it cannot tell yet, the replay stays "checking" and runReplays asks
+// again on the next turns.
+func (l *loop) checkFuture(slot int32) {
+	rp := l.conns.at(slot).replay
+	future, known := l.srv.cfg.Hub.Future(rp.asked, rp.since)
+	rp.checking = !known
+	if !known || !future {
+		return
+	}
+	below := l.cursor.NextID()
+	for i := range rp.chans {
+		l.sendGap(slot, rp.chans[i].name, rp.asked, below, GapFuture)
+		rp.chans[i].after = below - 1
+	}
+	rp.asked = below - 1
+}
+
+// futureChecks reports whether a replay waits for Hub.Future to tell: the
+// loop then sleeps at most futureRecheckMs, to ask again.
+func (l *loop) futureChecks() bool {
+	for _, r := range l.replaying {
+		if c := l.conns.at(r.slot); c.gen == r.gen && c.replay != nil && c.replay.checking {
+			return true
+		}
+	}
+	return false
+}
+
+// futureRecheckMs is how often a loop asks again whether a client's id
+// exists while a look at the durable log is under way.
+const futureRecheckMs = 5
 
 // replayChunk bounds the frames one step queues: replay never pushes a
 // connection's backlog past half its bounds, so replay alone never closes
@@ -94,6 +131,13 @@ func (l *loop) runReplays() {
 		c := l.conns.at(r.slot)
 		if c.gen != r.gen || c.replay == nil || c.state != stateStreaming {
 			continue
+		}
+		if c.replay.checking {
+			if l.cursor.NextID() > c.replay.asked {
+				c.replay.checking = false // this loop has reached the id: it exists
+			} else {
+				l.checkFuture(r.slot)
+			}
 		}
 		if replayRoom(c, frames, bytes) {
 			l.replayStep(r.slot)

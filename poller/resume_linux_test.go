@@ -216,3 +216,35 @@ func TestResumeLaggingWorker(t *testing.T) {
 		t.Fatalf("id above the supervisor's: %+v, want a future gap", g)
 	}
 }
+
+// In cluster mode the hub may not be able to tell at once whether a
+// client's id, ahead of this server, exists elsewhere (a look at the log
+// is under way). The loop never waits for that answer: it keeps serving
+// other streams, asks again on its next turns, and sends the future gap
+// once the answer comes.
+func TestResumeFutureAnsweredLater(t *testing.T) {
+	var answer atomic.Int32 // 0: not known yet; 1: the id does not exist
+	var asked atomic.Int32
+	check := func(id uint64, since int64) (exists, known bool) {
+		asked.Add(1)
+		return false, answer.Load() == 1
+	}
+	h := startHub(t, poller.Config{Loops: 1}, pubsub.Config{UpstreamCheck: check})
+	id := h.publish("a", "", "x")
+	ahead := h.subscribe("/events?channel=a", fmt.Sprintf("Last-Event-ID: %d", id+1_000_000))
+	other := h.subscribe("/events?channel=b")
+	waitFor(t, "the loop to ask about the id more than once", func() bool { return asked.Load() > 1 })
+	// The same loop serves the other stream meanwhile.
+	b := h.publish("b", "", "y")
+	if f := other.event(t); f.id != b {
+		t.Fatalf("the other stream while the check is pending: %+v, want id %d", f, b)
+	}
+	answer.Store(1)
+	if g := parseGap(t, ahead.event(t)); g.Reason != "future" {
+		t.Fatalf("the ahead stream after the answer: %+v, want a future gap", g)
+	}
+	next := h.publish("a", "", "z")
+	if f := ahead.event(t); f.id != next {
+		t.Fatalf("after the future gap: %+v, want id %d", f, next)
+	}
+}

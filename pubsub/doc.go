@@ -61,7 +61,10 @@
 //     worker has its own queue and writer goroutine, so a stuck worker
 //     delays no other until its queue is full. The supervisor shares its
 //     latest id (Config.Upstream), so a worker that is behind waits for an
-//     id a client already has instead of calling it future.
+//     id a client already has instead of calling it future. Hub.Future is
+//     how loops ask, and it never blocks: with a durable log
+//     (Config.UpstreamCheck, cluster mode) it may answer "not known yet",
+//     and the loop asks again.
 //
 //   - Given ids, for a hub fed by a durable log that numbers events itself
 //     (package pubsub/cluster: NATS JetStream, whose stream sequence is the

@@ -23,6 +23,12 @@ type Config struct {
 	// worker that has not yet received an id a client already holds from
 	// another worker is behind, not facing an id "from the future".
 	Upstream func() uint64
+	// UpstreamCheck, for a hub fed by a durable log that other servers
+	// publish to (pubsub/cluster), tells whether id exists in the log by
+	// a look that began at or after since (unix nanoseconds): known false
+	// means no such look has ended yet, and one is under way. Loops call
+	// it, so it must not block: the caller asks again later.
+	UpstreamCheck func(id uint64, since int64) (exists, known bool)
 }
 
 // Default limits.
@@ -39,9 +45,10 @@ type Hub struct {
 	seed    uint64
 	restart atomic.Uint64 // Seed(): resumes below it lost their history to a restart
 	maxData int
-	count   atomic.Uint64 // events published
-	up      func() uint64 // Config.Upstream; nil in a single process
-	given   bool          // Config.GivenIDs: Publish is refused (ids come from PublishAt)
+	count   atomic.Uint64                                     // events published
+	up      func() uint64                                     // Config.Upstream; nil in a single process
+	upCheck func(id uint64, since int64) (exists, known bool) // Config.UpstreamCheck; nil but in cluster mode
+	given   bool                                              // Config.GivenIDs: Publish is refused (ids come from PublishAt)
 	done    chan struct{}
 	once    sync.Once
 }
@@ -58,7 +65,7 @@ func NewHub(cfg Config) *Hub {
 		cfg.Seed = seedFromClock(time.Now())
 	}
 	h := &Hub{ring: newEventRing(cfg.RingSize), hist: newHistory(cfg.History, cfg.Seed), seed: cfg.Seed,
-		maxData: cfg.MaxEventBytes, up: cfg.Upstream, given: cfg.GivenIDs, done: make(chan struct{})}
+		maxData: cfg.MaxEventBytes, up: cfg.Upstream, upCheck: cfg.UpstreamCheck, given: cfg.GivenIDs, done: make(chan struct{})}
 	h.ring.base = cfg.Seed
 	h.restart.Store(cfg.Seed)
 	go h.janitor()
@@ -88,6 +95,26 @@ func (h *Hub) LastID() uint64 {
 		id = max(id, h.up())
 	}
 	return id
+}
+
+// Future tells whether a client's id is above every id issued anywhere
+// (it comes from another server or stream: the client is told of a gap
+// at once) or exists, though perhaps not yet here (the caller waits for
+// it). since is when the client asked (unix nanoseconds): a durable log's
+// answer must come from a look that began after that, or an id issued by
+// another server just before the client moved here could be called
+// future. known false (future is then false too): that cannot be told yet
+// without waiting; a look is under way, ask again. It never blocks; loops
+// call it.
+func (h *Hub) Future(id uint64, since int64) (future, known bool) {
+	if id <= h.LastID() {
+		return false, true
+	}
+	if h.upCheck == nil {
+		return true, true
+	}
+	exists, known := h.upCheck(id, since)
+	return known && !exists, known
 }
 
 // Seed is the id below which a resume's gap is due to a restart of this

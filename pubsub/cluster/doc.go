@@ -57,11 +57,13 @@
 //     an id above what this node has read, from the stream's info, asked
 //     after the question (callers that queue share one request; 250 ms at
 //     most). A node behind a client's id therefore waits for it; an id
-//     above the stream's last sequence gets "future" at once. When the
-//     stream cannot be asked (disconnected, no answer) the answer is MaxID:
-//     the client waits rather than get a false gap. The request runs on
-//     the loop goroutine that serves the resume (only for clients ahead of
-//     that loop), a round trip to NATS.
+//     above the stream's last sequence gets "future" as soon as a look at
+//     the stream that began after the client asked has ended. When the
+//     stream cannot be asked (disconnected, no answer) no look ends: the
+//     client waits rather than get a false gap. The look runs on its own
+//     goroutine, at most one at a time (Config.UpstreamCheck); the loop
+//     that serves the resume never waits for NATS, it asks again on its
+//     next turns.
 //
 // Broker down: publishes are refused at once (not connected) or within
 // PublishTimeout; open streams stay open (the loops know nothing of NATS);
@@ -71,9 +73,9 @@
 //
 // Goroutines and locks: nats.go's own (connection, ordered consumer
 // delivery: Run's message handler is the only caller of PublishAt, so the
-// hub gets events in order from one goroutine); refreshMu lets one
-// goroutine at a time refresh the known sequence (others use the cached
-// value); everything else shared is atomic. Publish is safe for
+// hub gets events in order from one goroutine); at most one goroutine
+// looks up the stream's last sequence for resumes at a time (refreshing);
+// everything else shared is atomic. Publish is safe for
 // concurrent use.
 //
 // Not here (docs/cluster.md says what to do instead): resumes from the

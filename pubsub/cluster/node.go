@@ -68,9 +68,9 @@ type Node struct {
 	prefix  string
 	perSubj int64 // the stream's max messages per subject (0: none)
 
-	known     atomic.Uint64 // the newest stream sequence known to exist
-	refreshed atomic.Int64  // unix ns when the newest completed refresh of known started
-	refreshMu sync.Mutex    // one refresh at a time; callers that queue share the next
+	known      atomic.Uint64 // the newest stream sequence known to exist
+	refreshed  atomic.Int64  // unix ns when the newest completed look at the stream's last sequence started
+	refreshing atomic.Bool   // a look is under way (upstreamCheck starts at most one)
 
 	downSince atomic.Int64 // unix ns when the connection was lost; 0 while connected
 	failing   atomic.Bool  // publishes are failing (logged once per episode)
@@ -136,7 +136,7 @@ func OpenFollower(ctx context.Context, cfg Config, seed uint64) (*Node, error) {
 		// An empty log: restore(0) would mean "to the stream's end", which
 		// the relay delivers instead; nothing to restore below id 1.
 		hubCfg := n.cfg.Hub
-		hubCfg.GivenIDs, hubCfg.Upstream = true, n.upstream
+		hubCfg.GivenIDs, hubCfg.Upstream, hubCfg.UpstreamCheck = true, n.upstream, n.upstreamCheck
 		if up := n.cfg.Upstream; up != nil {
 			hubCfg.Upstream = func() uint64 { return max(up(), n.upstream()) }
 		}
@@ -367,29 +367,36 @@ func (n *Node) refreshKnown() bool {
 }
 
 // upstream is the hub's Config.Upstream: the newest sequence known to
-// exist in the stream, so a node behind a client's id waits for it and an
-// id above the stream's last sequence is "future" at once. The hub asks
-// only when a client brings an id above what this node has read (a
-// resume, from a loop goroutine). The answer must not be older than the
-// question, or a client served by a node further ahead would be told its
-// id is from the future (and then be sent again what it has): so the
-// stream's last sequence is fetched by a request that starts after the
-// call did (concurrent callers share one; bounded by 250 ms). When that
-// cannot be known (disconnected, no answer), the answer is MaxID: the
-// client waits, with its stream open, rather than get a false gap.
-func (n *Node) upstream() uint64 {
-	if n.nc.Status() != nats.CONNECTED {
-		return pubsub.MaxID
+// exist in the stream (from acknowledgements, consumed messages and stream
+// info), without asking anyone: loops call it.
+func (n *Node) upstream() uint64 { return n.known.Load() }
+
+// upstreamCheck is the hub's Config.UpstreamCheck: whether id exists in
+// the stream, by a look that began at or after since. A client ahead of
+// this node asks (a resume, from a loop goroutine, which must not block):
+// an id at or below the known sequence exists; otherwise only a look at
+// the stream that began after the client asked can say it does not (one
+// that began before could miss an id another node issued just before the
+// client moved here, and call it future). Such a look is started here, at
+// most one at a time, on its own goroutine; until one ends the answer is
+// "not known", and the loop asks again (the client's stream stays open).
+// While the stream cannot be asked (disconnected) no look ends: the client
+// waits rather than get a false gap.
+func (n *Node) upstreamCheck(id uint64, since int64) (exists, known bool) {
+	if id <= n.known.Load() {
+		return true, true
 	}
-	asked := time.Now().UnixNano()
-	n.refreshMu.Lock()
-	defer n.refreshMu.Unlock()
-	if n.refreshed.Load() < asked {
-		start := time.Now().UnixNano()
-		if !n.refreshKnown() {
-			return pubsub.MaxID
-		}
-		n.refreshed.Store(start)
+	if n.refreshed.Load() >= since {
+		return false, true
 	}
-	return n.known.Load()
+	if n.refreshing.CompareAndSwap(false, true) {
+		go func() {
+			defer n.refreshing.Store(false)
+			start := time.Now().UnixNano()
+			if n.refreshKnown() {
+				n.refreshed.Store(start)
+			}
+		}()
+	}
+	return false, false
 }

@@ -32,7 +32,7 @@ func (n *Node) restore(ctx context.Context, upTo uint64) error {
 		upTo = st.LastSeq
 	}
 	hubCfg := n.cfg.Hub
-	hubCfg.Seed, hubCfg.GivenIDs, hubCfg.Upstream = upTo, true, n.upstream
+	hubCfg.Seed, hubCfg.GivenIDs, hubCfg.Upstream, hubCfg.UpstreamCheck = upTo, true, n.upstream, n.upstreamCheck
 	if n.cfg.NoHistory {
 		hubCfg.History.PerChannel = -1 // the stream's limits were taken from cfg.Hub already
 	}
