@@ -15,7 +15,9 @@ import (
 // by PublishAt. Its ring still maps position p to id Seed+p+1; a hole in
 // the log's numbering (events the log deleted before this node read them)
 // is padded with fillers: events with no channel and no frame, which no
-// loop delivers (no subscriber has the channel "") and history ignores.
+// loop delivers (no subscriber has the channel "") and history ignores;
+// the hole marks every channel's history as possibly missing events up to
+// it (MarkLost), so a resume across it gets a gap, never a silent hole.
 
 // PublishAt publishes an event whose id was given by a log: id must be
 // above every id published so far (LastRingID). Ids skipped on the way
@@ -41,10 +43,13 @@ func (h *Hub) PublishAt(id uint64, published int64, channel, name, data []byte) 
 	if last := h.LastRingID(); id <= last {
 		return fmt.Errorf("%w: event id %d at or below %d, already published", ErrRelayOrder, id, last)
 	}
-	for due := h.LastRingID() + 1; due < id; due++ {
-		if err := h.put(nil, &Event{ID: due, Frame: []byte{}}, nil, nil); err != nil {
-			return err
+	if due := h.LastRingID() + 1; due < id {
+		for ; due < id; due++ {
+			if err := h.put(nil, &Event{ID: due, Frame: []byte{}}, nil, nil); err != nil {
+				return err
+			}
 		}
+		h.MarkLost(id - 1)
 	}
 	if published == 0 {
 		published = time.Now().UnixNano()
@@ -87,6 +92,27 @@ func (h *Hub) Restore(id uint64, published int64, channel, name, data []byte) er
 	}
 	h.hist.retain(ch, ev, time.Now().UnixNano())
 	return nil
+}
+
+// MarkLost records that events up to id may be gone from every channel:
+// a hole in the log's numbering, events the log deleted before this node
+// read them, on channels it cannot know. Resumes from before the hole
+// then get a gap on every channel (also for events held from before it)
+// rather than miss, silently, what the hole took: a false gap is told,
+// a silent one is not.
+func (h *Hub) MarkLost(id uint64) {
+	hist := h.hist
+	hist.mu.Lock()
+	defer hist.mu.Unlock()
+	if id > hist.floor.Load() {
+		hist.floor.Store(id)
+	}
+	hist.channels.Range(func(_, v any) bool {
+		if ch := v.(*channel); ch.evicted.Load() < id {
+			ch.evicted.Store(id)
+		}
+		return true
+	})
 }
 
 // RestoreFloor starts a restored hub's history: ids at or below floor may

@@ -37,7 +37,12 @@ func TestRelayCarriesFillers(t *testing.T) {
 	if !slices.Equal(got, []uint64{101, 102, 103, 104}) {
 		t.Fatalf("worker saw %v, want 101..104", got)
 	}
-	if ids, _ := replayAll(f.hub, "c", 100); !slices.Equal(ids, []uint64{101, 104}) {
-		t.Fatalf("worker history %v", ids)
+	// The worker marks the hole as the supervisor's hub did: a resume
+	// from before it gets a gap up to it.
+	if ids, gap := replayAll(f.hub, "c", 100); gap != 103 || !slices.Equal(ids, []uint64{104}) {
+		t.Fatalf("worker history %v gap %d, want a gap up to 103, then 104", ids, gap)
+	}
+	if ids, gap := replayAll(f.hub, "c", 103); gap != 0 || !slices.Equal(ids, []uint64{104}) {
+		t.Fatalf("worker history after the hole %v gap %d", ids, gap)
 	}
 }

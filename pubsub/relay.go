@@ -323,6 +323,7 @@ func ReadRelayHello(r io.Reader) (uint64, error) {
 func (h *Hub) Follow(r io.Reader) error {
 	br := bufio.NewReaderSize(r, relayBatch)
 	var head [4 + 8 + 8 + 2]byte
+	var lost uint64 // the last filler of a run not yet marked lost
 	// "data: " per line of data at most: a frame is never 8 times its data.
 	maxFrame := 8*h.maxData + 64 + sse.MaxEventName
 	for {
@@ -353,6 +354,13 @@ func (h *Hub) Follow(r io.Reader) error {
 		}
 		if err := h.put(rec[:chLen], ev, nil, nil); err != nil {
 			return err
+		}
+		switch {
+		case filler:
+			lost = ev.ID
+		case lost != 0:
+			h.MarkLost(lost) // once per run of fillers: see PublishAt
+			lost = 0
 		}
 	}
 }

@@ -292,10 +292,18 @@ func (n *Node) ensureStream(ctx context.Context) error {
 			s, err = n.js.Stream(ctx, n.cfg.Stream)
 		}
 	case err == nil:
+		// An existing stream keeps its limits: they are every node's, and
+		// one node started with other history flags (a canary, say) must
+		// not change them for all, nor undo a `nats stream edit`. Say so
+		// when this node's flags differ, since its memory then does not
+		// mirror the stream.
 		have := s.CachedInfo().Config
 		if have.MaxMsgsPerSubject != want.MaxMsgsPerSubject || have.MaxAge != want.MaxAge || have.MaxBytes != want.MaxBytes {
-			have.MaxMsgsPerSubject, have.MaxAge, have.MaxBytes = want.MaxMsgsPerSubject, want.MaxAge, want.MaxBytes
-			s, err = n.js.UpdateStream(ctx, have)
+			n.log.Warn("cluster: the stream's limits differ from this node's history flags; the stream keeps its own (change them with nats stream edit)",
+				zap.String("stream", n.cfg.Stream),
+				zap.Int64("stream_max_msgs_per_subject", have.MaxMsgsPerSubject), zap.Int64("flag_max_msgs_per_subject", want.MaxMsgsPerSubject),
+				zap.Duration("stream_max_age", have.MaxAge), zap.Duration("flag_max_age", want.MaxAge),
+				zap.Int64("stream_max_bytes", have.MaxBytes), zap.Int64("flag_max_bytes", want.MaxBytes))
 		}
 	}
 	if err != nil {
@@ -383,11 +391,18 @@ func (n *Node) upstream() uint64 { return n.known.Load() }
 // While the stream cannot be asked (disconnected) no look ends: the client
 // waits rather than get a false gap.
 func (n *Node) upstreamCheck(id uint64, since int64) (exists, known bool) {
+	// refreshed before known: a look stores known, then refreshed, so a
+	// look that ends between the two loads is seen as not ended yet,
+	// never as ended with the known sequence from before it.
+	refreshed := n.refreshed.Load()
 	if id <= n.known.Load() {
 		return true, true
 	}
-	if n.refreshed.Load() >= since {
+	if refreshed >= since {
 		return false, true
+	}
+	if n.nc.Status() != nats.CONNECTED {
+		return false, false // no look can end; the loop asks again, and waits
 	}
 	if n.refreshing.CompareAndSwap(false, true) {
 		go func() {

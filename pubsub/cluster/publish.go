@@ -105,10 +105,17 @@ func (n *Node) message(channel, name, data, key []byte) (*nats.Msg, []jetstream.
 	return msg, opts, nil
 }
 
+// jsDuplicateInProcess is JetStream's API error "duplicate message id is
+// in process" (nats-server's JSStreamDuplicateMessageConflict).
+const jsDuplicateInProcess jetstream.ErrorCode = 10158
+
 // acked turns an acknowledgement into the event's id.
 func (n *Node) acked(ack *jetstream.PubAck) (uint64, error) {
 	if ack.Stream != n.cfg.Stream {
 		return 0, n.failed(fmt.Errorf("%w: stored in stream %q, expected %q", ErrOutcomeUnknown, ack.Stream, n.cfg.Stream))
+	}
+	if ack.Sequence == 0 || ack.Sequence > pubsub.MaxID {
+		return 0, n.failed(fmt.Errorf("%w: acknowledged with sequence %d, expected 1 to 2^53-1", ErrOutcomeUnknown, ack.Sequence))
 	}
 	if n.failing.CompareAndSwap(true, false) {
 		n.log.Info("cluster: publishes are acknowledged again")
@@ -131,6 +138,12 @@ func classify(err error, timeout time.Duration) error {
 	}
 	var api *jetstream.APIError
 	if errors.As(err, &api) {
+		if api.ErrorCode == jsDuplicateInProcess {
+			// A keyed retry while the first publish with that key is
+			// still being stored (a replicated stream): that one may yet
+			// be stored and delivered, so this is no refusal.
+			return fmt.Errorf("%w: JetStream: %v", ErrOutcomeUnknown, api)
+		}
 		return fmt.Errorf("%w: JetStream: %v", ErrUnavailable, api)
 	}
 	return fmt.Errorf("%w: %v", ErrOutcomeUnknown, err)

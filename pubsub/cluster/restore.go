@@ -70,6 +70,7 @@ func (n *Node) restore(ctx context.Context, upTo uint64) error {
 		return fmt.Errorf("cluster: read stream %q: %w", n.cfg.Stream, err)
 	}
 	restored := 0
+	last := max(st.FirstSeq, 1) - 1 // the newest sequence read
 	// Each fetch asks for no more than the consumer says is pending (the
 	// first, for what Info counted), so it returns as soon as that has
 	// arrived; a short one means events were evicted meanwhile, and one
@@ -89,6 +90,7 @@ func (n *Node) restore(ctx context.Context, upTo uint64) error {
 			}
 			seq := md.Sequence.Stream
 			pending = md.NumPending
+			last = seq
 			if seq > st.LastSeq {
 				done = true // published since Info: Run (or the relay) delivers it
 				break
@@ -116,7 +118,14 @@ func (n *Node) restore(ctx context.Context, upTo uint64) error {
 			return fmt.Errorf("cluster: read stream %q: %w", n.cfg.Stream, err)
 		}
 		if got == 0 {
-			break // nothing within the wait: the rest was evicted since Info
+			// Nothing within the wait: either the rest was evicted since
+			// Info (then say it may be gone), or the stream still holds it
+			// and did not send it (a loaded box, an election): then this
+			// start fails rather than serve a history with a silent hole.
+			if err := n.restoreStalled(ctx, last, upTo); err != nil {
+				return err
+			}
+			break
 		}
 	}
 	marks := make(map[string]uint64)
@@ -150,4 +159,27 @@ func (n *Node) decode(subject string, h map[string][]string) (channel, name stri
 		name = v[0]
 	}
 	return channel, name, nil
+}
+
+// restoreStalled decides about a restore that read nothing more after
+// sequence last: if the stream's first sequence is now past it, the
+// events in between were evicted during the restore, and the history
+// marks them as possibly gone (Hub.MarkLost); if the stream still holds
+// events after last (up to upTo), they were not sent in time, and the
+// start fails with an error.
+func (n *Node) restoreStalled(ctx context.Context, last, upTo uint64) error {
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	info, err := n.stream.Info(ictx)
+	if err != nil {
+		return fmt.Errorf("cluster: read stream %q: stalled after sequence %d, and its info: %w", n.cfg.Stream, last, err)
+	}
+	st := info.State
+	if st.Msgs > 0 && st.FirstSeq <= min(last+1, upTo) && st.LastSeq > last && last < upTo {
+		return fmt.Errorf("cluster: read stream %q: nothing after sequence %d within the wait, though the stream holds up to %d: try again", n.cfg.Stream, last, st.LastSeq)
+	}
+	if gone := min(max(st.FirstSeq, 1)-1, upTo); gone > last {
+		n.hub.MarkLost(gone)
+	}
+	return nil
 }
