@@ -226,8 +226,14 @@ func (o *serveOptions) ingest(hub *pubsub.Hub, log *zap.Logger) (*ingest.Server,
 func (o *serveOptions) limitPublishers(reserve int, log *zap.Logger) {
 	if reserve > 0 {
 		if spare := max(1, (reserve-ingest.FixedDescriptors)/2); o.maxPublishers > spare {
-			log.Info("publisher connection limit held to half the descriptor reserve (raise the open-files limit, or set --max-conns, to allow more)",
-				zap.Int("max_publishers", spare), zap.Int("flag", o.maxPublishers), zap.Int("reserve", reserve))
+			// Said out loud only when someone asked for more (the default,
+			// 64, is held to 62 by the usual reserve of 128).
+			if o.sources["max-publishers"] != "default" || spare < o.maxPublishers/2 {
+				log.Warn("publisher connection limit held to half the descriptor reserve (raise the open-files limit, or set --max-conns, to allow more)",
+					zap.Int("max_publishers", spare), zap.Int("flag", o.maxPublishers), zap.Int("reserve", reserve))
+			} else {
+				log.Info("publisher connection limit", zap.Int("max_publishers", spare), zap.Int("reserve", reserve))
+			}
 			o.maxPublishers = spare
 			return
 		}
