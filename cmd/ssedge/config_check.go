@@ -78,7 +78,7 @@ func configCommand(args []string) error {
 		fs.Usage()
 		return usageError{errors.New("config: expected: ssedge config check PATH")}
 	}
-	o, err := checkServe([]string{"--config", fs.Arg(1)})
+	o, _, err := checkServe([]string{"--config", fs.Arg(1)})
 	if err != nil {
 		return err
 	}
@@ -87,27 +87,29 @@ func configCommand(args []string) error {
 
 // checkServe parses serve's flags and the file, and builds everything a
 // start (or a reload) would build from them without binding anything:
-// keys, CORS, addresses, ids, logging.
-func checkServe(args []string) (*serveOptions, error) {
+// keys, CORS, addresses, ids, logging. It returns the subscriber side it
+// built, so a reload puts in force the keys it checked, read once.
+func checkServe(args []string) (*serveOptions, *subscriberSide, error) {
 	o, err := parseServe(args)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if _, err := o.subscriberSide(); err != nil {
-		return nil, o.blame(err)
+	side, err := o.subscriberSide()
+	if err != nil {
+		return nil, nil, o.blame(err)
 	}
 	if _, err := parseIDs("--publish-allow-uid", o.allowUIDs.vals); err != nil {
-		return nil, o.blame(err)
+		return nil, nil, o.blame(err)
 	}
 	if _, err := parseIDs("--publish-allow-gid", o.allowGIDs.vals); err != nil {
-		return nil, o.blame(err)
+		return nil, nil, o.blame(err)
 	}
 	// Not newLogger: that sets the process's level.
 	if _, err := zapcore.ParseLevel(o.logLevel); err != nil {
-		return nil, o.blame(fmt.Errorf("--log-level %q: expected debug, info, warn or error", o.logLevel))
+		return nil, nil, o.blame(fmt.Errorf("--log-level %q: expected debug, info, warn or error", o.logLevel))
 	}
 	if o.logFormat != "json" && o.logFormat != "console" {
-		return nil, o.blame(fmt.Errorf("--log-format %q: expected json or console", o.logFormat))
+		return nil, nil, o.blame(fmt.Errorf("--log-format %q: expected json or console", o.logFormat))
 	}
-	return o, nil
+	return o, side, nil
 }

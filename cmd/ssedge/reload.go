@@ -137,20 +137,16 @@ func (r *reloader) reload() {
 }
 
 func (r *reloader) apply() error {
-	o, err := checkServe(r.o.args)
+	o, side, err := checkServe(r.o.args) // the keys are read once, there
 	if err != nil {
 		return err
-	}
-	side, err := o.subscriberSide()
-	if err != nil {
-		return o.blame(err)
 	}
 	lvl, err := zapcore.ParseLevel(o.logLevel)
 	if err != nil {
 		return err
 	}
-	// Everything that can refuse was checked above (checkServe,
-	// subscriberSide: the rules against the new keys). The order below
+	// Everything that can refuse was checked above (checkServe, whose
+	// subscriberSide checks the rules against the new keys). The order below
 	// matters: the subscriber server takes the new settings (keys,
 	// prefixes) before the new rules, whose generation is what makes each
 	// loop re-check its open streams, so that re-check sees both; and the
