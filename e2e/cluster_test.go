@@ -74,11 +74,11 @@ func TestClusterNginxEventSource(t *testing.T) {
 	nodes := make([]*clusterNode, 3)
 	var servers strings.Builder
 	for i := range nodes {
-		nodes[i] = &clusterNode{port: freePort(t), socket: filepath.Join(dir, fmt.Sprint("pub", i, ".sock"))}
+		nodes[i] = &clusterNode{port: ssetest.FreePort(t), socket: filepath.Join(dir, fmt.Sprint("pub", i, ".sock"))}
 		nodes[i].start(t, ns.ClientURL())
 		fmt.Fprintf(&servers, "        server 127.0.0.1:%d max_fails=0;\n", nodes[i].port)
 	}
-	port := freePort(t)
+	port := ssetest.FreePort(t)
 	n := startNginx(t, nginxMain("$NGINX_DIR", fmt.Sprintf(`
     upstream ssedge_cluster {
 %s    }

@@ -45,7 +45,7 @@ func TestNginxPassThrough(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			s := startSsedge(t, tempDir(t), 4, true, tc.args...)
-			port := freePort(t)
+			port := ssetest.FreePort(t)
 			n := startNginx(t, nginxMain("$NGINX_DIR", httpConf(t, s, port, up, "60s"), ""))
 			addr := fmt.Sprintf("127.0.0.1:%d", port)
 
@@ -109,7 +109,7 @@ func TestNginxBufferingControl(t *testing.T) {
 	t.Parallel()
 	ssetest.NeedTool(t, "nginx")
 	s := startSsedge(t, tempDir(t), 4, true)
-	port := freePort(t)
+	port := ssetest.FreePort(t)
 	conf := httpConf(t, s, port, "ssedge_unix", "60s")
 	if !strings.Contains(conf, "proxy_buffering off;") {
 		t.Fatal("deploy/nginx/ssedge-http.conf no longer says proxy_buffering off")
@@ -154,7 +154,7 @@ func TestNginxHeartbeat(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			s := startSsedge(t, tempDir(t), 4, true, "--heartbeat", c.heartbeat)
-			port := freePort(t)
+			port := ssetest.FreePort(t)
 			n := startNginx(t, nginxMain("$NGINX_DIR", httpConf(t, s, port, "ssedge_unix", "2s"), ""))
 			before := s.publish(t, "idle", "", "before")
 			// Resuming after "before" makes the later event arrive whether
@@ -211,7 +211,7 @@ func TestNginxStreamPassThrough(t *testing.T) {
 	dir := tempDir(t)
 	s := startSsedge(t, dir, 1, false, "--heartbeat", "500ms", "--log-level", "debug",
 		"--proxy-listen", "unix:"+filepath.Join(dir, "proxied.sock"))
-	port := freePort(t)
+	port := ssetest.FreePort(t)
 	conf := deployConf(t, "ssedge-stream.conf",
 		"unix:/run/ssedge/proxied.sock", "unix:"+s.unix,
 		"listen 8443;", fmt.Sprintf("listen 127.0.0.1:%d;", port),
@@ -247,7 +247,7 @@ func TestNginxProxyUntrusted(t *testing.T) {
 	ssetest.NeedTool(t, "nginx")
 	ssetest.NeedFile(t, "/usr/lib/nginx/modules/ngx_stream_module.so", "libnginx-mod-stream")
 	s := startSsedge(t, tempDir(t), 1, false, "--proxy-listen", "127.0.0.1:0", "--trusted-proxy", "10.0.0.0/8")
-	port := freePort(t)
+	port := ssetest.FreePort(t)
 	conf := deployConf(t, "ssedge-stream.conf",
 		"unix:/run/ssedge/proxied.sock", s.tcp[1],
 		"listen 8443;", fmt.Sprintf("listen 127.0.0.1:%d;", port),
@@ -273,7 +273,7 @@ func TestNginxClientAddress(t *testing.T) {
 	ssetest.NeedTool(t, "nginx")
 	dir := tempDir(t)
 	s := startSsedge(t, dir, 4, true, "--log-level", "debug")
-	port := freePort(t)
+	port := ssetest.FreePort(t)
 	startNginx(t, nginxMain("$NGINX_DIR", httpConf(t, s, port, "ssedge_unix", "60s"), ""))
 	subscribeFrom(t, "127.0.0.7", fmt.Sprintf("127.0.0.1:%d", port), "/events?channel=who")
 	s.waitLog(t, `"msg":"subscribe"`, `"client":"127.0.0.7"`)

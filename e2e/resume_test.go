@@ -37,7 +37,7 @@ type resumeSetup struct {
 func startResumeSetup(t *testing.T) *resumeSetup {
 	t.Helper()
 	r := &resumeSetup{}
-	pagePort, ssePort := freePort(t), freePort(t)
+	pagePort, ssePort := ssetest.FreePort(t), ssetest.FreePort(t)
 	r.pageOrigin = fmt.Sprintf("http://127.0.0.1:%d", pagePort)
 	r.sseOrigin = fmt.Sprintf("http://127.0.0.1:%d", ssePort)
 	r.s = startSsedge(t, tempDir(t), 4, true, "--cors-origin", r.pageOrigin, "--retry", "500ms", "--history-per-channel", "2")

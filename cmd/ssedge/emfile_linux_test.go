@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +21,7 @@ func TestOutOfDescriptors(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "pub.sock")
 	logPath := filepath.Join(dir, "log")
-	port := freePort(t)
+	port := ssetest.FreePort(t)
 	cmd := exec.Command("sh", "-c", fmt.Sprintf("ulimit -n 64 && exec %s serve --loops 1 --max-conns 1000 --listen 127.0.0.1:%d --publish-socket %s 2>%s", bin, port, sock, logPath))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -115,16 +114,6 @@ func TestOutOfDescriptors(t *testing.T) {
 	if n := strings.Count(first, "accept: out of resources"); n != 1 {
 		t.Errorf("first burst logged %d times, want once:\n%s", n, logText)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // waitLog waits until the log file at path contains what.
