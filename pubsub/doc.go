@@ -91,7 +91,7 @@
 //     second, for the age bound) and Hub.HistoryStats (a few loads, kept
 //     as running counts so a metrics scrape never walks the channels)
 //     take it too. Loops never take it. Hub.SetHistoryLimits and
-//     Hub.SetHistory (a reload) take it once, for one walk over the
+//     Hub.SetHistoryBounds (a reload) take it once, for one walk over the
 //     retained channels; the limits function runs under it and must not
 //     block. It is never held while waiting: a publisher that finds the
 //     ring full releases it, waits for room, and takes it again to claim;

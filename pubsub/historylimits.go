@@ -24,29 +24,15 @@ func (hub *Hub) SetHistoryLimits(f HistoryLimits) {
 	h.reapplyLimits(time.Now().UnixNano())
 }
 
-// SetHistory puts new server-wide history bounds in force, for a
-// configuration reload; zero fields take the defaults, as in
-// Config.History. Channels without a rule of their own take the new count
-// and age at once (their oldest events are evicted now), and the memory
-// budget applies at once. Turning history off (PerChannel < 0) forgets the
-// channels it covers, so every later resume on them is told of its gap.
-// Safe for concurrent use with publishers and loops: the bounds are read
-// only under the history lock that publishers hold.
-func (hub *Hub) SetHistory(cfg HistoryConfig) {
-	cfg = newHistory(cfg, 0).cfg // the same defaults as at start
-	h := hub.hist
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.cfg = cfg
-	now := time.Now().UnixNano()
-	h.reapplyLimits(now)
-	h.trim(now)
-}
-
-// SetHistoryBounds is SetHistory and SetHistoryLimits in one step, for a
-// reload that changes both: every channel goes from its old bounds to its
+// SetHistoryBounds puts new server-wide history bounds (zero fields take
+// the defaults, as in Config.History) and per-channel bounds in force in
+// one step, for a reload: every channel goes from its old bounds to its
 // new ones directly, so no in-between state (new rules under the old
-// server-wide bounds, say) evicts events both configurations keep.
+// server-wide bounds, say) evicts events both configurations keep. The
+// memory budget applies at once; turning history off (PerChannel < 0)
+// forgets the channels it covers, so later resumes on them are told of
+// their gap. Safe for concurrent use with publishers and loops: the
+// bounds are read only under the history lock that publishers hold.
 func (hub *Hub) SetHistoryBounds(cfg HistoryConfig, f HistoryLimits) {
 	cfg = newHistory(cfg, 0).cfg
 	h := hub.hist

@@ -104,7 +104,7 @@ func TestSetHistory(t *testing.T) {
 	for range 6 {
 		ids = append(ids, pub(t, h, "a", "x"))
 	}
-	h.SetHistory(HistoryConfig{PerChannel: 3})
+	h.SetHistoryBounds(HistoryConfig{PerChannel: 3}, nil)
 	if got, _ := replayAll(h, "a", ids[0]); len(got) != 3 || got[0] != ids[3] {
 		t.Fatalf("after lowering the count to 3: retained %v, want the last 3 of %v", got, ids)
 	}
@@ -112,7 +112,7 @@ func TestSetHistory(t *testing.T) {
 	if got, _ := replayAll(h, "a", ids[0]); len(got) != 3 || got[2] != ids[6] {
 		t.Fatalf("after the next publish: retained %v, want the last 3 of %v", got, ids)
 	}
-	h.SetHistory(HistoryConfig{PerChannel: 3, MaxBytes: 1})
+	h.SetHistoryBounds(HistoryConfig{PerChannel: 3, MaxBytes: 1}, nil)
 	if st := h.HistoryStats(); st.Events != 0 {
 		t.Fatalf("a 1-byte budget kept %d events", st.Events)
 	}
