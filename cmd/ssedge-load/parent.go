@@ -93,7 +93,12 @@ func runLoad(cfg *config, log io.Writer) (*result, error) {
 	if err := sample(&cpuStart); err != nil {
 		return nil, err
 	}
-	sends, err := publishAll(cfg, pub, log)
+	var sends []published
+	if cfg.storm {
+		sends, res.Storm, err = runStorm(cfg, pub, ws, log) // storm.go
+	} else {
+		sends, err = publishAll(cfg, pub, log)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +127,9 @@ func runLoad(cfg *config, log io.Writer) (*result, error) {
 	res.setServer(cfg.serverPID != 0, []procSample{baseline, connected, cpuStart, cpuEnd})
 	res.setDeliveries(sends, reports)
 	res.judge()
+	if res.Storm != nil {
+		res.Storm.judge(res, reports)
+	}
 	return res, nil
 }
 

@@ -69,6 +69,8 @@ type result struct {
 	All       eventResult   `json:"all"`         // every delivery of every event
 	LastP50Ms float64       `json:"last_p50_ms"` // median over events of the time to the last subscriber
 
+	Storm *stormResult `json:"storm,omitempty"` // --storm: the reconnect storm (storm.go)
+
 	OK       bool     `json:"ok"`
 	Problems []string `json:"problems,omitempty"`
 }
@@ -313,6 +315,9 @@ func (r *result) writeTable(w io.Writer) {
 	}
 	row("all", r.All)
 	fmt.Fprintf(w, "last subscriber, median over events: %.2f ms\n", r.LastP50Ms)
+	if r.Storm != nil {
+		r.Storm.writeTable(w)
+	}
 	if r.OK {
 		fmt.Fprintln(w, "\nresult: OK")
 	} else {
