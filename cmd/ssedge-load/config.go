@@ -47,7 +47,8 @@ type config struct {
 	jsonPath       string
 	label          string
 	quiet          bool
-	storm          bool // storm.go
+	idle           time.Duration // kernmem.go
+	storm          bool          // storm.go
 	stormAfter     int
 	stormConc      int
 	stormSample    time.Duration
@@ -87,6 +88,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&c.label, "label", "", "name of the server under test, carried into the JSON (for compare)")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress line")
+	fs.DurationVar(&c.idle, "idle", 0, "after connecting, measure the server's CPU this long with nothing published (needs --server-pid; 0: skip)")
 	fs.BoolVar(&c.storm, "storm", false, "reconnect storm: once every stream has --storm-after events, drop them all at once and reconnect each with Last-Event-ID while the events go on (storm.go)")
 	fs.IntVar(&c.stormAfter, "storm-after", 0, "events every stream has before the drop (0: a quarter of --events, at least 1)")
 	fs.IntVar(&c.stormConc, "storm-concurrency", 0, "reconnects in flight per worker after the drop (0: --concurrency; a worker's whole share: all at once)")

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// kernelSample is the kernel's memory that sockets cost, read from the
+// whole box: the slab (/proc/meminfo Slab: the TCP, sock_inode_cache,
+// filp, dentry and eventpoll objects of every socket) and TCP's buffer
+// pages (/proc/net/sockstat mem). On loopback the client's sockets are
+// counted too: each connection is two sockets, one per end.
+type kernelSample struct {
+	SlabBytes    int64 `json:"slab_bytes"`
+	SockMemPages int64 `json:"sockstat_mem_pages"`
+	TCPInUse     int64 `json:"tcp_inuse"`
+	MemAvailable int64 `json:"mem_available_bytes"`
+}
+
+// kernelMem is the run's kernel side: before any connection and connected.
+type kernelMem struct {
+	Baseline  kernelSample `json:"baseline"`
+	Connected kernelSample `json:"connected"`
+	// SlabPerConnBytes is the slab growth per connection, both ends; on
+	// loopback half of it is one socket's.
+	SlabPerConnBytes float64 `json:"slab_per_conn_bytes"`
+	SockMemPerConn   float64 `json:"sockstat_mem_bytes_per_conn"`
+}
+
+func readKernelSample() kernelSample {
+	var k kernelSample
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			switch f[0] {
+			case "Slab:":
+				k.SlabBytes = v << 10
+			case "MemAvailable:":
+				k.MemAvailable = v << 10
+			}
+		}
+	}
+	if st, err := readSockstat(); err == nil {
+		k.SockMemPages, k.TCPInUse = st["mem"], st["inuse"]
+	}
+	return k
+}
+
+func (k *kernelMem) set(conns int) {
+	if conns <= 0 {
+		return
+	}
+	k.SlabPerConnBytes = float64(k.Connected.SlabBytes-k.Baseline.SlabBytes) / float64(conns)
+	k.SockMemPerConn = float64((k.Connected.SockMemPages-k.Baseline.SockMemPages)*int64(os.Getpagesize())) / float64(conns)
+}
+
+// idleCPU is the server's CPU with every stream open and no event
+// published (--idle): heartbeats, timers and the loops' own wake-ups.
+type idleCPU struct {
+	Seconds       float64 `json:"seconds"`         // how long it was measured
+	CPUSeconds    float64 `json:"cpu_seconds"`     // server CPU over it (schedstat)
+	PercentOfCore float64 `json:"percent_of_core"` // CPUSeconds / Seconds x 100
+}
+
+// measureIdle samples the server's CPU over d with nothing published.
+func measureIdle(pid int, d time.Duration, log io.Writer, quiet bool) (*idleCPU, error) {
+	if pid == 0 || d <= 0 {
+		return nil, nil
+	}
+	a, err := readProcTree(pid)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if !quiet {
+		io.WriteString(log, "idle: measuring the server's CPU with no events for "+d.String()+"\n")
+	}
+	time.Sleep(d) // the measured interval itself, not a wait for a state
+	b, err := readProcTree(pid)
+	if err != nil {
+		return nil, err
+	}
+	secs := time.Since(start).Seconds()
+	cpu := float64(b.cpuNs()-a.cpuNs()) / 1e9
+	return &idleCPU{Seconds: secs, CPUSeconds: cpu, PercentOfCore: 100 * cpu / secs}, nil
+}
