@@ -13,6 +13,7 @@ var itemFuncs = []func(*checker) Item{
 	(*checker).nrOpen,
 	(*checker).fileMax,
 	(*checker).memory,
+	(*checker).cpu,
 	(*checker).tcpMem,
 	(*checker).conntrack,
 	(*checker).somaxconn,
