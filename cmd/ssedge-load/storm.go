@@ -46,6 +46,7 @@ type stormResult struct {
 	DropSpreadMs    float64 `json:"drop_spread_ms"`   // first worker's drop to the last's
 	ResumeSeconds   float64 `json:"resume_seconds"`   // first drop to the last stream head back
 	CompleteSeconds float64 `json:"complete_seconds"` // first drop to every stream having every event
+	LastPublishS    float64 `json:"last_publish_s"`   // first drop to the last event's publish: completion cannot come before it
 	ResumeRate      float64 `json:"resume_rate_per_s"`
 
 	Gaps map[string]int `json:"gaps,omitempty"` // ssedge.gap events, by reason
@@ -53,6 +54,8 @@ type stormResult struct {
 	Server serverStorm `json:"server"`
 
 	Problems []string `json:"problems,omitempty"`
+
+	firstDropNs int64
 }
 
 func (c *config) checkStorm() error {
@@ -156,6 +159,9 @@ func runStorm(cfg *config, pub *publisher, ws *workerSet, log io.Writer) ([]publ
 		fmt.Fprintln(log)
 	}
 	st.fill(ws, smp, ok, completeAt)
+	if n := len(pd.sends); n > 0 && st.firstDropNs > 0 {
+		st.LastPublishS = float64(pd.sends[n-1].SentNs-st.firstDropNs) / 1e9
+	}
 	return pd.sends, st, nil
 }
 
@@ -200,6 +206,7 @@ func (st *stormResult) fill(ws *workerSet, smp *serverSampler, complete bool, co
 			lastResume = max(lastResume, r.LastResumeNs)
 		}
 	}
+	st.firstDropNs = firstDrop
 	if firstDrop > 0 {
 		st.DropSpreadMs = float64(lastDrop-firstDrop) / 1e6
 		if lastResume > firstDrop {
@@ -244,8 +251,10 @@ func (st *stormResult) judge(r *result, reports []*workerReport) {
 func (st *stormResult) writeTable(w io.Writer) {
 	fmt.Fprintf(w, "\nstorm        drop after %d events: %d streams dropped at once (workers within %.0f ms), reconnects in flight per worker %s\n",
 		st.After, st.Dropped, st.DropSpreadMs, concName(st.Concurrency))
-	fmt.Fprintf(w, "resume       %d streaming again, %d failed, the last %.2f s after the drop (%.0f/s); every event on every stream %.2f s after the drop\n",
-		st.Resumed, st.ResumeFailed, st.ResumeSeconds, st.ResumeRate, st.CompleteSeconds)
+	fmt.Fprintf(w, "resume       %d streaming again, %d failed, the last %.2f s after the drop (%.0f/s)\n",
+		st.Resumed, st.ResumeFailed, st.ResumeSeconds, st.ResumeRate)
+	fmt.Fprintf(w, "complete     every event on every stream %.2f s after the drop; the last event was published %.2f s after it\n",
+		st.CompleteSeconds, st.LastPublishS)
 	gaps := "none"
 	if len(st.Gaps) > 0 {
 		var parts []string
