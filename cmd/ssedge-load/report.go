@@ -292,8 +292,8 @@ func (r *result) writeTable(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "server       not measured (no --server-pid)\n")
 	}
-	fmt.Fprintf(w, "kernel       slab +%.0f B/conn (both ends on loopback: %.0f B per socket), TCP buffers +%.0f B/conn; MemAvailable %.2f GiB connected\n",
-		r.Kernel.SlabPerConnBytes, r.Kernel.SlabPerConnBytes/2, r.Kernel.SockMemPerConn, float64(r.Kernel.Connected.MemAvailable)/(1<<30))
+	fmt.Fprintf(w, "kernel       slab +%.0f B/conn (both ends on loopback: %.0f B per socket; socket caches alone %.0f B per socket), TCP buffers +%.0f B/conn; MemAvailable %.2f GiB connected\n",
+		r.Kernel.SlabPerConnBytes, r.Kernel.SlabPerConnBytes/2, r.Kernel.SockSlabPerConnBytes/2, r.Kernel.SockMemPerConn, float64(r.Kernel.Connected.MemAvailable)/(1<<30))
 	if f := r.Floor; f != nil {
 		fmt.Fprintf(w, "kernel floor %.2f µs per %d-byte loopback write to a sleeping reader (%d connections, %d writes); one socket hot %.2f µs; null syscall %.2f µs\n",
 			f.WriteUs, f.WriteBytes, f.Pairs, f.Writes, f.HotWriteUs, f.NullSyscallUs)
