@@ -14,14 +14,14 @@ import (
 // pages (/proc/net/sockstat mem). On loopback the client's sockets are
 // counted too: each connection is two sockets, one per end.
 type kernelSample struct {
-	SlabBytes    int64 `json:"slab_bytes"`
+	SlabBytes int64 `json:"slab_bytes"`
 	// SockSlabBytes is the slab caches one socket in an epoll set uses
 	// (socketCaches), active objects x object size from /proc/slabinfo
 	// (root only): less disturbed than the whole slab by what else runs.
 	SockSlabBytes int64 `json:"sock_slab_bytes"`
-	SockMemPages int64 `json:"sockstat_mem_pages"`
-	TCPInUse     int64 `json:"tcp_inuse"`
-	MemAvailable int64 `json:"mem_available_bytes"`
+	SockMemPages  int64 `json:"sockstat_mem_pages"`
+	TCPInUse      int64 `json:"tcp_inuse"`
+	MemAvailable  int64 `json:"mem_available_bytes"`
 }
 
 // kernelMem is the run's kernel side: before any connection and connected.
@@ -32,7 +32,7 @@ type kernelMem struct {
 	// loopback half of it is one socket's.
 	SlabPerConnBytes     float64 `json:"slab_per_conn_bytes"`
 	SockSlabPerConnBytes float64 `json:"sock_slab_per_conn_bytes"` // the socket caches alone, both ends
-	SockMemPerConn   float64 `json:"sockstat_mem_bytes_per_conn"`
+	SockMemPerConn       float64 `json:"sockstat_mem_bytes_per_conn"`
 }
 
 func readKernelSample() kernelSample {
