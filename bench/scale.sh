@@ -10,7 +10,7 @@
 #
 # Environment: CONNS (counts, space-separated), MODE (event|storm), SPROCS
 # (ssedge processes; default one per 16,000 streams), HEARTBEAT (serve
-# --heartbeat; default: ssedge's), IDLE (idle CPU measurement, default 30s),
+# --heartbeat; default: ssedge's own, read from its --help), IDLE (idle CPU measurement, default 30s),
 # EVENTS, INTERVAL, SIZE, STORM_AFTER, STORM_CONC, HISTORY (serve
 # --history-per-channel), TUNE (1: `ssedge tune apply` first, the default
 # as root), PORT, OUT. Results: $OUT/<conns>-<mode>.{txt,json,log}.
@@ -38,6 +38,9 @@ if [ "$TUNE" = 1 ]; then
 fi
 bin/ssedge tune check --conns "$max" --procs "$(sprocs "$max")" >"$OUT/tune-check.txt" || true
 
+# The heartbeat the servers run with: HEARTBEAT, or ssedge's default.
+HEARTBEAT=${HEARTBEAT:-$(bin/ssedge serve --help 2>&1 | grep -A1 -- '--heartbeat' | sed -n 's/.*(default \(.*\))$/\1/p')}
+
 server_pid=
 stop_server() {
 	[ -n "$server_pid" ] || return 0
@@ -56,7 +59,7 @@ trap stop_server EXIT
 for n in $CONNS; do
 	p=$(sprocs "$n")
 	args=(serve --procs "$p" --listen "127.0.0.1:$PORT" --publish-socket "$SOCK" --conns "$n")
-	[ -n "${HEARTBEAT:-}" ] && args+=(--heartbeat "$HEARTBEAT")
+	args+=(--heartbeat "$HEARTBEAT")
 	[ -n "${HISTORY:-}" ] && args+=(--history-per-channel "$HISTORY")
 	rm -f "$SOCK"
 	bin/ssedge "${args[@]}" >"$OUT/$n-$MODE.log" 2>&1 &
@@ -67,7 +70,7 @@ for n in $CONNS; do
 	done
 	load=(--url "http://127.0.0.1:$PORT/events?channel=scale" --publish-socket "$SOCK" --conns "$n"
 		--server-pid "$server_pid" --size "$SIZE" --settle 5s --floor-pairs 0 --json "$OUT/$n-$MODE.json"
-		--label "ssedge-$n" --connect-timeout 60s --drain 120s)
+		--label "ssedge-$n" --connect-timeout 60s --drain 120s --heartbeat "$HEARTBEAT")
 	if [ "$MODE" = storm ]; then
 		# Events keep going through the storm: slow enough that one event's
 		# fan-out fits in the interval at this count on 2 cores.

@@ -48,7 +48,8 @@ type config struct {
 	label          string
 	quiet          bool
 	idle           time.Duration // kernmem.go
-	storm          bool          // storm.go
+	heartbeat      time.Duration
+	storm          bool // storm.go
 	stormAfter     int
 	stormConc      int
 	stormSample    time.Duration
@@ -89,6 +90,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.label, "label", "", "name of the server under test, carried into the JSON (for compare)")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress line")
 	fs.DurationVar(&c.idle, "idle", 0, "after connecting, measure the server's CPU this long with nothing published (needs --server-pid; 0: skip)")
+	fs.DurationVar(&c.heartbeat, "heartbeat", 0, "the server's heartbeat interval, to give --idle's CPU per heartbeat (0: not known)")
 	fs.BoolVar(&c.storm, "storm", false, "reconnect storm: once every stream has --storm-after events, drop them all at once and reconnect each with Last-Event-ID while the events go on (storm.go)")
 	fs.IntVar(&c.stormAfter, "storm-after", 0, "events every stream has before the drop (0: a quarter of --events, at least 1)")
 	fs.IntVar(&c.stormConc, "storm-concurrency", 0, "reconnects in flight per worker after the drop (0: --concurrency; a worker's whole share: all at once)")

@@ -95,6 +95,19 @@ type idleCPU struct {
 	Seconds       float64 `json:"seconds"`         // how long it was measured
 	CPUSeconds    float64 `json:"cpu_seconds"`     // server CPU over it (schedstat)
 	PercentOfCore float64 `json:"percent_of_core"` // CPUSeconds / Seconds x 100
+	// HeartbeatsPerS is streams / the server's heartbeat (--heartbeat), and
+	// CPUPerHeartbeatUs the idle CPU divided by them: what one heartbeat
+	// costs the server, its share of the wake-ups and sweeps included.
+	HeartbeatsPerS    float64 `json:"heartbeats_per_s,omitempty"`
+	CPUPerHeartbeatUs float64 `json:"cpu_per_heartbeat_us,omitempty"`
+}
+
+func (c *idleCPU) setHeartbeat(streams int, hb time.Duration) {
+	if c == nil || hb <= 0 || streams <= 0 {
+		return
+	}
+	c.HeartbeatsPerS = float64(streams) / hb.Seconds()
+	c.CPUPerHeartbeatUs = c.CPUSeconds / c.Seconds / c.HeartbeatsPerS * 1e6
 }
 
 // measureIdle samples the server's CPU over d with nothing published.

@@ -95,6 +95,7 @@ func runLoad(cfg *config, log io.Writer) (*result, error) {
 	if res.Idle, err = measureIdle(cfg.serverPID, cfg.idle, log, cfg.quiet); err != nil {
 		return nil, err
 	}
+	res.Idle.setHeartbeat(res.Connected, cfg.heartbeat)
 	if err := sample(&cpuStart); err != nil {
 		return nil, err
 	}

@@ -284,8 +284,11 @@ func (r *result) writeTable(w io.Writer) {
 		fmt.Fprintf(w, "server RSS   baseline %.1f MiB, connected %.1f MiB: %.2f KiB/conn\n",
 			float64(r.BaselineRSSBytes)/(1<<20), float64(r.ConnectedRSSBytes)/(1<<20), r.RSSPerConnBytes/1024)
 		if r.Idle != nil {
-			fmt.Fprintf(w, "server idle  %.1f%% of one core over %.0f s with every stream open and nothing published (%.0f µs per stream per second)\n",
-				r.Idle.PercentOfCore, r.Idle.Seconds, r.Idle.CPUSeconds/r.Idle.Seconds*1e6/float64(max(r.Connected, 1)))
+			fmt.Fprintf(w, "server idle  %.1f%% of one core over %.0f s with every stream open and nothing published", r.Idle.PercentOfCore, r.Idle.Seconds)
+			if r.Idle.HeartbeatsPerS > 0 {
+				fmt.Fprintf(w, ": %.0f heartbeats/s, %.1f µs each", r.Idle.HeartbeatsPerS, r.Idle.CPUPerHeartbeatUs)
+			}
+			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "server CPU   %.3f s in the publish phase (%s; stat says %.2f s): %.2f µs/delivery\n",
 			r.CPUSeconds, r.CPUSource, r.CPUStatSeconds, r.CPUPerDeliveryUs)
