@@ -192,8 +192,9 @@ func printReport(w io.Writer, r tuning.Report) {
 	m := r.Memory
 	fmt.Fprintf(w, "target: %d connections over %d process(es) x %d loops; %g event(s)/s of %d B each; %d CPUs\n",
 		t.Conns, t.Procs, t.Loops, t.EventRate, t.EventBytes, r.CPUs)
-	fmt.Fprintf(w, "memory per connection: %d B kernel socket + %d B in flight + %d B ssedge = %d B; tcp_mem %d page(s) each\n",
-		m.KernelIdleBytes, m.SendBytes, m.UserBytes, m.PerConnBytes, m.TCPPagesPerSocket)
+	fmt.Fprintf(w, "memory per connection: %d B kernel socket + %d B ssedge = %d B idle, + %d B in flight when an event goes to all = %d B; tcp_mem %d page(s) each\n",
+		m.KernelIdleBytes, m.UserBytes, m.IdleBytes, m.SendBytes, m.PerConnBytes, m.TCPPagesPerSocket)
+	fmt.Fprintf(w, "  (ssedge's own sockets only: a client or nginx on this box adds a socket of its own per stream)\n")
 	fmt.Fprintf(w, "cpu: %.0f heartbeats/s every %s = %.2f of %g core(s) idle; one event to all about %.1f s; accepting all about %.0f s\n\n",
 		r.CPU.HeartbeatsPerS, t.Heartbeat, r.CPU.IdleCores, r.CPU.Cores, r.CPU.FanoutSeconds, r.CPU.ConnectSeconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
