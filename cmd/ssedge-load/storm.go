@@ -28,11 +28,12 @@ import (
 
 // stormWorker is what a worker tells the parent about its storm.
 type stormWorker struct {
-	Dropped      int   `json:"dropped"`
-	DropNs       int64 `json:"drop_ns"`
-	Resumed      int   `json:"resumed"`
-	Failed       int   `json:"failed"`
-	LastResumeNs int64 `json:"last_resume_ns"`
+	Dropped      int            `json:"dropped"`
+	DropNs       int64          `json:"drop_ns"`
+	Resumed      int            `json:"resumed"`
+	Failed       int            `json:"failed"`
+	LastResumeNs int64          `json:"last_resume_ns"`
+	Errors       map[string]int `json:"errors,omitempty"` // why resumes failed
 }
 
 // stormResult is the storm's part of the result.
@@ -40,14 +41,15 @@ type stormResult struct {
 	After       int `json:"after"`       // events every stream had before the drop
 	Concurrency int `json:"concurrency"` // reconnects in flight per worker (0: --concurrency)
 
-	Dropped         int     `json:"dropped"`
-	Resumed         int     `json:"resumed"`
-	ResumeFailed    int     `json:"resume_failed"`
-	DropSpreadMs    float64 `json:"drop_spread_ms"`   // first worker's drop to the last's
-	ResumeSeconds   float64 `json:"resume_seconds"`   // first drop to the last stream head back
-	CompleteSeconds float64 `json:"complete_seconds"` // first drop to every stream having every event
-	LastPublishS    float64 `json:"last_publish_s"`   // first drop to the last event's publish: completion cannot come before it
-	ResumeRate      float64 `json:"resume_rate_per_s"`
+	Dropped         int            `json:"dropped"`
+	Resumed         int            `json:"resumed"`
+	ResumeFailed    int            `json:"resume_failed"`
+	DropSpreadMs    float64        `json:"drop_spread_ms"`   // first worker's drop to the last's
+	ResumeSeconds   float64        `json:"resume_seconds"`   // first drop to the last stream head back
+	CompleteSeconds float64        `json:"complete_seconds"` // first drop to every stream having every event
+	LastPublishS    float64        `json:"last_publish_s"`   // first drop to the last event's publish: completion cannot come before it
+	ResumeRate      float64        `json:"resume_rate_per_s"`
+	ResumeErrors    map[string]int `json:"resume_errors,omitempty"`
 
 	Gaps map[string]int `json:"gaps,omitempty"` // ssedge.gap events, by reason
 
@@ -203,6 +205,12 @@ func (st *stormResult) fill(ws *workerSet, smp *serverSampler, complete bool, co
 		if r := p.resumed; r != nil {
 			st.Resumed += r.Resumed
 			st.ResumeFailed += r.Failed
+			for k, n := range r.Errors {
+				if st.ResumeErrors == nil {
+					st.ResumeErrors = map[string]int{}
+				}
+				st.ResumeErrors[k] += n
+			}
 			lastResume = max(lastResume, r.LastResumeNs)
 		}
 	}
@@ -253,6 +261,9 @@ func (st *stormResult) writeTable(w io.Writer) {
 		st.After, st.Dropped, st.DropSpreadMs, concName(st.Concurrency))
 	fmt.Fprintf(w, "resume       %d streaming again, %d failed, the last %.2f s after the drop (%.0f/s)\n",
 		st.Resumed, st.ResumeFailed, st.ResumeSeconds, st.ResumeRate)
+	for _, k := range slices.Sorted(maps.Keys(st.ResumeErrors)) {
+		fmt.Fprintf(w, "             %d x %s\n", st.ResumeErrors[k], k)
+	}
 	fmt.Fprintf(w, "complete     every event on every stream %.2f s after the drop; the last event was published %.2f s after it\n",
 		st.CompleteSeconds, st.LastPublishS)
 	gaps := "none"

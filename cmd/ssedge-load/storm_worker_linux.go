@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"maps"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -22,6 +23,7 @@ type stormState struct {
 	failed    int   // dropped streams that could not resume
 	lastResNs int64 // when the last one resumed, unix ns
 	gaps      map[string]int
+	errsAt    map[string]int // the failure counts at the drop, to tell the resume's own
 }
 
 // onStormEvent counts gap events, which carry no run payload, and
@@ -70,6 +72,7 @@ func (w *worker) dropReady() bool {
 func (w *worker) drop() stormWorker {
 	w.storm.dropped = true
 	w.storm.dropNs = time.Now().UnixNano()
+	w.storm.errsAt = maps.Clone(w.errs)
 	n := 0
 	for i := range w.subs {
 		s := &w.subs[i]
@@ -122,6 +125,11 @@ func (w *worker) resumeFailed(s *subscription) {
 
 func (w *worker) stormStatus() message {
 	m := w.status("resumed")
-	m.Storm = &stormWorker{DropNs: w.storm.dropNs, Resumed: w.storm.resumed, Failed: w.storm.failed, LastResumeNs: w.storm.lastResNs}
+	m.Storm = &stormWorker{DropNs: w.storm.dropNs, Resumed: w.storm.resumed, Failed: w.storm.failed, LastResumeNs: w.storm.lastResNs, Errors: map[string]int{}}
+	for k, n := range w.errs {
+		if d := n - w.storm.errsAt[k]; d > 0 {
+			m.Storm.Errors[k] = d
+		}
+	}
 	return m
 }
