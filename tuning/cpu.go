@@ -11,16 +11,21 @@ import (
 // box of idle streams; the heartbeat is (SYSCTL.md, "CPU").
 const (
 	// HeartbeatCPU is ssedge's CPU per heartbeat frame sent to an idle
-	// stream, the kernel's loopback work charged to it included. 17 µs
-	// was measured at 625,000 streams on main at 56eb45e (issue 16); the
-	// figure here is what bench/scale.sh --idle measures now.
-	HeartbeatCPU = 17 * time.Microsecond
+	// stream, the kernel's loopback work charged to it included: server
+	// CPU with nothing published / heartbeats per second. 12.1 and 12.4
+	// µs at 100,000 and 200,000 streams (bench/scale.sh, 15 s heartbeat,
+	// docs/BENCH.md "1M streams"); 17 µs was measured at 625,000 on a
+	// busier box (issue 16).
+	HeartbeatCPU = 12 * time.Microsecond
 	// DeliveryCPU is ssedge's CPU per delivery of one event to many
-	// subscribers (the 15k broadcast of docs/BENCH.md).
-	DeliveryCPU = 8 * time.Microsecond
-	// ConnectCPU is ssedge's CPU per accepted stream: accept, request
-	// parse, head write, joining the channel.
-	ConnectCPU = 40 * time.Microsecond
+	// subscribers: 9.9 to 11.1 µs at 200,000 streams, the client on the
+	// same cores (bench/scale.sh).
+	DeliveryCPU = 10 * time.Microsecond
+	// ConnectCPU bounds ssedge's CPU per accepted stream (accept, request
+	// parse, head write, joining the channel): 200,000 streams connected
+	// in 13.3 s on two cores that also ran the client, at most 133 µs of
+	// the box per connection for both ends; half of it is taken.
+	ConnectCPU = 60 * time.Microsecond
 	// DefaultHeartbeat is the interval assumed when the target gives
 	// none; cmd/ssedge passes poller.DefaultHeartbeat.
 	DefaultHeartbeat = 15 * time.Second
