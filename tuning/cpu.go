@@ -13,14 +13,16 @@ const (
 	// HeartbeatCPU is ssedge's CPU per heartbeat frame sent to an idle
 	// stream, the kernel's loopback work charged to it included: server
 	// CPU with nothing published / heartbeats per second. 12.1 and 12.4
-	// µs at 100,000 and 200,000 streams (bench/scale.sh, 15 s heartbeat,
-	// docs/BENCH.md "1M streams"); 17 µs was measured at 625,000 on a
-	// busier box (issue 16).
-	HeartbeatCPU = 12 * time.Microsecond
+	// µs at 100,000 and 200,000 streams (15 s heartbeat), 18.4 µs at
+	// 1,000,000 (45 s), where a million sockets no longer fit the caches
+	// (bench/scale.sh, docs/BENCH.md "1M streams"). The figure at scale is
+	// taken: it is where the cores run out.
+	HeartbeatCPU = 18 * time.Microsecond
 	// DeliveryCPU is ssedge's CPU per delivery of one event to many
-	// subscribers: 9.9 to 11.1 µs at 200,000 streams, the client on the
-	// same cores (bench/scale.sh).
-	DeliveryCPU = 10 * time.Microsecond
+	// subscribers: 9.9 to 11.1 µs at 200,000 streams, 16.1 µs at
+	// 1,000,000, the client on the same cores (bench/scale.sh); the
+	// figure at scale is taken.
+	DeliveryCPU = 16 * time.Microsecond
 	// ConnectCPU bounds ssedge's CPU per accepted stream (accept, request
 	// parse, head write, joining the channel): 200,000 streams connected
 	// in 13.3 s on two cores that also ran the client, at most 133 µs of
