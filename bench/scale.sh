@@ -64,8 +64,11 @@ for n in $CONNS; do
 	rm -f "$SOCK"
 	bin/ssedge "${args[@]}" >"$OUT/$n-$MODE.log" 2>&1 &
 	server_pid=$!
-	for _ in $(seq 300); do
-		if [ -S "$SOCK" ] && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
+	# Up when the publish socket exists and every worker listens (one
+	# listener per loop, at least one per worker): the baseline RSS must
+	# count every process.
+	for _ in $(seq 600); do
+		if [ -S "$SOCK" ] && [ "$(ss -Hltn "sport = :$PORT" | wc -l)" -ge "$p" ]; then break; fi
 		sleep 0.1
 	done
 	load=(--url "http://127.0.0.1:$PORT/events?channel=scale" --publish-socket "$SOCK" --conns "$n"

@@ -68,9 +68,10 @@ func stormConfig(t *testing.T, addr, socket string, pid int, extra ...string) *c
 // and resumes with its Last-Event-ID while events go on, and gets every
 // event exactly once, in order, from history and then live.
 func TestStormResumesEveryStream(t *testing.T) {
-	addr, socket, pid := startSSEdge(t)
+	addr, socket, pid := startSSEdge(t, "--heartbeat", "100ms")
 	cfg := stormConfig(t, addr, socket, pid, "--conns", "500", "--procs", "2", "--src-addrs", "2",
-		"--events", "40", "--interval", "20ms", "--storm-after", "5", "--storm-sample", "50ms")
+		"--events", "40", "--interval", "20ms", "--storm-after", "5", "--storm-sample", "50ms",
+		"--idle", "500ms", "--heartbeat", "100ms")
 	res, err := runLoad(cfg, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +86,12 @@ func TestStormResumesEveryStream(t *testing.T) {
 	}
 	if st.ResumeSeconds <= 0 || st.CompleteSeconds < st.ResumeSeconds || st.Server.Samples < 2 || st.Server.PeakRSSBytes <= 0 {
 		t.Errorf("storm figures %+v: want resume and completion times, samples and the server's RSS", st)
+	}
+	// --idle: the server's CPU with the streams open and nothing published,
+	// per heartbeat; and the kernel's side, which counts these sockets.
+	if res.Idle == nil || res.Idle.CPUSeconds <= 0 || res.Idle.HeartbeatsPerS != 5000 || res.Idle.CPUPerHeartbeatUs <= 0 ||
+		res.Kernel.Connected.TCPInUse < 1000 || res.Kernel.Connected.SlabBytes <= 0 {
+		t.Errorf("idle %+v, kernel %+v: want CPU per heartbeat at 5000 heartbeats/s and the 1000 sockets counted", res.Idle, res.Kernel)
 	}
 	if !strings.Contains(table.String(), "resume       500 streaming again") {
 		t.Errorf("the table lacks the storm's resume line")
