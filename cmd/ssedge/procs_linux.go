@@ -107,8 +107,9 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 	if err != nil {
 		return o.blame(err)
 	}
-	// The supervisor numbers events and relays them; it keeps no history
-	// (the workers do) and serves no subscriber.
+	// The supervisor numbers events and relays them, and serves no
+	// subscriber; it keeps a history too, the one each worker starts with
+	// (the relay's hello carries it), so a restarted worker starts warm.
 	hub, stopHub, err := o.supervisorHub(ctx, log) // cluster.go
 	if err != nil {
 		return err
@@ -149,6 +150,16 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 		return err
 	}
 	r.workers = s.reloadWorkers
+	if o.cluster.servers == "" {
+		// The supervisor's history is what a restarted worker starts
+		// with: it keeps the workers' bounds, rules included, and takes a
+		// reload's as they do.
+		hub.SetHistoryLimits(historyLimits(o.rules))
+		r.workers = func(o *serveOptions) {
+			hub.SetHistoryBounds(o.hubConfig(0).History, historyLimits(o.rules))
+			s.reloadWorkers(o)
+		}
+	}
 	go r.run(ctx, hup)
 	s.relay = pubsub.NewRelay(hub, relayStall, ids.word().Store)
 	var stopAdmin func()
@@ -408,15 +419,29 @@ func serveWorker(o *serveOptions, index string) error {
 	if err != nil {
 		return err
 	}
-	seed, err := pubsub.ReadRelayHello(conn)
+	// The supervisor's history up to the relay's position comes first
+	// (the same snapshot the first start and every restart get), so a
+	// client resuming here after a worker restart gets what its siblings
+	// would give it. In cluster mode the worker restores from the log
+	// instead, and the supervisor keeps no history.
+	snap, err := pubsub.ReadRelayHello(conn, o.hubConfig(0).History.SnapshotLimit())
 	if err != nil {
 		return err
 	}
-	hub, stopHub, relay, err := o.workerHub(seed, ids.word().Load, conn, log) // cluster.go
+	hub, stopHub, relay, err := o.workerHub(snap.LastID(), ids.word().Load, conn, log) // cluster.go
 	if err != nil {
 		return err
 	}
 	defer stopHub()
+	if o.cluster.servers == "" {
+		// The rules' history bounds first, so that a channel a rule gives
+		// a longer history keeps all of it (newReloader sets them again).
+		hub.SetHistoryLimits(historyLimits(o.rules))
+		if err := hub.LoadSnapshot(snap); err != nil {
+			return fmt.Errorf("worker: the supervisor's history: %w", err)
+		}
+		log.Info("history loaded from the supervisor", zap.Int("events", snap.Events()), zap.Uint64("last_id", snap.LastID()))
+	}
 	cfg := o.pollerConfig(side, hub, log)
 	cfg.Listen, cfg.ProxyListen = nil, nil
 	for _, pl := range passed {
