@@ -91,6 +91,7 @@ type supervisor struct {
 	ids     *idWord          // the highest id relayed, shared with the workers
 	admin   *supervisorAdmin // --admin-listen; nil when off
 	config  *configSnapshot  // the configuration file in force, for the workers; nil without --config
+	keys    *workerKeys      // the key files in force, for the workers (workerkeys_linux.go)
 	quit    chan struct{}    // closed when stopping
 
 	mu       sync.Mutex // guards stopping, procs and reloads
@@ -144,21 +145,33 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 		}
 		defer s.config.remove()
 	}
+	if s.keys, err = newWorkerKeys(o); err != nil {
+		in.Close(context.Background())
+		return err
+	}
+	defer s.keys.remove()
 	r, err := newReloader(o, nil, log, hub, nil, in)
 	if err != nil {
 		in.Close(context.Background())
 		return err
 	}
-	r.workers = s.reloadWorkers
-	if o.cluster.servers == "" {
-		// The supervisor's history is what a restarted worker starts
-		// with: it keeps the workers' bounds, rules included, and takes a
-		// reload's as they do.
+	// The supervisor's history is what a restarted worker starts with: it
+	// keeps the workers' bounds, rules included, and takes a reload's as
+	// they do. In cluster mode it keeps none (the workers restore from
+	// the log).
+	keepsHistory := o.cluster.servers == ""
+	if keepsHistory {
 		hub.SetHistoryLimits(historyLimits(o.rules))
-		r.workers = func(o *serveOptions) {
+	}
+	r.workers = func(o *serveOptions) {
+		if keepsHistory {
 			hub.SetHistoryBounds(o.hubConfig(0).History, historyLimits(o.rules))
-			s.reloadWorkers(o)
 		}
+		if err := s.keys.write(o); err != nil {
+			s.log.Error("config reload not passed to the workers; they keep the configuration they run", zap.Error(err))
+			return
+		}
+		s.reloadWorkers(o)
 	}
 	go r.run(ctx, hup)
 	s.relay = pubsub.NewRelay(hub, relayStall, ids.word().Store)
@@ -320,6 +333,7 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 	env := append(os.Environ(), fmt.Sprintf("%s=%d", workerEnv, i), workerListenersEnv+"="+string(layout))
 	env = append(env, s.admin.workerEnv(i)...)
 	env = append(env, s.config.env()...)
+	env = append(env, s.keys.env()...)
 	// /proc/self/exe: the very binary that runs, even if the file on disk
 	// was replaced by an upgrade since (the relay protocol must match).
 	// argv[0] names the worker in ps and top, as nginx's "worker process".
