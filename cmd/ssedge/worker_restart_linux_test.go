@@ -405,3 +405,47 @@ func TestWorkerRestartWithoutConfigFile(t *testing.T) {
 		t.Fatalf("%d worker restarts logged, want 1", n)
 	}
 }
+
+// A key rotated by a reload is what a restarted worker verifies with, even
+// when the key file is gone by then: the supervisor copies each key it
+// puts in force for its workers.
+func TestWorkerRestartAfterKeyRotation(t *testing.T) {
+	oldSecret := []byte("the-old-secret-0123456789abcdef-0123")
+	newSecret := []byte("the-new-secret-0123456789abcdef-0123")
+	secretFile := t.TempDir() + "/secret"
+	if err := os.WriteFile(secretFile, oldSecret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf("private-prefix = [\"private-\"]\nauth-secret-file = %q\n", secretFile)
+	path := writeConfig(t, conf)
+	s := startServer(t, "--procs", "2", "--loops", "1", "--config", path)
+	workers := children(t, s.cmd.Process.Pid)
+	if err := os.WriteFile(secretFile, newSecret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.reload(t, path, conf, 2, `"msg":"config reloaded"`, `"worker"`)
+	os.Remove(secretFile)
+	os.Remove(path)
+	syscall.Kill(workers[0], syscall.SIGKILL)
+	now := waitReplaced(t, s.cmd.Process.Pid, 2, workers[0], 30*time.Second)
+	var fresh int
+	for _, w := range now {
+		if !slices.Contains(workers, w) {
+			fresh = w
+		}
+	}
+	s.logs.Wait(t, 30*time.Second, 1, `"msg":"subscriber loops started"`, fmt.Sprintf(`"pid":%d`, fresh))
+	tok, err := auth.Mint(newSecret, []string{"private-*"}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := fmt.Sprintf(`"pid":%d`, fresh)
+	for i := 0; s.logs.Count(`"msg":"subscribe"`, part) < 5; i++ {
+		if i == 400 {
+			t.Fatalf("400 streams, %d on the restarted worker %d", s.logs.Count(`"msg":"subscribe"`, part), fresh)
+		}
+		if code := status(t, s.listen, "/events?channel=private-a&token="+tok); code != 200 {
+			t.Fatalf("stream %d with the rotated key: %d, want 200", i, code)
+		}
+	}
+}
