@@ -3,6 +3,8 @@ package tuning
 import (
 	"fmt"
 	"time"
+
+	"github.com/ssedge/ssedge/poller"
 )
 
 // The CPU model, from runs on the 2-core test VM (docs/BENCH.md, "1M
@@ -29,8 +31,8 @@ const (
 	// the box per connection for both ends; half of it is taken.
 	ConnectCPU = 60 * time.Microsecond
 	// DefaultHeartbeat is the interval assumed when the target gives
-	// none; cmd/ssedge passes poller.DefaultHeartbeat.
-	DefaultHeartbeat = 15 * time.Second
+	// none: serve's own default.
+	DefaultHeartbeat = poller.DefaultHeartbeat
 	// cpuHeadroom is the share of the cores the idle cost may take
 	// before a check warns: events, connects and the client need the rest.
 	cpuHeadroom = 0.5
