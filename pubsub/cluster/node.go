@@ -81,6 +81,7 @@ type Node struct {
 	takeMu      sync.Mutex    // one message at a time into the hub (take)
 	seen        atomic.Uint64 // the newest stream sequence a consumer delivered (restored ones included)
 	broken      atomic.Value  // string: why the node stopped following the stream (ErrSequenceJump); Ready reports it
+	fetches     chan struct{} // one token per resume fetch under way (fetch.go), maxFetches at most
 }
 
 // Open connects, makes sure the stream exists with the history limits,
@@ -136,7 +137,7 @@ func OpenFollower(ctx context.Context, cfg Config, seed uint64) (*Node, error) {
 		// An empty log: restore(0) would mean "to the stream's end", which
 		// the relay delivers instead; nothing to restore below id 1.
 		hubCfg := n.cfg.Hub
-		hubCfg.GivenIDs, hubCfg.Upstream, hubCfg.UpstreamCheck = true, n.upstream, n.upstreamCheck
+		hubCfg.GivenIDs, hubCfg.Upstream, hubCfg.UpstreamCheck, hubCfg.UpstreamFetch = true, n.upstream, n.upstreamCheck, n.upstreamFetch
 		if up := n.cfg.Upstream; up != nil {
 			hubCfg.Upstream = func() uint64 { return max(up(), n.upstream()) }
 		}
@@ -170,6 +171,7 @@ func connect(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Log, prefix: subjectPrefix(cfg.Stream)}
 	n.reconnected = make(chan struct{}, 1)
+	n.fetches = make(chan struct{}, maxFetches)
 	opts, err := n.natsOptions()
 	if err != nil {
 		return nil, err
