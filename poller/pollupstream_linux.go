@@ -36,6 +36,7 @@ func (l *loop) parkFetchingPoll(slot int32, r *httpmin.Request, chans []replayCh
 	}
 	lp.fetch = l.srv.cfg.Hub.FetchUpstream(ranges, longPollMaxEvents, longPollMaxBytes)
 	l.stats.upstreamFetches.Add(1)
+	l.log.Debug("long-poll reads from the cluster's stream", zap.Int("channels", len(ranges)), zap.Uint64("after", ranges[0].After))
 	c.state, c.after, c.longPoll = stateLongPoll, after, lp
 	// The poll's deadline holds while the read is under way only as a
 	// check that it ends (fetchingPollDeadline): the read has its own

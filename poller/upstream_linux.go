@@ -88,6 +88,7 @@ func (l *loop) settleUpstream(slot int32, below uint64) bool {
 		rp.fetchChans = idx
 		rp.fetch = l.srv.cfg.Hub.FetchUpstream(ranges, frames, bytes)
 		l.stats.upstreamFetches.Add(1)
+		l.log.Debug("resume reads from the cluster's stream", zap.Int("channels", len(ranges)), zap.Uint64("after", ranges[0].After))
 	}
 	return c.state == stateStreaming
 }
