@@ -83,7 +83,7 @@ func (l *loop) pollFetched(slot int32) bool {
 	lp.fetch = nil
 	if f.Err != nil {
 		l.log.Info("answering a long-poll 503: its events could not be read from the cluster's stream", zap.Error(f.Err))
-		l.endFetchingPoll(slot, 503, "the cluster's event log could not be read now; poll again from the same lastEventId", CloseBadRequest)
+		l.endFetchingPoll(slot, 503, "the cluster's event log could not be read now; poll again from the same lastEventId", CloseUnavailable)
 		return true
 	}
 	below := l.cursor.NextID()

@@ -81,6 +81,14 @@
 //     history ignores and the relay carries, so --procs workers keep the
 //     same ids.
 //
+//   - Upstream reads (upstream.go), for a hub whose log holds more than its
+//     memory: Config.UpstreamFetch starts reading channels' id ranges from
+//     the log on its own goroutine; loops call Hub.FetchUpstream, which
+//     returns at once, and poll UpstreamFetch.Done on later turns (its
+//     fields are written before Finish and read only after Done: the
+//     atomic orders them). The events come back with their frames
+//     formatted and what the log lost of each range.
+//
 // Locks, who takes them, and what waits on what:
 //
 //   - The history lock (history.mu) is the publishers' lock. Every publish

@@ -37,7 +37,8 @@
 //     marks: the floor is the stream's first sequence less one, and a
 //     channel holding as many messages as the per-subject limit may have
 //     lost older ones (its mark is its first retained sequence less one).
-//     So once a node serves, a resume on it is exact from memory.
+//     So once a node serves, a resume on it is exact, from memory or
+//     (what memory does not hold) from the stream.
 //   - Following (Node.Run): one ordered consumer over the whole stream from
 //     the hub's newest id on (heartbeats every second, so a consumer lost
 //     with its NATS server is re-created within about 2 s) feeds
@@ -64,6 +65,17 @@
 //     goroutine, at most one at a time (Config.UpstreamCheck); the loop
 //     that serves the resume never waits for NATS, it asks again on its
 //     next turns.
+//   - Resumes from the stream (fetch.go, the hub's Config.UpstreamFetch):
+//     a loop whose memory lacks a resume's events (the node's history
+//     bounds are smaller than the stream's, or it restored only part)
+//     asks for channels' id ranges; a goroutine (at most maxFetches at
+//     once, each bounded by fetchTimeout) reads them with JetStream
+//     "next message for subject at or after sequence" gets, formats each
+//     frame once with the sequence as the id, and works out what the
+//     stream itself lost of each range (a subject's retained messages are
+//     its newest: nothing is lost if one at or before the range's start
+//     is held; otherwise the floor or the per-subject limit may have taken
+//     some). The loop picks the result up on a later turn.
 //
 // Broker down: publishes are refused at once (not connected) or within
 // PublishTimeout; open streams stay open (the loops know nothing of NATS);
@@ -75,14 +87,15 @@
 // delivery: Run's message handler is the only caller of PublishAt, so the
 // hub gets events in order from one goroutine); at most one goroutine
 // looks up the stream's last sequence for resumes at a time (refreshing);
-// everything else shared is atomic. Publish is safe for
+// resume reads run on goroutines of their own, handing their result over
+// through pubsub.UpstreamFetch (fields written before Finish, read after
+// Done); everything else shared is atomic. Publish is safe for
 // concurrent use.
 //
-// Not here (docs/cluster.md says what to do instead): resumes from the
-// stream for events a node's memory no longer holds (the history's limits
-// equal the stream's, so memory holds what the stream holds unless the
-// byte budget's per-event overhead evicts first); per-channel [[channel]]
-// history rules bound memory only, not the stream.
+// Not here (docs/cluster.md says what to do instead): --cluster-routes
+// (several boxes' embedded servers in one NATS cluster: run a NATS
+// cluster); per-channel [[channel]] history rules bound memory only, not
+// the stream.
 //
 // --procs: the supervisor's Node (Config.NoHistory) publishes and follows;
 // each worker's hub comes from OpenFollower: restored from the stream up to
