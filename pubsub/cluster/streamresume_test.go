@@ -150,3 +150,26 @@ func TestResumeFromStreamBrokerDown(t *testing.T) {
 	st = small.subscribe(t, "/events?channel=d", fmt.Sprint(ids[0]))
 	expectIDs(t, st, ids[1:]...)
 }
+
+// --procs: each worker's memory (2 a channel) holds less than the stream,
+// and its resumes read the rest from the stream too.
+func TestResumeFromStreamProcs(t *testing.T) {
+	b := startBroker(t)
+	a := startNode(t, "--cluster", b.URL(), "--history-per-channel", "50")
+	var ids []uint64
+	for i := range 10 {
+		ids = append(ids, a.pub.MustPublish(t, "w", "", fmt.Sprint(i)))
+	}
+	n := startNode(t, "--cluster", b.URL(), "--history-per-channel", "2", "--procs", "2", "--loops", "1")
+	// Enough connections that both workers serve some (the kernel spreads
+	// them over the workers' SO_REUSEPORT sockets).
+	for range 8 {
+		st := n.subscribe(t, "/events?channel=w", fmt.Sprint(ids[0]))
+		expectIDs(t, st, ids[1:]...)
+		st.Close()
+	}
+	live := n.subscribe(t, "/events?channel=w", fmt.Sprint(ids[0]-1))
+	expectIDs(t, live, ids...)
+	id := a.pub.MustPublish(t, "w", "", "live")
+	expectIDs(t, live, id)
+}
