@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -19,10 +20,10 @@ import (
 // memory (its history bounds are smaller than the stream's limits, or it
 // restored only part of what the stream holds) gets them from the stream,
 // not a gap. The hub's Config.UpstreamFetch is upstreamFetch: a loop asks
-// for a few channels' id ranges, a goroutine reads them with JetStream
-// message gets ("the first message at or after sequence S on subject X",
-// one subject per channel, so nothing of other channels is read) and
-// finishes the fetch; the loop picks the events up on a later turn.
+// for a few channels' id ranges, a goroutine reads them with an ephemeral
+// consumer filtered on those channels' subjects (so nothing of other
+// channels is read) from the lowest start sequence, and finishes the
+// fetch; the loop picks the events up on a later turn.
 
 // Fetch bounds: one fetch gives up after fetchTimeout (the loop then
 // closes the stream, or answers the poll 503, and the client retries),
@@ -53,64 +54,95 @@ func (n *Node) upstreamFetch(f *pubsub.UpstreamFetch, maxEvents, maxBytes int) {
 	}()
 }
 
-// fetch reads f's ranges, each channel up to its share of the bounds,
-// and what the stream has lost of each.
+// fetch reads f's ranges with one ephemeral consumer, filtered on their
+// channels' subjects and starting at the lowest range's start, so the
+// messages come in sequence order across the channels, in batches; it
+// stops at the bounds (the fetch then covers up to the last sequence read)
+// or at the highest range's end, and deletes the consumer.
 func (n *Node) fetch(ctx context.Context, f *pubsub.UpstreamFetch, maxEvents, maxBytes int) error {
 	if st := n.nc.Status(); st != nats.CONNECTED {
 		return fmt.Errorf("NATS connection %s", strings.ToLower(st.String()))
 	}
-	perEvents, perBytes := max(maxEvents/len(f.Ranges), 1), max(maxBytes/len(f.Ranges), 1)
-	f.Covered = 0
-	complete := true
-	for _, r := range f.Ranges {
-		f.Covered = max(f.Covered, r.UpTo)
-	}
-	firsts := make([]uint64, len(f.Ranges))
+	subjects := make([]string, len(f.Ranges))
+	bySubject := make(map[string]int, len(f.Ranges))
+	start, upTo := uint64(math.MaxUint64), uint64(0)
 	for i, r := range f.Ranges {
-		subject := n.prefix + "." + channelToken([]byte(r.Channel))
-		seq, events, bytes := r.After+1, 0, 0
-		for seq <= r.UpTo {
-			if events >= perEvents || bytes >= perBytes {
-				// Not every event up to UpTo: the fetch covers this range
-				// only up to what it read (seq-1), and so all ranges.
-				f.Covered, complete = min(f.Covered, seq-1), false
-				break
-			}
-			m, err := n.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
-			if errors.Is(err, jetstream.ErrMsgNotFound) {
-				break // nothing more on this channel
-			}
+		subjects[i] = n.prefix + "." + channelToken([]byte(r.Channel))
+		bySubject[subjects[i]] = i
+		start, upTo = min(start, r.After+1), max(upTo, r.UpTo)
+	}
+	cfg := jetstream.ConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start,
+		AckPolicy: jetstream.AckNonePolicy, MemoryStorage: true, Replicas: 1,
+		InactiveThreshold: 2 * fetchTimeout, // removed by the server if the delete below is lost
+	}
+	if len(subjects) == 1 {
+		cfg.FilterSubject = subjects[0]
+	} else {
+		cfg.FilterSubjects = slices.Compact(slices.Sorted(slices.Values(subjects)))
+	}
+	cons, err := n.stream.CreateConsumer(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	name := cons.CachedInfo().Name
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n.stream.DeleteConsumer(dctx, name)
+	}()
+	firsts := make([]uint64, len(f.Ranges))
+	f.Covered = upTo
+	pending := cons.CachedInfo().NumPending
+	events, bytes := 0, 0
+	for done := pending == 0; !done; {
+		batch, err := cons.Fetch(int(min(pending, uint64(maxEvents-events), 512)), jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return err
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			md, err := m.Metadata()
 			if err != nil {
 				return err
 			}
-			if m.Sequence < seq {
-				return fmt.Errorf("asked for sequence %d or later on %q, got %d", seq, subject, m.Sequence)
-			}
-			if m.Sequence > r.UpTo {
+			seq := md.Sequence.Stream
+			pending = md.NumPending
+			if seq > upTo {
+				done = true
 				break
 			}
-			seq = m.Sequence + 1
-			ev, err := n.event(m)
+			if pending == 0 {
+				done = true
+			}
+			i, ok := bySubject[m.Subject()]
+			if !ok || seq <= f.Ranges[i].After || seq > f.Ranges[i].UpTo {
+				continue
+			}
+			ev, err := n.event(seq, m.Subject(), m.Headers(), m.Data(), md.Timestamp)
 			if err != nil {
 				continue // not an ssedge event: skipped, as Run skips it
 			}
 			if firsts[i] == 0 {
-				firsts[i] = ev.ID
+				firsts[i] = seq
 			}
 			f.Events = append(f.Events, ev)
 			events++
 			bytes += len(ev.Frame)
+			if !done && (events >= maxEvents || bytes >= maxBytes) {
+				// The bounds: every message up to seq was read, none above.
+				f.Covered, done = seq, true
+				break
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+			return err
+		}
+		if got == 0 && !done {
+			return fmt.Errorf("nothing after sequence %d within the wait, though %d messages are pending", start, pending)
 		}
 	}
-	if !complete {
-		f.Events = slices.DeleteFunc(f.Events, func(ev *pubsub.Event) bool { return ev.ID > f.Covered })
-	}
-	slices.SortFunc(f.Events, func(a, b *pubsub.Event) int {
-		if a.ID < b.ID {
-			return -1
-		}
-		return 1
-	})
 	f.Loss = make([]pubsub.UpstreamLoss, len(f.Ranges))
 	for i, r := range f.Ranges {
 		loss, err := n.lost(ctx, r, firsts[i])
@@ -123,8 +155,8 @@ func (n *Node) fetch(ctx context.Context, f *pubsub.UpstreamFetch, maxEvents, ma
 }
 
 // event turns a stream message into a hub event, its frame formatted once.
-func (n *Node) event(m *jetstream.RawStreamMsg) (*pubsub.Event, error) {
-	ch, name, err := n.decode(m.Subject, m.Header)
+func (n *Node) event(seq uint64, subject string, h map[string][]string, data []byte, at time.Time) (*pubsub.Event, error) {
+	ch, name, err := n.decode(subject, h)
 	if err != nil {
 		return nil, err
 	}
@@ -133,12 +165,11 @@ func (n *Node) event(m *jetstream.RawStreamMsg) (*pubsub.Event, error) {
 			return nil, err
 		}
 	}
-	if m.Sequence == 0 || m.Sequence > pubsub.MaxID {
-		return nil, fmt.Errorf("%w: sequence %d out of range", ErrForeignMessage, m.Sequence)
+	if seq == 0 || seq > pubsub.MaxID {
+		return nil, fmt.Errorf("%w: sequence %d out of range", ErrForeignMessage, seq)
 	}
-	data := m.Data
-	ev := &pubsub.Event{ID: m.Sequence, Channel: ch, Published: m.Time.UnixNano()}
-	ev.Frame = sse.AppendEvent(make([]byte, 0, sse.EventLen(m.Sequence, []byte(name), data)), m.Sequence, []byte(name), data)
+	ev := &pubsub.Event{ID: seq, Channel: ch, Published: at.UnixNano()}
+	ev.Frame = sse.AppendEvent(make([]byte, 0, sse.EventLen(seq, []byte(name), data)), seq, []byte(name), data)
 	return ev, nil
 }
 
