@@ -69,9 +69,10 @@
 //     a loop whose memory lacks a resume's events (the node's history
 //     bounds are smaller than the stream's, or it restored only part)
 //     asks for channels' id ranges; a goroutine (at most maxFetches at
-//     once, each bounded by fetchTimeout) reads them with JetStream
-//     "next message for subject at or after sequence" gets, formats each
-//     frame once with the sequence as the id, and works out what the
+//     once, each bounded by fetchTimeout) reads them with one ephemeral
+//     consumer filtered on their subjects (no acks, deleted after the
+//     read), formats each frame once with the sequence as the id, and
+//     works out what the
 //     stream itself lost of each range (a subject's retained messages are
 //     its newest: nothing is lost if one at or before the range's start
 //     is held; otherwise the floor or the per-subject limit may have taken
