@@ -9,9 +9,10 @@
 //   - The stream (Config.Stream, default SSEDGE): created if missing with
 //     file storage, Config.Replicas, discard-old limits taken from the
 //     history flags (max messages per subject = --history-per-channel,
-//     max age = --history-age, max bytes = --history-memory) and a 2-minute
-//     duplicate window; an existing stream gets those limits (its replicas
-//     stay). Its only subject filter is "ssedge.<stream>.*". A new stream
+//     max age = --history-age, max bytes = --history-memory) and a
+//     2-minute duplicate window (at most the max age, as JetStream
+//     requires); an existing stream keeps its own limits and replicas (a
+//     node whose flags differ warns). Its only subject filter is "ssedge.<stream>.*". A new stream
 //     starts at the clock in microseconds (first_seq), where local mode's
 //     ids are, so ids keep increasing for clients of a site that moves.
 //   - The subject mapping (subject.go): a channel is one subject token,

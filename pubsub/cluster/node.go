@@ -277,7 +277,8 @@ func (n *Node) ensureStream(ctx context.Context) error {
 		MaxAge:            age,
 		MaxBytes:          maxBytes,
 		Replicas:          n.cfg.Replicas,
-		Duplicates:        2 * time.Minute,
+		// JetStream refuses a duplicate window longer than the max age.
+		Duplicates: min(2*time.Minute, age),
 		// A new stream starts where local mode's clock-seeded ids are now,
 		// so ids stay increasing for clients when a site moves from local
 		// mode (their resume is then a gap, never "future" or a repeat).

@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ssedge/ssedge/internal/ssetest"
 )
 
 // A node whose memory holds fewer events than the stream (its
@@ -172,4 +178,39 @@ func TestResumeFromStreamProcs(t *testing.T) {
 	expectIDs(t, live, ids...)
 	id := a.pub.MustPublish(t, "w", "", "live")
 	expectIDs(t, live, id)
+}
+
+// Events the stream aged out (its first sequence moved past them) are a
+// gap, reason evicted, before the ones it still holds — told by the
+// stream, not by the node's memory, which here keeps only 1 a channel.
+func TestResumeFromStreamAged(t *testing.T) {
+	b := startBroker(t)
+	a := startNode(t, "--cluster", b.URL(), "--history-per-channel", "50", "--history-age", "1s")
+	small := startNode(t, "--cluster", b.URL(), "--history-per-channel", "1", "--history-age", "1s")
+	old := []uint64{a.pub.MustPublish(t, "aged", "", "0"), a.pub.MustPublish(t, "aged", "", "1")}
+	nc, err := nats.Connect(b.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	s, err := js.Stream(context.Background(), "SSEDGE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ssetest.WaitFor(t, 20*time.Second, "the stream to age out the first events", func() bool {
+		info, err := s.Info(context.Background())
+		return err == nil && info.State.FirstSeq > old[1]
+	})
+	var held []uint64
+	for i := range 3 {
+		held = append(held, a.pub.MustPublish(t, "aged", "", fmt.Sprint("new ", i)))
+	}
+	st := small.subscribe(t, "/events?channel=aged", fmt.Sprint(old[0]))
+	f := st.MustEvent(t)
+	want := fmt.Sprintf(`"lastEventId":%d,"firstAvailableId":%d,"reason":"evicted"`, old[0], held[0])
+	if f.Event != "ssedge.gap" || !strings.Contains(f.Data, want) {
+		t.Fatalf("resume from before the stream's first sequence: %q, want a gap with %s", f.Raw, want)
+	}
+	expectIDs(t, st, held...)
 }
