@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -20,14 +19,14 @@ import (
 
 // Config configures a node's connection to the shared event log.
 type Config struct {
-	Servers   []string // nats:// URLs; empty with Embedded set
-	Embedded  *server.Server
-	Stream    string // JetStream stream name; default DefaultStream
-	Replicas  int    // replicas when the stream is created; default 1
-	Creds     string // NATS credentials file
-	TokenFile string // file holding a NATS token
-	TLSCA     string // CA bundle for the NATS server's certificate
-	TLSCert   string // client certificate (with TLSKey)
+	Servers   []string  // nats:// URLs; empty with Embedded set
+	Embedded  *Embedded // nats-server in this process (StartEmbedded); Servers is then empty
+	Stream    string    // JetStream stream name; default DefaultStream
+	Replicas  int       // replicas when the stream is created; default 1
+	Creds     string    // NATS credentials file
+	TokenFile string    // file holding a NATS token
+	TLSCA     string    // CA bundle for the NATS server's certificate
+	TLSCert   string    // client certificate (with TLSKey)
 	TLSKey    string
 
 	// PublishTimeout bounds the wait for JetStream's acknowledgement; past
@@ -179,7 +178,10 @@ func connect(cfg Config) (*Node, error) {
 	url := strings.Join(cfg.Servers, ",")
 	if cfg.Embedded != nil {
 		url = ""
-		opts = append(opts, nats.InProcessServer(cfg.Embedded))
+		opts = append(opts, nats.InProcessServer(cfg.Embedded.Server), nats.IgnoreDiscoveredServers())
+		if cfg.Embedded.Token != "" {
+			opts = append(opts, nats.Token(cfg.Embedded.Token)) // after --cluster-token-file's: that one guards the routes here
+		}
 	}
 	if n.nc, err = nats.Connect(url, opts...); err != nil {
 		return nil, fmt.Errorf("cluster: connect to %q: %w", url, err)
