@@ -94,10 +94,15 @@
 // Done); everything else shared is atomic. Publish is safe for
 // concurrent use.
 //
-// Not here (docs/cluster.md says what to do instead): --cluster-routes
-// (several boxes' embedded servers in one NATS cluster: run a NATS
-// cluster); per-channel [[channel]] history rules bound memory only, not
-// the stream.
+// Embedded (embedded.go): nats-server in this process, listening on no
+// port; with Routes, the boxes' embedded servers form one NATS cluster
+// ("ssedge"), routes guarded by a shared secret, and each server also
+// listens on a loopback client port (nats-server starts routes only after
+// a client listener) that a random token guards, which only this process
+// knows (Embedded.Token).
+//
+// Not here (docs/cluster.md says what to do instead): per-channel
+// [[channel]] history rules bound memory only, not the stream.
 //
 // --procs: the supervisor's Node (Config.NoHistory) publishes and follows;
 // each worker's hub comes from OpenFollower: restored from the stream up to
