@@ -74,13 +74,7 @@ func StartEmbedded(dir string, routes *Routes) (*Embedded, error) {
 	}
 	e.Server = ns
 	if routes != nil {
-		// A restarted box's JetStream catches up with the others first;
-		// connecting before that has seen the in-process connection
-		// dropped. Waited for at most 10 s: a box started before a quorum
-		// of the others is not current until they come, and Open retries.
-		for deadline := time.Now().Add(10 * time.Second); !ns.JetStreamIsCurrent() && time.Now().Before(deadline); {
-			time.Sleep(50 * time.Millisecond) // polling the server's own state
-		}
+		waitCurrent(ns)
 	}
 	return e, nil
 }
@@ -121,4 +115,23 @@ func routeOptions(opts *server.Options, r *Routes, e *Embedded) error {
 	e.Token = hex.EncodeToString(b)
 	opts.DontListen, opts.Host, opts.Port, opts.Authorization = false, "127.0.0.1", server.RANDOM_PORT, e.Token
 	return nil
+}
+
+// waitCurrent gives a box that joins running peers (a restart) the time
+// to catch its JetStream up with theirs: connecting before that has seen
+// the in-process connection dropped. It waits at most 1 s for a route to
+// come up (none: the peers are not running yet, or will not let this box
+// in), then at most 10 s for JetStream to be current; Open retries past
+// that. It polls the server's own state.
+func waitCurrent(ns *server.Server) {
+	deadline := time.Now().Add(time.Second)
+	for ns.NumRoutes() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ns.NumRoutes() == 0 {
+		return
+	}
+	for deadline = time.Now().Add(10 * time.Second); !ns.JetStreamIsCurrent() && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 }
