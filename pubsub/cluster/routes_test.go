@@ -65,7 +65,15 @@ func TestEmbeddedRoutes(t *testing.T) {
 		t.Fatalf("after losing a box: %q, %v; want id %d", f.Raw, err, more)
 	}
 	nodes[2] = restartBox(t, args(2))
-	expectIDs(t, nodes[2].subscribe(t, "/events?channel=r", fmt.Sprint(ids[3])), ids[4], ids[5], more)
+	// Within 30 s, not at once: once, a restarted box served before it had
+	// caught up with the stream (docs/cluster.md, known issues).
+	back := nodes[2].subscribe(t, "/events?channel=r", fmt.Sprint(ids[3]))
+	for _, want := range []uint64{ids[4], ids[5], more} {
+		f, err := back.NextEvent(30 * time.Second)
+		if err != nil || f.ID != fmt.Sprint(want) {
+			t.Fatalf("resume on the restarted box: %q, %v; want id %d", f.Raw, err, want)
+		}
+	}
 
 	// A box with the wrong secret is not let in: it cannot serve.
 	wrong := filepath.Join(dir, "wrong")
