@@ -138,6 +138,7 @@ type Stats struct {
 	BacklogBytes      int64                // their unsent bytes then
 	LongPollsParked   uint64               // long-poll requests that waited for an event
 	LongPollsAnswered uint64               // long-poll answers sent (at once, on an event, or at the deadline)
+	UpstreamFetches   uint64               // reads from the cluster's stream started for resumes and polls its memory no longer covers
 }
 
 // LoopStats is one loop's counters and its place on the event ring.

@@ -27,6 +27,8 @@
 //	deliver_linux.go   delivery: ring to writev, backlogs, slow consumers
 //	resume_linux.go    resume: history replay and gap events
 //	longpoll_linux.go  long-poll: answers from history, parked polls
+//	upstream_linux.go  resume from the durable log (cluster mode) for what memory lost
+//	pollupstream_linux.go long-poll from the durable log: parked while it is read
 //	limits_linux.go    connection limits (global, derived, per address)
 //	timers_linux.go    what runs on time: deadlines, heartbeats, accept retry
 //	drain_linux.go     Server.Drain: graceful shutdown, closes spread over a window
@@ -143,6 +145,22 @@
 // the loop asks again each turn and sleeps at most futureRecheckMs
 // meanwhile, and a parked long-poll asks again at its deadline. The
 // replay state exists only while replaying.
+//
+// Resume from the durable log (cluster mode, Hub.CanFetchUpstream): a
+// channel whose events after the client's position fell out of memory
+// (its eviction mark is above the position) is not given a gap: the
+// replay starts a read of that range from the log (Hub.FetchUpstream, at
+// most half the backlog bounds), which runs on the log's goroutine; the
+// loop never waits for it, sleeps at most futureRecheckMs while one is
+// under way, and takes the result on a later turn. The fetched events
+// are merged by id with the channels memory covers: while a channel waits
+// for the log, no event above its position goes out on any channel; once
+// its range is read it goes back to memory (exact above the mark), then
+// live with the others. The only gap is what the log reports lost
+// (reason evicted), sent before the events. A failed read closes the
+// stream (CloseUnavailable): the client resumes again from its id. A
+// long-poll that needs the log is parked on no channel until the read is
+// done, then answered up to where the read covered, or 503 if it failed.
 //
 // Long-poll: GET /poll answers from history at once, or parks the
 // connection on its channels like a subscriber (state stateLongPoll, its

@@ -25,13 +25,14 @@ const (
 	CloseTokenExpired              // the token that allowed a private channel expired
 	CloseRevoked                   // a reload's rules no longer allow a channel of the stream (ssedge.revoked sent)
 	CloseDrain                     // closed by a graceful drain (Server.Drain): a stream after its final retry frame, or a request refused with 503
+	CloseUnavailable               // a resume needed events from the cluster's stream, which could not be read: the client reconnects and resumes
 	closeReasons
 )
 
 var closeNames = [closeReasons]string{
 	"none", "peer closed", "peer reset", "header timeout", "bad request",
 	"slow consumer", "response done", "shutdown", "over limit", "token expired", "revoked",
-	"drain",
+	"drain", "log unavailable",
 }
 
 func (r CloseReason) String() string {

@@ -30,6 +30,13 @@ type longPoll struct {
 	// (cluster mode): at the poll's deadline it is asked again, and a
 	// future id is then answered with future gaps.
 	since int64
+	// fetch, when not nil, is the read from the durable log this poll
+	// waits for (cluster mode, pollupstream_linux.go): chans are the
+	// poll's channels, fetchChans those the fetch reads. The poll is then
+	// on no channel; the loop answers it once the fetch is done.
+	fetch      *pubsub.UpstreamFetch
+	chans      []replayChan
+	fetchChans []int
 }
 
 // longPoll answers GET /poll: the retained events after lastEventId at once,
@@ -69,7 +76,11 @@ func (l *loop) longPoll(slot int32, r *httpmin.Request) {
 			since = now // park; asked again at the deadline
 		}
 	}
-	n, gaps, lastID := l.collectHistory(chans, future, below)
+	n, gaps, lastID, fromLog := l.collectHistory(chans, future, below)
+	if fromLog {
+		l.parkFetchingPoll(slot, r, chans, after, timeout)
+		return
+	}
 	if resume && !future {
 		lastID = max(lastID, last) // a lagging loop must not send the client back
 	}
@@ -124,7 +135,11 @@ func (l *loop) longPollTimeout() (time.Duration, string) {
 // is where the client polls from next: below-1 when everything was
 // included, else the last id included (every smaller one of these
 // channels is in the answer, as the merge goes in id order).
-func (l *loop) collectHistory(chans []replayChan, future bool, below uint64) (events, gaps int, lastID uint64) {
+//
+// fromLog: some channel's events after its position fell out of memory
+// and are read from the durable log instead (cluster mode); nothing is
+// collected then, the caller parks the poll for that read.
+func (l *loop) collectHistory(chans []replayChan, future bool, below uint64) (events, gaps int, lastID uint64, fromLog bool) {
 	hub := l.srv.cfg.Hub
 	l.gapsJSON = l.gapsJSON[:0]
 	for i := range chans {
@@ -146,6 +161,11 @@ func (l *loop) collectHistory(chans []replayChan, future bool, below uint64) (ev
 			l.gapsJSON = appendGapJSON(l.gapsJSON, rc.name, asked, first, reason)
 			l.stats.gaps[reason].Add(1)
 			gaps++
+		}
+	}
+	for i := range chans {
+		if chans[i].upTo != 0 {
+			return 0, gaps, 0, true
 		}
 	}
 	lastID = below - 1
@@ -170,7 +190,7 @@ func (l *loop) collectHistory(chans []replayChan, future bool, below uint64) (ev
 		best.after = best.next.ID
 		best.next = hub.HistoryAfter(best.name, best.after, below).Next
 	}
-	return events, gaps, lastID
+	return events, gaps, lastID, false
 }
 
 func (l *loop) appendLongPollEvent(ev *pubsub.Event) {
@@ -205,6 +225,10 @@ func (l *loop) sendLongPollAnswer(slot int32, origin []byte, after CloseReason, 
 func (l *loop) answerLongPoll(slot int32, head int32) {
 	c := l.conns.at(slot)
 	lp := c.longPoll
+	if lp.fetch != nil {
+		l.fetchingPollDeadline(slot)
+		return
+	}
 	lastID := l.cursor.NextID() - 1
 	if lp.ahead != 0 {
 		for head >= 0 && l.batch[l.refs[head].ev].ID <= lp.ahead {

@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"math"
 	"strconv"
 	"time"
 
@@ -21,12 +22,23 @@ type replay struct {
 	// position passes the id.
 	since    int64
 	checking bool
+	// fetch is the read from the durable log under way (cluster mode,
+	// upstream_linux.go), for the channels fetchChans indexes; nil if none.
+	fetch      *pubsub.UpstreamFetch
+	fetchChans []int
 }
 
 type replayChan struct {
 	name  string
 	after uint64        // ids up to here are sent, reported as a gap, or were the client's
 	next  *pubsub.Event // the oldest retained event after it and below the loop's position; nil if none
+	// upTo, when not 0: this node's memory may lack the channel's events
+	// up to upTo, and those come from the durable log (upstream_linux.go):
+	// queue holds the fetched ones not yet sent, and through (when not 0)
+	// is how far the fetch that filled it covered the channel.
+	upTo    uint64
+	through uint64
+	queue   []*pubsub.Event
 }
 
 // prepareReplay gives a resuming subscriber its replay state, before its
@@ -79,11 +91,19 @@ func (l *loop) checkFuture(slot int32) {
 	rp.asked = below - 1
 }
 
-// futureChecks reports whether a replay waits for Hub.Future to tell: the
-// loop then sleeps at most futureRecheckMs, to ask again.
+// futureChecks reports whether a replay waits for Hub.Future to tell, or
+// for a read from the durable log (a resume's or a long-poll's): the loop
+// then sleeps at most futureRecheckMs, to ask again.
 func (l *loop) futureChecks() bool {
 	for _, r := range l.replaying {
-		if c := l.conns.at(r.slot); c.gen == r.gen && c.replay != nil && c.replay.checking {
+		c := l.conns.at(r.slot)
+		if c.gen != r.gen {
+			continue
+		}
+		if rp := c.replay; rp != nil && (rp.checking || rp.fetch != nil) {
+			return true
+		}
+		if c.longPoll != nil && c.longPoll.fetch != nil {
 			return true
 		}
 	}
@@ -106,7 +126,11 @@ func (l *loop) replayReady() bool {
 	frames, bytes := l.replayChunk()
 	for _, r := range l.replaying {
 		c := l.conns.at(r.slot)
-		if c.gen == r.gen && c.replay != nil && c.state == stateStreaming && replayRoom(c, frames, bytes) {
+		if c.gen == r.gen && c.replay != nil && c.state == stateStreaming && replayRoom(c, frames, bytes) &&
+			(c.replay.fetch == nil || c.replay.fetch.Done()) { // a read under way: futureChecks paces the loop
+			return true
+		}
+		if c.gen == r.gen && c.longPoll != nil && c.longPoll.fetch != nil && c.longPoll.fetch.Done() {
 			return true
 		}
 	}
@@ -129,6 +153,12 @@ func (l *loop) runReplays() {
 	keep := l.replaying[:0]
 	for _, r := range l.replaying {
 		c := l.conns.at(r.slot)
+		if c.gen == r.gen && c.state == stateLongPoll && c.longPoll != nil && c.longPoll.fetch != nil {
+			if !l.pollFetched(r.slot) {
+				keep = append(keep, r)
+			}
+			continue
+		}
 		if c.gen != r.gen || c.replay == nil || c.state != stateStreaming {
 			continue
 		}
@@ -152,38 +182,62 @@ func (l *loop) runReplays() {
 
 // replayStep queues the next chunk of history, merged across channels in
 // id order, with a gap event first for each channel that lost events.
+// A channel whose events fell out of this node's memory (upTo set) takes
+// part with what the durable log gave it (its queue); while it waits for
+// the log, no event above its position goes out on any channel, so the
+// merge stays in id order.
 func (l *loop) replayStep(slot int32) {
 	c := l.conns.at(slot)
 	rp := c.replay
 	below := l.cursor.NextID()
 	frames, bytes := l.replayChunk()
 	for i := range rp.chans {
-		l.look(slot, &rp.chans[i], below)
+		if rp.chans[i].upTo == 0 {
+			l.look(slot, &rp.chans[i], below)
+		}
 	}
 	for c.state == stateStreaming && c.out.len() < frames && c.out.bytes < bytes {
+		if !l.settleUpstream(slot, below) {
+			return
+		}
 		var best *replayChan
+		var ev *pubsub.Event
+		barrier := uint64(math.MaxUint64) // ids above it wait for the log
 		for i := range rp.chans {
-			if rc := &rp.chans[i]; rc.next != nil && (best == nil || rc.next.ID < best.next.ID) {
-				best = rc
+			rc := &rp.chans[i]
+			next := rc.next
+			if rc.upTo != 0 {
+				if len(rc.queue) == 0 {
+					barrier = min(barrier, rc.after)
+					continue
+				}
+				next = rc.queue[0]
+			}
+			if next != nil && (ev == nil || next.ID < ev.ID) {
+				best, ev = rc, next
 			}
 		}
-		if best == nil {
+		if best == nil || ev.ID > barrier {
 			// Join only once this loop's ring position is past the client's
 			// id: a loop lagging behind the one that served the client's
 			// previous connection would otherwise deliver it again what it
 			// already has. Until then the connection waits here.
-			if below > rp.asked {
+			if best == nil && barrier == math.MaxUint64 && below > rp.asked {
 				l.finishReplay(slot)
 			}
 			break
 		}
-		ev := best.next
 		best.after = ev.ID
 		if !l.enqueue(slot, ev.Frame) {
 			break
 		}
 		l.stats.replayed.Add(1)
-		l.look(slot, best, below)
+		if best.upTo != 0 {
+			best.queue[0] = nil
+			best.queue = best.queue[1:]
+		} else {
+			l.look(slot, best, below)
+		}
 	}
 	if c.state == stateStreaming && c.out.len() > 0 {
 		l.flush(slot)
@@ -205,6 +259,12 @@ func (l *loop) lookAhead(rc *replayChan, below uint64) (gap bool, asked, first u
 	res := hub.HistoryAfter(rc.name, rc.after, below)
 	rc.next = res.Next
 	if res.Evicted <= rc.after {
+		return false, 0, 0, 0
+	}
+	if hub.CanFetchUpstream() {
+		// Memory lacks what the durable log may still hold: the caller
+		// reads it from there, and the log tells what is really gone.
+		rc.upTo, rc.next = min(res.Evicted, below-1), nil
 		return false, 0, 0, 0
 	}
 	first = below

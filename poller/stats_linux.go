@@ -22,6 +22,7 @@ type loopStats struct {
 	backlogBytes      atomic.Int64 // sampled by the heartbeat sweep
 	longPollsParked   atomic.Uint64
 	longPollsAnswered atomic.Uint64
+	upstreamFetches   atomic.Uint64
 }
 
 func (s *loopStats) addTo(st *Stats) {
@@ -48,6 +49,7 @@ func (s *loopStats) addTo(st *Stats) {
 	st.BacklogBytes += s.backlogBytes.Load()
 	st.LongPollsParked += s.longPollsParked.Load()
 	st.LongPollsAnswered += s.longPollsAnswered.Load()
+	st.UpstreamFetches += s.upstreamFetches.Load()
 }
 
 // LoopStats returns each loop's counters, in loop order. Safe for

@@ -66,6 +66,14 @@
 //     (Config.UpstreamCheck, cluster mode) it may answer "not known yet",
 //     and the loop asks again.
 //
+//   - Upstream reads (upstream.go), for a hub whose log holds more than its
+//     memory: Config.UpstreamFetch starts reading channels' id ranges from
+//     the log on its own goroutine; loops call Hub.FetchUpstream, which
+//     returns at once, and poll UpstreamFetch.Done on later turns (its
+//     fields are written before Finish and read only after Done: the
+//     atomic orders them). The events come back with their frames
+//     formatted and what the log lost of each range.
+//
 //   - Given ids, for a hub fed by a durable log that numbers events itself
 //     (package pubsub/cluster: NATS JetStream, whose stream sequence is the
 //     id on every node). Such a hub has Config.GivenIDs and the log's last

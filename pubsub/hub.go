@@ -29,6 +29,11 @@ type Config struct {
 	// means no such look has ended yet, and one is under way. Loops call
 	// it, so it must not block: the caller asks again later.
 	UpstreamCheck func(id uint64, since int64) (exists, known bool)
+	// UpstreamFetch, for a hub fed by a durable log, starts reading f's
+	// ranges from the log on its own goroutine and returns at once; it
+	// calls f.Finish when done (upstream.go). Loops call it through
+	// FetchUpstream for resumes their memory no longer covers.
+	UpstreamFetch func(f *UpstreamFetch, maxEvents, maxBytes int)
 }
 
 // Default limits.
@@ -48,6 +53,7 @@ type Hub struct {
 	count   atomic.Uint64                                     // events published
 	up      func() uint64                                     // Config.Upstream; nil in a single process
 	upCheck func(id uint64, since int64) (exists, known bool) // Config.UpstreamCheck; nil but in cluster mode
+	upFetch func(f *UpstreamFetch, maxEvents, maxBytes int)   // Config.UpstreamFetch; nil but in cluster mode
 	given   bool                                              // Config.GivenIDs: Publish is refused (ids come from PublishAt)
 	done    chan struct{}
 	once    sync.Once
@@ -65,7 +71,7 @@ func NewHub(cfg Config) *Hub {
 		cfg.Seed = seedFromClock(time.Now())
 	}
 	h := &Hub{ring: newEventRing(cfg.RingSize), hist: newHistory(cfg.History, cfg.Seed), seed: cfg.Seed,
-		maxData: cfg.MaxEventBytes, up: cfg.Upstream, upCheck: cfg.UpstreamCheck, given: cfg.GivenIDs, done: make(chan struct{})}
+		maxData: cfg.MaxEventBytes, up: cfg.Upstream, upCheck: cfg.UpstreamCheck, upFetch: cfg.UpstreamFetch, given: cfg.GivenIDs, done: make(chan struct{})}
 	h.ring.base = cfg.Seed
 	h.restart.Store(cfg.Seed)
 	go h.janitor()

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -29,6 +28,7 @@ import (
 // clusterOptions are the --cluster flags.
 type clusterOptions struct {
 	servers, dir, stream   string
+	routes, routeListen    string
 	creds, tokenFile       string
 	tlsCA, tlsCert, tlsKey string
 	replicas               int
@@ -40,6 +40,8 @@ func addClusterFlags(fs *flag.FlagSet, o *serveOptions) {
 	c := &o.cluster
 	fs.StringVar(&c.servers, "cluster", "", "share one event log with other nodes on NATS JetStream: nats://HOST:PORT[,nats://HOST2:PORT...], or embedded (nats-server in this process, with --cluster-dir); see docs/cluster.md (default: local mode, ids from the clock)")
 	fs.StringVar(&c.dir, "cluster-dir", "", "with --cluster embedded: the JetStream file store, so history and ids survive a restart")
+	fs.StringVar(&c.routes, "cluster-routes", "", "with --cluster embedded: nats-route://HOST:PORT[,...] of every box's embedded server (with --cluster-route-listen), joining them into one NATS cluster; --cluster-token-file then guards the routes")
+	fs.StringVar(&c.routeListen, "cluster-route-listen", "", "with --cluster-routes: HOST:PORT this box's embedded server accepts the other boxes' routes on")
 	fs.StringVar(&c.stream, "cluster-stream", cluster.DefaultStream, "JetStream stream name (its subjects are ssedge.NAME.*)")
 	fs.IntVar(&c.replicas, "cluster-replicas", 1, "stream replicas when ssedge creates the stream")
 	fs.StringVar(&c.creds, "cluster-creds", "", "NATS credentials file")
@@ -58,6 +60,12 @@ func (o *serveOptions) checkCluster() error {
 			return o.blame(errors.New("--cluster-dir needs --cluster embedded"))
 		}
 		return nil
+	}
+	if (c.routes != "" || c.routeListen != "") && c.servers != "embedded" {
+		return o.blame(errors.New("--cluster-routes and --cluster-route-listen need --cluster embedded (with an external NATS cluster, give --cluster its URLs)"))
+	}
+	if (c.routes == "") != (c.routeListen == "") {
+		return o.blame(errors.New("--cluster-routes and --cluster-route-listen go together"))
 	}
 	if c.servers == "embedded" && c.dir == "" {
 		return o.blame(errors.New("--cluster embedded needs --cluster-dir DIR (the JetStream store)"))
@@ -201,9 +209,20 @@ func (o *serveOptions) clusterConfig(log *zap.Logger) cluster.Config {
 // asked) and follows the stream on its own goroutine.
 func (o *serveOptions) startNode(ctx context.Context, cfg cluster.Config, log *zap.Logger) (hub *pubsub.Hub, stop func(), err error) {
 	c := &o.cluster
-	var ns *natsserver.Server
+	var ns *cluster.Embedded
 	if c.servers == "embedded" {
-		if ns, err = cluster.StartEmbedded(c.dir); err != nil {
+		var routes *cluster.Routes
+		if c.routes != "" {
+			routes = &cluster.Routes{Listen: c.routeListen, URLs: strings.Split(c.routes, ",")}
+			if c.tokenFile != "" {
+				b, err := os.ReadFile(c.tokenFile)
+				if err != nil {
+					return nil, nil, fmt.Errorf("--cluster-token-file: %w", err)
+				}
+				routes.Secret = strings.TrimSpace(string(b))
+			}
+		}
+		if ns, err = cluster.StartEmbedded(c.dir, routes); err != nil {
 			return nil, nil, err
 		}
 		cfg.Embedded = ns

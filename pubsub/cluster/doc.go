@@ -9,9 +9,10 @@
 //   - The stream (Config.Stream, default SSEDGE): created if missing with
 //     file storage, Config.Replicas, discard-old limits taken from the
 //     history flags (max messages per subject = --history-per-channel,
-//     max age = --history-age, max bytes = --history-memory) and a 2-minute
-//     duplicate window; an existing stream gets those limits (its replicas
-//     stay). Its only subject filter is "ssedge.<stream>.*". A new stream
+//     max age = --history-age, max bytes = --history-memory) and a
+//     2-minute duplicate window (at most the max age, as JetStream
+//     requires); an existing stream keeps its own limits and replicas (a
+//     node whose flags differ warns). Its only subject filter is "ssedge.<stream>.*". A new stream
 //     starts at the clock in microseconds (first_seq), where local mode's
 //     ids are, so ids keep increasing for clients of a site that moves.
 //   - The subject mapping (subject.go): a channel is one subject token,
@@ -37,7 +38,8 @@
 //     marks: the floor is the stream's first sequence less one, and a
 //     channel holding as many messages as the per-subject limit may have
 //     lost older ones (its mark is its first retained sequence less one).
-//     So once a node serves, a resume on it is exact from memory.
+//     So once a node serves, a resume on it is exact, from memory or
+//     (what memory does not hold) from the stream.
 //   - Following (Node.Run): one ordered consumer over the whole stream from
 //     the hub's newest id on (heartbeats every second, so a consumer lost
 //     with its NATS server is re-created within about 2 s) feeds
@@ -64,6 +66,18 @@
 //     goroutine, at most one at a time (Config.UpstreamCheck); the loop
 //     that serves the resume never waits for NATS, it asks again on its
 //     next turns.
+//   - Resumes from the stream (fetch.go, the hub's Config.UpstreamFetch):
+//     a loop whose memory lacks a resume's events (the node's history
+//     bounds are smaller than the stream's, or it restored only part)
+//     asks for channels' id ranges; a goroutine (at most maxFetches at
+//     once, each bounded by fetchTimeout) reads them with one ephemeral
+//     consumer filtered on their subjects (no acks, deleted after the
+//     read), formats each frame once with the sequence as the id, and
+//     works out what the
+//     stream itself lost of each range (a subject's retained messages are
+//     its newest: nothing is lost if one at or before the range's start
+//     is held; otherwise the floor or the per-subject limit may have taken
+//     some). The loop picks the result up on a later turn.
 //
 // Broker down: publishes are refused at once (not connected) or within
 // PublishTimeout; open streams stay open (the loops know nothing of NATS);
@@ -75,14 +89,20 @@
 // delivery: Run's message handler is the only caller of PublishAt, so the
 // hub gets events in order from one goroutine); at most one goroutine
 // looks up the stream's last sequence for resumes at a time (refreshing);
-// everything else shared is atomic. Publish is safe for
+// resume reads run on goroutines of their own, handing their result over
+// through pubsub.UpstreamFetch (fields written before Finish, read after
+// Done); everything else shared is atomic. Publish is safe for
 // concurrent use.
 //
-// Not here (docs/cluster.md says what to do instead): resumes from the
-// stream for events a node's memory no longer holds (the history's limits
-// equal the stream's, so memory holds what the stream holds unless the
-// byte budget's per-event overhead evicts first); per-channel [[channel]]
-// history rules bound memory only, not the stream.
+// Embedded (embedded.go): nats-server in this process, listening on no
+// port; with Routes, the boxes' embedded servers form one NATS cluster
+// ("ssedge"), routes guarded by a shared secret, and each server also
+// listens on a loopback client port (nats-server starts routes only after
+// a client listener) that a random token guards, which only this process
+// knows (Embedded.Token).
+//
+// Not here (docs/cluster.md says what to do instead): per-channel
+// [[channel]] history rules bound memory only, not the stream.
 //
 // --procs: the supervisor's Node (Config.NoHistory) publishes and follows;
 // each worker's hub comes from OpenFollower: restored from the stream up to

@@ -35,13 +35,13 @@ func TestMain(m *testing.M) {
 // broker is a nats-server with JetStream, in the test process, on a
 // loopback port that survives Stop and Start (same port, same store).
 type broker struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	port int
 	ns   *server.Server
 }
 
-func startBroker(t *testing.T) *broker {
+func startBroker(t testing.TB) *broker {
 	t.Helper()
 	b := &broker{t: t, dir: t.TempDir(), port: -1}
 	b.Start()
@@ -87,7 +87,7 @@ type node struct {
 
 // startNode runs ssedge serve with args (--cluster ... among them) and
 // waits for its "ssedge serving" line: from then on it must be ready.
-func startNode(t *testing.T, args ...string) *node {
+func startNode(t testing.TB, args ...string) *node {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "pub.sock")
 	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--publish-socket", sock,

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -20,14 +19,14 @@ import (
 
 // Config configures a node's connection to the shared event log.
 type Config struct {
-	Servers   []string // nats:// URLs; empty with Embedded set
-	Embedded  *server.Server
-	Stream    string // JetStream stream name; default DefaultStream
-	Replicas  int    // replicas when the stream is created; default 1
-	Creds     string // NATS credentials file
-	TokenFile string // file holding a NATS token
-	TLSCA     string // CA bundle for the NATS server's certificate
-	TLSCert   string // client certificate (with TLSKey)
+	Servers   []string  // nats:// URLs; empty with Embedded set
+	Embedded  *Embedded // nats-server in this process (StartEmbedded); Servers is then empty
+	Stream    string    // JetStream stream name; default DefaultStream
+	Replicas  int       // replicas when the stream is created; default 1
+	Creds     string    // NATS credentials file
+	TokenFile string    // file holding a NATS token
+	TLSCA     string    // CA bundle for the NATS server's certificate
+	TLSCert   string    // client certificate (with TLSKey)
 	TLSKey    string
 
 	// PublishTimeout bounds the wait for JetStream's acknowledgement; past
@@ -81,6 +80,7 @@ type Node struct {
 	takeMu      sync.Mutex    // one message at a time into the hub (take)
 	seen        atomic.Uint64 // the newest stream sequence a consumer delivered (restored ones included)
 	broken      atomic.Value  // string: why the node stopped following the stream (ErrSequenceJump); Ready reports it
+	fetches     chan struct{} // one token per resume fetch under way (fetch.go), maxFetches at most
 }
 
 // Open connects, makes sure the stream exists with the history limits,
@@ -136,7 +136,7 @@ func OpenFollower(ctx context.Context, cfg Config, seed uint64) (*Node, error) {
 		// An empty log: restore(0) would mean "to the stream's end", which
 		// the relay delivers instead; nothing to restore below id 1.
 		hubCfg := n.cfg.Hub
-		hubCfg.GivenIDs, hubCfg.Upstream, hubCfg.UpstreamCheck = true, n.upstream, n.upstreamCheck
+		hubCfg.GivenIDs, hubCfg.Upstream, hubCfg.UpstreamCheck, hubCfg.UpstreamFetch = true, n.upstream, n.upstreamCheck, n.upstreamFetch
 		if up := n.cfg.Upstream; up != nil {
 			hubCfg.Upstream = func() uint64 { return max(up(), n.upstream()) }
 		}
@@ -170,6 +170,7 @@ func connect(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Log, prefix: subjectPrefix(cfg.Stream)}
 	n.reconnected = make(chan struct{}, 1)
+	n.fetches = make(chan struct{}, maxFetches)
 	opts, err := n.natsOptions()
 	if err != nil {
 		return nil, err
@@ -177,7 +178,10 @@ func connect(cfg Config) (*Node, error) {
 	url := strings.Join(cfg.Servers, ",")
 	if cfg.Embedded != nil {
 		url = ""
-		opts = append(opts, nats.InProcessServer(cfg.Embedded))
+		opts = append(opts, nats.InProcessServer(cfg.Embedded.Server), nats.IgnoreDiscoveredServers())
+		if cfg.Embedded.Token != "" {
+			opts = append(opts, nats.Token(cfg.Embedded.Token)) // after --cluster-token-file's: that one guards the routes here
+		}
 	}
 	if n.nc, err = nats.Connect(url, opts...); err != nil {
 		return nil, fmt.Errorf("cluster: connect to %q: %w", url, err)
@@ -275,7 +279,8 @@ func (n *Node) ensureStream(ctx context.Context) error {
 		MaxAge:            age,
 		MaxBytes:          maxBytes,
 		Replicas:          n.cfg.Replicas,
-		Duplicates:        2 * time.Minute,
+		// JetStream refuses a duplicate window longer than the max age.
+		Duplicates: min(2*time.Minute, age),
 		// A new stream starts where local mode's clock-seeded ids are now,
 		// so ids stay increasing for clients when a site moves from local
 		// mode (their resume is then a gap, never "future" or a repeat).

@@ -33,6 +33,7 @@ func (n *Node) restore(ctx context.Context, upTo uint64) error {
 	}
 	hubCfg := n.cfg.Hub
 	hubCfg.Seed, hubCfg.GivenIDs, hubCfg.Upstream, hubCfg.UpstreamCheck = upTo, true, n.upstream, n.upstreamCheck
+	hubCfg.UpstreamFetch = n.upstreamFetch
 	if n.cfg.NoHistory {
 		hubCfg.History.PerChannel = -1 // the stream's limits were taken from cfg.Hub already
 	}

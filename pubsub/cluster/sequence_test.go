@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -18,26 +19,28 @@ import (
 	"github.com/ssedge/ssedge/internal/ssetest"
 )
 
-// Many clients on overlapping channels reconnect to random nodes with
-// Last-Event-ID while publishers publish on every node, and one node is
-// killed (-9) and replaced mid-run: each client gets every event of its
-// channels exactly once, in id order — 0 silent loss, 0 duplicates, 0 gaps
-// (the stream keeps everything here). A publish cut off by the kill is
-// retried on another node with its idempotency key. Scaled to run in
-// seconds on a 2-core box.
+// Many clients (1,000) on overlapping channels reconnect to random nodes
+// with Last-Event-ID while publishers publish on every node; mid-run NATS
+// is stopped and started again (publishes are refused meanwhile and
+// retried with their idempotency key), and later one node is killed (-9)
+// and replaced. One node keeps only 3 events a channel in memory, so
+// many of its resumes are read from the stream. Each client gets every
+// event of its channels exactly once, in id order — 0 silent loss, 0
+// duplicates, 0 gaps (the stream keeps everything here). Scaled to run in
+// well under a minute with the race detector on a 2-core box.
 func TestSequenceAcrossNodes(t *testing.T) {
 	const (
-		clients    = 300
+		clients    = 1000
 		channels   = 8
-		perNode    = 400 // events each publisher publishes
+		perNode    = 240 // events each publisher publishes
 		maxPerConn = 25  // a client reconnects after at most this many events
 	)
 	b := startBroker(t)
 	args := []string{"--cluster", b.URL(), "--history-per-channel", "100000", "--heartbeat", "1s"}
 	nodes := &nodeSet{}
-	for range 3 {
-		nodes.list = append(nodes.list, startNode(t, args...))
-	}
+	nodes.list = append(nodes.list, startNode(t, args...)) // creates the stream: it keeps everything
+	small := append(slices.Clone(args[:2]), "--history-per-channel", "3", "--heartbeat", "1s")
+	nodes.list = append(nodes.list, startNode(t, small...), startNode(t, args...))
 	chName := func(i int) string { return "seq." + strconv.Itoa(i) }
 	// Clients start after this id: the stream's first sequence is the
 	// clock's (a resume from 0 would be an honest gap).
@@ -78,24 +81,31 @@ func TestSequenceAcrossNodes(t *testing.T) {
 		}()
 	}
 	var pwg sync.WaitGroup
-	var sent sync.WaitGroup
-	sent.Add(3)
+	var third, twoThirds sync.WaitGroup
+	third.Add(3)
+	twoThirds.Add(3)
 	for p := range 3 {
 		pwg.Add(1)
 		go func() {
 			defer pwg.Done()
 			for i := range perNode {
-				if i == perNode/2 {
-					sent.Done()
+				switch i {
+				case perNode / 3:
+					third.Done()
+				case 2 * perNode / 3:
+					twoThirds.Done()
 				}
 				ch := chName(rand.IntN(channels))
 				key := fmt.Sprintf("p%d-%d", p, i)
 				var id uint64
 				var err error
-				for try := 0; try < 20; try++ { // another node after a failure, same key
+				// Refused while NATS is down or a node is gone: retried,
+				// on another node, with the same key, for up to 30 s.
+				for try := 0; try < 600; try++ {
 					if id, err = publishKeyed(nodes.pick(p+try), ch, key); err == nil {
 						break
 					}
+					time.Sleep(50 * time.Millisecond) // a publisher's retry interval
 				}
 				if err != nil {
 					t.Error(err)
@@ -107,7 +117,14 @@ func TestSequenceAcrossNodes(t *testing.T) {
 			}
 		}()
 	}
-	sent.Wait()
+	third.Wait()
+	b.Stop()
+	for _, n := range nodes.list {
+		n.logs.Wait(t, 10*time.Second, 1, "lost the NATS connection")
+	}
+	time.Sleep(time.Second) // an outage that lasts a while: publishes are refused, clients keep reconnecting
+	b.Start()
+	twoThirds.Wait()
 	nodes.killAndReplace(t, 2, args)
 	pwg.Wait()
 	for _, ids := range published {
@@ -134,6 +151,12 @@ func TestSequenceAcrossNodes(t *testing.T) {
 		events += len(r.got)
 	}
 	t.Logf("%d clients, %d connections, %d events delivered, 0 lost, 0 duplicated, 0 gaps", clients, conns, events)
+	fetched := nodes.pick(1).logs.Count("resume reads from the cluster's stream")
+	closed := nodes.pick(1).logs.Count("closing a resuming stream")
+	t.Logf("the small node read %d resume chunks from the stream; %d resumes closed while NATS was down", fetched, closed)
+	if fetched == 0 {
+		t.Fatal("no resume on the small node read from the stream: the test does not cover it")
+	}
 }
 
 // runClient is one client: it resumes on a random node with the last id
@@ -162,8 +185,13 @@ func runClient(nodes *nodeSet, chans []string, have uint64, maxPerConn int, done
 		}
 		failed = 0
 		*conns++
-		for range 1 + rand.IntN(maxPerConn) {
+		for i := range 1 + rand.IntN(maxPerConn) {
 			f, err := st.NextEvent(300 * time.Millisecond)
+			if i == 0 && errors.Is(err, io.EOF) {
+				// Closed before any event: a resume the stream could not
+				// serve (NATS down). Wait as EventSource does, then retry.
+				time.Sleep(100 * time.Millisecond)
+			}
 			if err != nil {
 				break // quiet for a while: reconnect (and check done)
 			}
