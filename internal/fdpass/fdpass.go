@@ -12,7 +12,6 @@ package fdpass
 import (
 	"errors"
 	"fmt"
-	"os"
 )
 
 // Limits of one message.
@@ -32,21 +31,13 @@ var ErrClosed = errors.New("fdpass: peer closed the hand-off socket")
 // ErrTooLarge is returned by Send for a message over the limits.
 var ErrTooLarge = errors.New("fdpass: message over the limits")
 
-// Message is one received message. Its Files are the caller's to close.
+// Message is one received message. Its FDs are the caller's to close
+// (raw descriptors, close-on-exec: wrap one in an *os.File only to keep
+// it, as the File closes it when collected).
 type Message struct {
 	Kind    byte
 	Payload []byte
-	Files   []*os.File
-}
-
-// CloseFiles closes the message's descriptors (those the caller did not
-// take).
-func (m *Message) CloseFiles() {
-	for _, f := range m.Files {
-		if f != nil {
-			f.Close()
-		}
-	}
+	FDs     []int
 }
 
 func tooLarge(payload, fds int) error {

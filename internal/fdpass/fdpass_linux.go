@@ -105,20 +105,27 @@ func (c *Conn) Recv(timeout time.Duration) (*Message, error) {
 				if err != nil {
 					continue
 				}
-				for _, fd := range fds {
-					m.Files = append(m.Files, os.NewFile(uintptr(fd), "handed-over"))
-				}
+				m.FDs = append(m.FDs, fds...)
 			}
 		}
-		if n == 0 && len(m.Files) == 0 {
+		if n == 0 && len(m.FDs) == 0 {
 			return nil, ErrClosed
 		}
 		if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || n == 0 {
-			m.CloseFiles()
+			for _, fd := range m.FDs {
+				unix.Close(fd)
+			}
 			return nil, fmt.Errorf("fdpass: truncated message (%d bytes, flags %#x)", n, flags)
 		}
 		m.Kind = c.buf[0]
 		m.Payload = append([]byte(nil), c.buf[1:n]...)
 		return m, nil
+	}
+}
+
+// CloseFDs closes received descriptors the caller does not keep.
+func CloseFDs(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
 	}
 }

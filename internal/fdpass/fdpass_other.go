@@ -27,3 +27,6 @@ func (c *Conn) Send(kind byte, payload []byte, fds []int) error { return errNeed
 
 // Recv is not available on this system.
 func (c *Conn) Recv(timeout time.Duration) (*Message, error) { return nil, errNeedsLinux }
+
+// CloseFDs does nothing here: nothing is ever received.
+func CloseFDs(fds []int) {}
