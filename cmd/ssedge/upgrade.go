@@ -181,7 +181,7 @@ func (g *publishGate) handOff() {
 // writePidFile writes pid to path atomically (a reader never sees it
 // half written).
 func writePidFile(path string, pid int) error {
-	tmp := path + ".tmp"
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid()) // the old and the new process may both write it
 	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("--pid-file %q: %w", path, err)
 	}

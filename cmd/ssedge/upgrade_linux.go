@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -106,13 +107,25 @@ func (u *upgrader) attempt() bool {
 		return u.abort(h, child, "cannot tell the new process to serve", err)
 	}
 	h.Commit()
+	// The new process rewrites the pid file too; writing it here first
+	// means it names the new process before this one exits, as a
+	// supervisor following PIDFile= (or MAINPID=) needs.
+	newPid := cmd.Process.Pid
+	if u.o.upgrade.pidFile != "" {
+		if err := writePidFile(u.o.upgrade.pidFile, newPid); err != nil {
+			u.log.Error("cannot write the new process's pid", zap.Error(err))
+		}
+	}
+	if err := sdNotify("MAINPID=" + strconv.Itoa(newPid)); err != nil {
+		u.log.Error("cannot tell systemd the new main pid (NOTIFY_SOCKET)", zap.Error(err))
+	}
 	u.gate.handOff()
 	u.in.Disown()
 	if u.admin != nil {
 		u.admin.Disown()
 	}
 	u.log.Info("upgraded: the new process serves every listener and connection; this one exits",
-		zap.Int("new_pid", cmd.Process.Pid), zap.Int("connections", len(h.Conns)), zap.Uint64("last_id", target),
+		zap.Int("new_pid", newPid), zap.Int("connections", len(h.Conns)), zap.Uint64("last_id", target),
 		zap.Duration("paused", time.Since(paused)), zap.Duration("elapsed", time.Since(begin)))
 	// Publishers that waited get errUpgraded and reconnect to the new
 	// process; the socket file stays (Disown).

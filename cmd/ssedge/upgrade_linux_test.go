@@ -402,3 +402,39 @@ func TestUpgradeAbortAfterPause(t *testing.T) {
 		}
 	}
 }
+
+// Under a Type=notify unit: READY=1 once serving, and on an upgrade the
+// old process names the new one with MAINPID= before it exits, after the
+// pid file already names it; the new process then says READY=1.
+func TestUpgradeSystemdNotify(t *testing.T) {
+	dir := t.TempDir()
+	notify := filepath.Join(dir, "notify.sock")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	t.Setenv("NOTIFY_SOCKET", notify)
+	next := func() string {
+		t.Helper()
+		b := make([]byte, 256)
+		ln.SetReadDeadline(time.Now().Add(20 * time.Second))
+		n, err := ln.Read(b)
+		if err != nil {
+			t.Fatalf("no notification: %v", err)
+		}
+		return string(b[:n])
+	}
+	pidFile := filepath.Join(dir, "ssedge.pid")
+	s := startServer(t, "--pid-file", pidFile)
+	if m := next(); m != "READY=1" {
+		t.Fatalf("first notification %q, want READY=1", m)
+	}
+	newPid := upgradeTo(t, s, pidFile)
+	if m := next(); m != "MAINPID="+strconv.Itoa(newPid) {
+		t.Fatalf("notification %q, want MAINPID=%d", m, newPid)
+	}
+	if m := next(); m != "READY=1" {
+		t.Fatalf("notification %q, want READY=1 from the new process", m)
+	}
+}
