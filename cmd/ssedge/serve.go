@@ -365,8 +365,12 @@ func serveSingle(ctx context.Context, o *serveOptions, log *zap.Logger, up *upgr
 	if err := o.writePidFile(); err != nil {
 		log.Error("cannot write the pid file", zap.Error(err))
 	}
-	if err := sdNotify("READY=1"); err != nil {
-		log.Warn("cannot tell systemd the server is ready (NOTIFY_SOCKET)", zap.Error(err))
+	// After an upgrade systemd already has the service as started: the old
+	// process names this one its main process (MAINPID=).
+	if up == nil {
+		if err := sdNotify("READY=1"); err != nil {
+			log.Warn("cannot tell systemd the server is ready (NOTIFY_SOCKET)", zap.Error(err))
+		}
 	}
 	logServing(log, srv.Addrs(), in.Path())
 	go r.run(ctx, hup)
