@@ -43,7 +43,7 @@ const (
 	msgHello    = 'H' // new → old: started, ready to receive
 	msgFDs      = 'F' // old → new: descriptors, in state order (at most fdpass.MaxFDs each)
 	msgPart     = 'P' // old → new: a piece of the state document (JSON)
-	msgEnd      = 'E' // old → new: the state is complete
+	msgEnd      = 'E' // old → new: the state is complete (after the history's pieces, msgHistory)
 	msgTookOver = 'T' // new → old: everything imported, ready to serve
 	msgFailed   = 'X' // new → old: cannot take over (payload: why)
 	msgCommit   = 'K' // old → new: the old process has let go: serve
@@ -100,7 +100,6 @@ type handoffState struct {
 	Publish   handedSocket             `json:"publish"`
 	Admin     *handedSocket            `json:"admin,omitempty"`
 	Conns     []poller.HandoffConn     `json:"conns"`
-	History   []byte                   `json:"history,omitempty"`
 	Upgrades  [2]uint64                `json:"upgrades"` // ok, failed so far
 }
 
@@ -115,7 +114,7 @@ var errUpgraded = fmt.Errorf("%w: this process handed over to a new one (binary 
 // upgrade can pause publishing at a command boundary: a publish that has
 // reached the hub finishes (its publisher gets the id), a new one waits
 // until the upgrade ends — then goes on (the upgrade failed) or is
-// answered errUpgraded (it succeeded).
+// forwarded to the new process (it succeeded; errUpgraded if that fails).
 type publishGate struct {
 	hub      *pubsub.Hub
 	mu       sync.Mutex
@@ -123,6 +122,7 @@ type publishGate struct {
 	paused   bool
 	gone     bool
 	inflight int
+	forward  *forwarder // set with gone: where publishes go from then on
 }
 
 func newPublishGate(hub *pubsub.Hub) *publishGate {
@@ -138,8 +138,12 @@ func (g *publishGate) Publish(channel, name, data, key []byte) (uint64, error) {
 		g.cond.Wait()
 	}
 	if g.gone {
+		fw := g.forward
 		g.mu.Unlock()
-		return 0, errUpgraded
+		if fw == nil {
+			return 0, errUpgraded
+		}
+		return fw.publish(channel, name, data)
 	}
 	g.inflight++
 	g.mu.Unlock()
@@ -170,10 +174,12 @@ func (g *publishGate) resume() {
 	g.mu.Unlock()
 }
 
-// handOff answers every waiting and later publish with errUpgraded.
-func (g *publishGate) handOff() {
+// handOff sends every waiting and later publish to the new process
+// through the publish socket at path.
+func (g *publishGate) handOff(path string) {
 	g.mu.Lock()
 	g.gone = true
+	g.forward = &forwarder{path: path}
 	g.cond.Broadcast()
 	g.mu.Unlock()
 }

@@ -24,6 +24,9 @@ type upgradeChild struct {
 	fds   []int
 	log   *zap.Logger
 	done  bool // the old process has let go
+	// history is the snapshot's encoding (pubsub.ReadSnapshot), until the
+	// hub has loaded it.
+	history []byte
 }
 
 // acceptUpgrade connects to the old process if this process was started
@@ -53,7 +56,11 @@ func acceptUpgrade(log *zap.Logger) (*upgradeChild, error) {
 			return nil, fmt.Errorf("upgrade: receiving the state: %w", err)
 		}
 		c.fds = append(c.fds, m.FDs...)
-		doc = append(doc, m.Payload...)
+		if m.Kind == msgHistory {
+			c.history = append(c.history, m.Payload...)
+		} else {
+			doc = append(doc, m.Payload...)
+		}
 		if m.Kind == msgEnd {
 			break
 		}
@@ -114,7 +121,11 @@ func (c *upgradeChild) openHub(ctx context.Context, o *serveOptions, log *zap.Lo
 	if o.cluster.servers != "" {
 		return nil, nil, errors.New("upgrade: cluster mode does not hand over")
 	}
-	hub := pubsub.NewHub(o.hubConfig(c.state.LastID))
+	hub, err := historyHub(o, c.history, c.state.LastID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("upgrade: the history: %w", err)
+	}
+	c.history = nil
 	return hub, hub.Close, nil
 }
 

@@ -119,16 +119,21 @@ func (u *upgrader) attempt() bool {
 	if err := sdNotify("MAINPID=" + strconv.Itoa(newPid)); err != nil {
 		u.log.Error("cannot tell systemd the new main pid (NOTIFY_SOCKET)", zap.Error(err))
 	}
-	u.gate.handOff()
+	// No publisher may land here any more: the forwarded publishes must
+	// reach the new process, not this one.
 	u.in.Disown()
+	u.in.StopAccepting()
+	u.gate.handOff(u.in.Path())
 	if u.admin != nil {
 		u.admin.Disown()
 	}
 	u.log.Info("upgraded: the new process serves every listener and connection; this one exits",
 		zap.Int("new_pid", newPid), zap.Int("connections", len(h.Conns)), zap.Uint64("last_id", target),
 		zap.Duration("paused", time.Since(paused)), zap.Duration("elapsed", time.Since(begin)))
-	// Publishers that waited get errUpgraded and reconnect to the new
-	// process; the socket file stays (Disown).
+	// Publishes that waited are forwarded to the new process; then the
+	// publisher connections here close (idle ones at once) and their
+	// publishers reconnect to the same path. The socket file stays
+	// (Disown).
 	cctx, ccancel := context.WithTimeout(context.Background(), publishCloseTimeout)
 	u.in.Close(cctx)
 	ccancel()
@@ -167,10 +172,10 @@ func (u *upgrader) send(conn *fdpass.Conn, h *poller.Handoff, last uint64) error
 	}
 	addSocket := func(ln, lock *os.File) bool {
 		opened = append(opened, ln)
-		fds = append(fds, int(ln.Fd()))
+		fds = append(fds, rawFD(ln))
 		if lock != nil {
 			opened = append(opened, lock)
-			fds = append(fds, int(lock.Fd()))
+			fds = append(fds, rawFD(lock))
 		}
 		return lock != nil
 	}
@@ -207,7 +212,22 @@ func (u *upgrader) send(conn *fdpass.Conn, h *poller.Handoff, last uint64) error
 		}
 		doc = doc[n:]
 	}
+	if _, err := sendHistory(conn, u.hub, last); err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
 	return conn.Send(msgEnd, nil, nil)
+}
+
+// rawFD is f's descriptor number, valid while f is open. Not f.Fd():
+// that puts the open file, which f shares with the listener it was
+// duplicated from, into blocking mode, and the listener's Accept would
+// then block in the kernel (and its Close wait for the next connection).
+func rawFD(f *os.File) int {
+	fd := -1
+	if rc, err := f.SyscallConn(); err == nil {
+		rc.Control(func(d uintptr) { fd = int(d) })
+	}
+	return fd
 }
 
 // newProcess is the process an upgrade started.

@@ -141,8 +141,10 @@ func TestUpgradeKeepsStreams(t *testing.T) {
 	pub := startPublishing(t, s.socket, channels, 200)
 	time.Sleep(time.Second) // lets real time pass: events published before the upgrade
 	newPid := upgradeTo(t, s, pidFile)
-	if err := s.cmd.Wait(); err != nil {
-		t.Errorf("the old process: %v, want exit 0", err)
+	// Process.Wait, not Cmd.Wait: that would close the log pipe the new
+	// process writes to as well.
+	if st, err := s.cmd.Process.Wait(); err != nil || !st.Success() {
+		t.Errorf("the old process: %v %v, want exit 0", st, err)
 	}
 	time.Sleep(time.Second) // lets real time pass: events published after the upgrade
 	ids := pub.finish()

@@ -53,3 +53,14 @@ func Adopt(hub *pubsub.Hub, cfg Config, ln, lock *os.File) (*Server, error) {
 	go s.accept()
 	return s, nil
 }
+
+// StopAccepting closes this process's copy of the listener, so that no
+// new publisher connection lands here once a new process serves the
+// socket (Close, later, ends the connections already open). Call Disown
+// first.
+func (s *Server) StopAccepting() {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	s.ln.Close()
+}
