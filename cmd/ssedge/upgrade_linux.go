@@ -85,6 +85,7 @@ func (u *upgrader) attempt() bool {
 	if err := child.expect(conn, msgHello); err != nil {
 		return u.failed("the new process did not start", err)
 	}
+	started := time.Now()
 	// From here on nothing is published and the loops stop at one id.
 	u.gate.pause()
 	target := u.hub.LastID()
@@ -100,9 +101,11 @@ func (u *upgrader) attempt() bool {
 	if err := u.send(conn, h, target); err != nil {
 		return u.abort(h, child, "cannot hand the state over", err)
 	}
+	sent := time.Now()
 	if err := child.expect(conn, msgTookOver); err != nil {
 		return u.abort(h, child, "the new process did not take over", err)
 	}
+	took := time.Now()
 	if err := conn.Send(msgCommit, nil, nil); err != nil {
 		return u.abort(h, child, "cannot tell the new process to serve", err)
 	}
@@ -129,7 +132,9 @@ func (u *upgrader) attempt() bool {
 	}
 	u.log.Info("upgraded: the new process serves every listener and connection; this one exits",
 		zap.Int("new_pid", newPid), zap.Int("connections", len(h.Conns)), zap.Uint64("last_id", target),
-		zap.Duration("paused", time.Since(paused)), zap.Duration("elapsed", time.Since(begin)))
+		zap.Duration("new_process_start", started.Sub(begin)), zap.Duration("loops_pause", paused.Sub(started)),
+		zap.Duration("send", sent.Sub(paused)), zap.Duration("takeover", took.Sub(sent)),
+		zap.Duration("publishing_paused", time.Since(started)), zap.Duration("elapsed", time.Since(begin)))
 	// Publishes that waited are forwarded to the new process; then the
 	// publisher connections here close (idle ones at once) and their
 	// publishers reconnect to the same path. The socket file stays
