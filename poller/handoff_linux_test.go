@@ -1,0 +1,139 @@
+package poller_test
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+	"golang.org/x/sys/unix"
+
+	"github.com/ssedge/ssedge/poller"
+	"github.com/ssedge/ssedge/pubsub"
+)
+
+func pause(t *testing.T, h *harness) *poller.Handoff {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hd, err := h.srv.Pause(ctx, h.hub.LastID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hd
+}
+
+// Abort puts every listener and stream back: the streams go on from the
+// same id and new connections are served.
+func TestHandoffAbort(t *testing.T) {
+	h := start(t, poller.Config{})
+	s := h.subscribe("/events?channel=a")
+	waitFor(t, "the subscriber", func() bool { return h.srv.Stats().Subscribers == 1 })
+	first := h.publish("a", "", "one")
+	if f := s.event(t); f.id != first {
+		t.Fatalf("got id %d, want %d", f.id, first)
+	}
+	hd := pause(t, h)
+	if len(hd.Conns) != 1 || hd.Conns[0].Kind != poller.HandoffStream || len(hd.Listeners) != 1 || len(hd.Listeners[0].FDs) != 2 {
+		t.Fatalf("export: %d conns %+v, listeners %+v", len(hd.Conns), hd.Conns, hd.Listeners)
+	}
+	hd.Abort()
+	second := h.publish("a", "", "two")
+	if f := s.event(t); f.id != second {
+		t.Fatalf("after the abort got id %d, want %d", f.id, second)
+	}
+	late := h.subscribe("/events?channel=b")
+	waitFor(t, "the new subscriber", func() bool { return h.srv.Stats().Subscribers == 2 })
+	third := h.publish("b", "", "three")
+	if f := late.event(t); f.id != third {
+		t.Fatalf("a new stream got id %d, want %d", f.id, third)
+	}
+}
+
+// dupAll duplicates descriptors, as passing them to another process
+// would: the old server closes its own on Commit.
+func dupAll(t *testing.T, fds []int) []int {
+	t.Helper()
+	out := make([]int, len(fds))
+	for i, fd := range fds {
+		d, err := unix.Dup(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = d
+	}
+	return out
+}
+
+// Import into a second server (as a new process would) and Commit the
+// first: the same connections go on from the next id, with their
+// channels, and the listeners serve new ones.
+func TestHandoffImport(t *testing.T) {
+	h := start(t, poller.Config{})
+	a := h.subscribe("/events?channel=a")
+	b := h.subscribe("/events?channel=b&channel=c")
+	idle := h.dial() // between requests: handed over as reading
+	waitFor(t, "the subscribers", func() bool { return h.srv.Stats().Subscribers == 2 })
+	first := h.publish("a", "", "one")
+	if f := a.event(t); f.id != first {
+		t.Fatalf("got id %d, want %d", f.id, first)
+	}
+	hd := pause(t, h)
+	hub2 := pubsub.NewHub(pubsub.Config{Seed: h.hub.LastID()})
+	defer hub2.Close()
+	cfg := poller.Config{Hub: hub2, Loops: 2, Log: zaptest.NewLogger(t)}
+	for _, ln := range hd.Listeners {
+		addr, err := net.ResolveTCPAddr("tcp", ln.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Inherited = append(cfg.Inherited, poller.Inherited{Addr: addr, FDs: dupAll(t, ln.FDs)})
+	}
+	conns := append([]poller.HandoffConn(nil), hd.Conns...)
+	for i := range conns {
+		conns[i].FD = dupAll(t, []int{conns[i].FD})[0]
+	}
+	srv2, err := poller.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv2.Close()
+	if err := srv2.Import(conns); err != nil {
+		t.Fatal(err)
+	}
+	hd.Commit()
+	srv2.Start()
+	if st := srv2.Stats(); st.Subscribers != 2 || st.Active != 3 {
+		t.Fatalf("imported: %d subscribers, %d active; want 2 and 3", st.Subscribers, st.Active)
+	}
+	second, err := hub2.Publish([]byte("c"), nil, []byte("two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second != first+1 {
+		t.Fatalf("the new hub's first id %d, want %d", second, first+1)
+	}
+	if f := b.event(t); f.id != second {
+		t.Fatalf("the stream on b and c got id %d, want %d", f.id, second)
+	}
+	// The idle connection is served by the new server.
+	idle.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := idle.Write([]byte("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 12)
+	if _, err := idle.Read(buf); err != nil || string(buf) != "HTTP/1.1 404" {
+		t.Fatalf("the idle connection's request got %q (%v), want a 404", buf, err)
+	}
+	// A new connection lands on the handed-over listeners.
+	h.srv = srv2 // for Stats in the harness's checks below
+	late := h.subscribe("/events?channel=a")
+	waitFor(t, "the new subscriber", func() bool { return srv2.Stats().Subscribers == 3 })
+	third, _ := hub2.Publish([]byte("a"), nil, []byte("three"))
+	for _, s := range []*sub{a, late} {
+		if f := s.event(t); f.id != third {
+			t.Fatalf("got id %d, want %d", f.id, third)
+		}
+	}
+}
