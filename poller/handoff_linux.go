@@ -125,6 +125,7 @@ func (h *Handoff) finish(commit bool) {
 		// close only this copy, and never remove the file.
 		for i := range h.srv.unix {
 			if h.srv.unix[i].fd >= 0 {
+				unix.Close(h.srv.unix[i].fd) // no loop watches it any more (export)
 				h.srv.unix[i].fd, h.srv.unix[i].sock = -1, nil
 			}
 		}

@@ -375,8 +375,9 @@ func serveSingle(ctx context.Context, o *serveOptions, log *zap.Logger, up *upgr
 	logServing(log, srv.Addrs(), in.Path())
 	go r.run(ctx, hup)
 	upgraded := make(chan struct{})
+	var u *upgrader
 	if gate != nil {
-		u := &upgrader{o: o, log: log, hub: hub, srv: srv, in: in, gate: gate, admin: o.adminHandoff.srv}
+		u = &upgrader{o: o, log: log, hub: hub, srv: srv, in: in, gate: gate, admin: o.adminHandoff.srv}
 		go u.run(ctx, usr2, upgraded)
 	} else {
 		refuseUpgradesOn(ctx, log, usr2, "cluster mode: a new node restores from the stream; restart instead")
@@ -384,6 +385,9 @@ func serveSingle(ctx context.Context, o *serveOptions, log *zap.Logger, up *upgr
 
 	select {
 	case <-ctx.Done():
+		if u != nil && u.stopping() {
+			return nil // handed over during the signal: nothing here to stop
+		}
 	case <-upgraded:
 		return nil // everything now belongs to the new process
 	}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -23,6 +24,12 @@ import (
 
 // upgrader is the old process's side: on each SIGUSR2 it tries once.
 type upgrader struct {
+	// mu is held during an attempt, and by a shutdown (stopping) so that
+	// a SIGTERM during an upgrade waits for its outcome instead of
+	// closing sockets a new process may have taken.
+	mu       sync.Mutex
+	upgraded bool // guarded by mu: the new process took over
+
 	o     *serveOptions
 	log   *zap.Logger
 	hub   *pubsub.Hub
@@ -40,12 +47,26 @@ func (u *upgrader) run(ctx context.Context, sig <-chan os.Signal, done chan<- st
 		case <-ctx.Done():
 			return
 		case <-sig:
-			if u.attempt() {
+			u.mu.Lock()
+			if ctx.Err() == nil && !u.upgraded {
+				u.upgraded = u.attempt()
+			}
+			ok := u.upgraded
+			u.mu.Unlock()
+			if ok {
 				close(done)
 				return
 			}
 		}
 	}
+}
+
+// stopping waits for an attempt under way and keeps new ones from
+// starting; it reports whether the process has handed over (then it must
+// not shut anything down).
+func (u *upgrader) stopping() bool {
+	u.mu.Lock()
+	return u.upgraded
 }
 
 // notifyUSR2 catches SIGUSR2 (whose default action ends the process).

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -435,5 +436,36 @@ func TestUpgradeSystemdNotify(t *testing.T) {
 	newPid := upgradeTo(t, s, pidFile)
 	if m := next(); m != "MAINPID="+strconv.Itoa(newPid) {
 		t.Fatalf("notification %q, want MAINPID=%d", m, newPid)
+	}
+}
+
+// Unix sockets move too: a stream on a unix:PATH listener goes on, and
+// the admin endpoint on a unix socket answers from the new process.
+func TestUpgradeUnixSockets(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "ssedge.pid")
+	subSock := filepath.Join(dir, "sub.sock")
+	adminSock := filepath.Join(dir, "admin.sock")
+	s := startServer(t, "--pid-file", pidFile, "--listen", "unix:"+subSock, "--admin-listen", "unix:"+adminSock)
+	st := &stream{ssetest.MustSubscribe(t, ssetest.Request{Network: "unix", Addr: subSock, Target: "/events?channel=u"})}
+	s.waitSubscribed(t, 1)
+	first := publishID(t, s.socket, "u", "one")
+	upgradeTo(t, s, pidFile)
+	second := publishID(t, s.socket, "u", "two")
+	if got, err := st.ids(2); err != nil || got[0] != first || got[1] != second {
+		t.Fatalf("the unix stream got %v (%v), want [%d %d]", got, err, first, second)
+	}
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", adminSock)
+	}}}
+	resp, err := client.Get("http://admin/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), `ssedge_upgrades_total{result="ok"} 1`) {
+		t.Fatalf("the admin socket's metrics:\n%s", grepLines(string(b), "upgrades"))
 	}
 }

@@ -27,6 +27,8 @@ type upgrader struct {
 
 func (u *upgrader) run(ctx context.Context, sig <-chan os.Signal, done chan<- struct{}) {}
 
+func (u *upgrader) stopping() bool { return false }
+
 func notifyUSR2() chan os.Signal { return nil }
 
 func refuseUpgrades(ctx context.Context, log *zap.Logger, why string) {}
