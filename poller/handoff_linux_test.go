@@ -3,6 +3,7 @@ package poller_test
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,30 +81,7 @@ func TestHandoffImport(t *testing.T) {
 		t.Fatalf("got id %d, want %d", f.id, first)
 	}
 	hd := pause(t, h)
-	hub2 := pubsub.NewHub(pubsub.Config{Seed: h.hub.LastID()})
-	defer hub2.Close()
-	cfg := poller.Config{Hub: hub2, Loops: 2, Log: zaptest.NewLogger(t)}
-	for _, ln := range hd.Listeners {
-		addr, err := net.ResolveTCPAddr("tcp", ln.Addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Inherited = append(cfg.Inherited, poller.Inherited{Addr: addr, FDs: dupAll(t, ln.FDs)})
-	}
-	conns := append([]poller.HandoffConn(nil), hd.Conns...)
-	for i := range conns {
-		conns[i].FD = dupAll(t, []int{conns[i].FD})[0]
-	}
-	srv2, err := poller.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv2.Close()
-	if err := srv2.Import(conns); err != nil {
-		t.Fatal(err)
-	}
-	hd.Commit()
-	srv2.Start()
+	srv2, hub2 := takeOver(t, h, hd, poller.Config{})
 	if st := srv2.Stats(); st.Subscribers != 2 || st.Active != 3 {
 		t.Fatalf("imported: %d subscribers, %d active; want 2 and 3", st.Subscribers, st.Active)
 	}
@@ -127,13 +105,78 @@ func TestHandoffImport(t *testing.T) {
 		t.Fatalf("the idle connection's request got %q (%v), want a 404", buf, err)
 	}
 	// A new connection lands on the handed-over listeners.
-	h.srv = srv2 // for Stats in the harness's checks below
 	late := h.subscribe("/events?channel=a")
 	waitFor(t, "the new subscriber", func() bool { return srv2.Stats().Subscribers == 3 })
 	third, _ := hub2.Publish([]byte("a"), nil, []byte("three"))
 	for _, s := range []*sub{a, late} {
 		if f := s.event(t); f.id != third {
 			t.Fatalf("got id %d, want %d", f.id, third)
+		}
+	}
+}
+
+// takeOver does what a new process does with a Handoff: a hub seeded at
+// the old one's last id, a server on the listeners (duplicated, as
+// passing them to another process would: the old server closes its own on
+// Commit), the connections imported; then it commits the old server and
+// starts the new one, which the harness checks and closes at the end.
+func takeOver(t *testing.T, h *harness, hd *poller.Handoff, cfg poller.Config) (*poller.Server, *pubsub.Hub) {
+	t.Helper()
+	hub2 := pubsub.NewHub(pubsub.Config{Seed: h.hub.LastID()})
+	t.Cleanup(hub2.Close)
+	cfg.Hub, cfg.Loops, cfg.Log = hub2, 2, zaptest.NewLogger(t)
+	for _, ln := range hd.Listeners {
+		addr, err := net.ResolveTCPAddr("tcp", ln.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Inherited = append(cfg.Inherited, poller.Inherited{Addr: addr, FDs: dupAll(t, ln.FDs)})
+	}
+	conns := append([]poller.HandoffConn(nil), hd.Conns...)
+	for i := range conns {
+		conns[i].FD = dupAll(t, []int{conns[i].FD})[0]
+	}
+	srv2, err := poller.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv2.Import(conns); err != nil {
+		srv2.Close()
+		t.Fatal(err)
+	}
+	hd.Commit()
+	srv2.Start()
+	h.srv = srv2 // the harness's Close and counter checks apply to the new server
+	return srv2, hub2
+}
+
+// A stream that has not read its events has a backlog: it moves as bytes
+// and goes out first from the new server, then the new events follow,
+// every id once and in order.
+func TestHandoffBacklog(t *testing.T) {
+	cfg := poller.Config{MaxBacklogBytes: 16 << 20, MaxBacklogFrames: 8192}
+	h := start(t, cfg)
+	s := h.subscribe("/events?channel=a")
+	waitFor(t, "the subscriber", func() bool { return h.srv.Stats().Subscribers == 1 })
+	data := strings.Repeat("x", 8<<10)
+	var ids []uint64
+	for range 200 { // about 1.6 MB: more than the socket buffers hold
+		ids = append(ids, h.publish("a", "", data))
+	}
+	hd := pause(t, h)
+	if len(hd.Conns) != 1 || len(hd.Conns[0].Out) == 0 {
+		t.Fatalf("the unread stream moved with %d unsent bytes, want some", len(hd.Conns[0].Out))
+	}
+	_, hub2 := takeOver(t, h, hd, cfg)
+	last, err := hub2.Publish([]byte("a"), nil, []byte("after"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids = append(ids, last)
+	for i, want := range ids {
+		f, err := s.nextEvent(10 * time.Second)
+		if err != nil || f.id != want {
+			t.Fatalf("event %d: id %d (%v), want %d", i, f.id, err, want)
 		}
 	}
 }
