@@ -318,12 +318,9 @@ func (l *loop) importConn(hc *HandoffConn) error {
 	*c = conn{fd: int32(hc.FD), gen: gen, state: stateReading, pendHead: -1, pendTail: -1, wroteAt: uint32(l.now), proxy: hc.Proxy}
 	c.peer, _ = netip.ParseAddr(hc.Peer)
 	c.client, _ = netip.ParseAddr(hc.Client)
-	if err := unix.SetNonblock(hc.FD, true); err != nil {
-		c.state = stateFree
-		l.free = append(l.free, slot)
-		return fmt.Errorf("poller: handed-over connection: %w", wrapErr("fcntl", err))
-	}
-	unix.CloseOnExec(hc.FD)
+	// No fcntl: O_NONBLOCK belongs to the open file, which the old
+	// process's accept4 made non-blocking, and the descriptor arrived
+	// close-on-exec (MSG_CMSG_CLOEXEC).
 	if err := l.ctl(unix.EPOLL_CTL_ADD, hc.FD, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET, slot, gen); err != nil {
 		c.state = stateFree
 		l.free = append(l.free, slot)
@@ -338,6 +335,12 @@ func (l *loop) importConn(hc *HandoffConn) error {
 	if len(hc.Out) > 0 {
 		c.out.push(hc.Out)
 	}
+	// Write (and read) on the first turn, edge or not: the socket's
+	// readiness changed while no epoll watched it. Registering reports
+	// what is ready now; the turn's attempt costs one EAGAIN at most and
+	// does not depend on that.
+	c.readMore = true
+	l.pushAgain(slot)
 	switch hc.Kind {
 	case HandoffStream:
 		c.state = stateStreaming
@@ -372,8 +375,6 @@ func (l *loop) importConn(hc *HandoffConn) error {
 		if len(hc.In) > 0 {
 			c.rbuf = hc.In
 		}
-		c.readMore = true
-		l.pushAgain(slot)
 	}
 	return nil
 }
