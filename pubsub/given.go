@@ -82,15 +82,10 @@ func (h *Hub) Restore(id uint64, published int64, channel, name, data []byte) er
 	}
 	ev := &Event{ID: id, Published: published}
 	ev.Frame = sse.AppendEvent(make([]byte, 0, sse.EventLen(id, name, data)), id, name, data)
+	ev.Channel = string(channel)
 	h.hist.mu.Lock()
 	defer h.hist.mu.Unlock()
-	ch := h.hist.channelFor(channel)
-	if ch == nil {
-		ev.Channel = string(channel)
-	} else {
-		ev.Channel = ch.name
-	}
-	h.hist.retain(ch, ev, time.Now().UnixNano())
+	h.hist.restore(ev, time.Now().UnixNano()) // snapshot.go: the path LoadSnapshot takes
 	return nil
 }
 
@@ -133,13 +128,6 @@ func (h *Hub) RestoreMarks(marks map[string]uint64) {
 	h.hist.mu.Lock()
 	defer h.hist.mu.Unlock()
 	for name, id := range marks {
-		if v, ok := h.hist.channels.Load(name); ok {
-			ch := v.(*channel)
-			if id > ch.evicted.Load() {
-				ch.evicted.Store(id)
-			}
-			continue
-		}
-		h.hist.remember(name, id)
+		h.hist.raiseMark(name, id)
 	}
 }

@@ -19,9 +19,14 @@ import (
 // the publish socket and numbers events) to the hubs of worker processes
 // (ssedge serve --procs), over one stream socket per worker.
 //
-// The stream starts with a hello: relayMagic, then the id seed the worker
-// must use (8 bytes, big endian): the id of the first event it will
-// receive, minus one. Then one record per event, in id order, with no gap:
+// The stream starts with a hello: relayMagic, then the length of a
+// history snapshot (8 bytes, big endian), then the snapshot (see
+// snapshotMagic), taken at the relay's ring position when the worker
+// attached: its LastID is the id seed the worker must use, and the id of
+// the first event it will receive, minus one. A worker that loads it
+// (Hub.LoadSnapshot) starts with the supervisor's history, so a resume
+// there is as exact as on any sibling. Then one record per event, in id
+// order, with no gap:
 //
 //	u32 length of the rest | u64 id | i64 published (unix ns) | u16 channel length | channel | frame
 //
@@ -30,7 +35,7 @@ import (
 // ids, history and resume behave in each worker exactly as in a single
 // process. A record whose id is not the next one is a broken stream; the
 // worker stops rather than serve wrong ids.
-const relayMagic = "SSEDGE-RELAY 1\n"
+const relayMagic = "SSEDGE-RELAY 2\n"
 
 // relayBatch bounds the bytes encoded into one batch.
 const relayBatch = 256 << 10
@@ -67,6 +72,7 @@ type Relay struct {
 type relayOut struct {
 	conn   net.Conn
 	onDrop func(error)
+	start  *Snapshot // the history up to the seam, written (with the hello) before the queue; owned by the writer once it runs
 
 	mu      sync.Mutex // guards the fields below
 	cond    sync.Cond  // signalled when the queue changes or the writer ends
@@ -186,10 +192,16 @@ func (r *Relay) turn() {
 	r.pending = nil
 	r.mu.Unlock()
 	if len(attach) > 0 {
-		hello := binary.BigEndian.AppendUint64([]byte(relayMagic), r.cur.NextID()-1)
+		// The seam: this cursor has read every id up to seam, and the
+		// history holds them all (an event is retained before it is
+		// committed); the queue gets everything after it.
+		seam := r.cur.NextID() - 1
+		snap, err := r.hub.SnapshotAt(seam)
+		if err != nil { // cannot be: the cursor is never ahead of the ring
+			panic(err)
+		}
 		for _, o := range attach {
-			o.queue = append(o.queue, hello)
-			o.bytes += len(hello) // the writer takes it off when written
+			o.start = snap
 			r.outs = append(r.outs, o)
 			r.wg.Add(1)
 			go func() {
@@ -247,9 +259,21 @@ func (o *relayOut) push(b []byte) bool {
 	return true
 }
 
-// write is the worker's writer goroutine: it writes the queue in order
-// until closing and drained, or until a write fails or stalls.
+// write is the worker's writer goroutine: it writes the hello and the
+// history snapshot, then the queue in order until closing and drained, or
+// until a write fails or stalls. The snapshot is not counted in the
+// queue's bound: the relay queues events behind it meanwhile (up to the
+// bound, then it waits, as for any slow worker).
 func (o *relayOut) write(stall time.Duration) {
+	if err := o.writeStart(stall); err != nil {
+		o.mu.Lock()
+		o.dead = true
+		o.queue, o.bytes = nil, 0
+		o.cond.Broadcast()
+		o.mu.Unlock()
+		o.fail(err, stall)
+		return
+	}
 	for {
 		o.mu.Lock()
 		for len(o.queue) == 0 && !o.closing {
@@ -278,14 +302,45 @@ func (o *relayOut) write(stall time.Duration) {
 		o.cond.Broadcast()
 		o.mu.Unlock()
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				err = fmt.Errorf("worker read nothing for %v: %w", stall, err)
-			}
-			o.conn.Close()
-			o.onDrop(err)
+			o.fail(err, stall)
 			return
 		}
 	}
+}
+
+// writeStart writes the hello and the snapshot, each write of it under
+// the stall deadline.
+func (o *relayOut) writeStart(stall time.Duration) error {
+	snap := o.start
+	o.start = nil // the frames it pins can go once written
+	w := &stallWriter{conn: o.conn, stall: stall}
+	hello := binary.BigEndian.AppendUint64([]byte(relayMagic), uint64(snap.Len()))
+	if _, err := w.Write(hello); err != nil {
+		return err
+	}
+	_, err := snap.WriteTo(w)
+	return err
+}
+
+// fail closes a worker's socket after a failed write and tells its owner.
+func (o *relayOut) fail(err error, stall time.Duration) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("worker read nothing for %v: %w", stall, err)
+	}
+	o.conn.Close()
+	o.onDrop(err)
+}
+
+// stallWriter gives each write its own deadline, so a large write (a
+// snapshot) fails only when the reader stops, not when it is slow.
+type stallWriter struct {
+	conn  net.Conn
+	stall time.Duration
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	w.conn.SetWriteDeadline(time.Now().Add(w.stall))
+	return w.conn.Write(p)
 }
 
 func appendRecord(b []byte, ev *Event) []byte {
@@ -298,22 +353,35 @@ func appendRecord(b []byte, ev *Event) []byte {
 	return append(b, ev.Frame...)
 }
 
-// ReadRelayHello reads a relay stream's hello and returns the id seed for
-// the worker's hub (Config.Seed; a seed of 0 comes only from a hub with
-// Config.GivenIDs, whose workers set it too).
-func ReadRelayHello(r io.Reader) (uint64, error) {
+// ReadRelayHello reads a relay stream's hello and the history snapshot
+// in it, reading at most limit bytes of snapshot (HistoryConfig's
+// SnapshotLimit) and not one byte past it. The worker's hub takes the
+// snapshot's LastID as its seed (Config.Seed; 0 comes only from a hub
+// with Config.GivenIDs, whose workers set it too) and loads it
+// (Hub.LoadSnapshot) before anything subscribes; then it follows the
+// stream.
+func ReadRelayHello(r io.Reader, limit int64) (*Snapshot, error) {
 	var b [len(relayMagic) + 8]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return 0, fmt.Errorf("%w: hello: %w", ErrRelayProtocol, err)
+		return nil, fmt.Errorf("%w: hello: %w", ErrRelayProtocol, err)
 	}
 	if string(b[:len(relayMagic)]) != relayMagic {
-		return 0, fmt.Errorf("%w: hello %q, expected %q", ErrRelayProtocol, b[:len(relayMagic)], relayMagic)
+		return nil, fmt.Errorf("%w: hello %q, expected %q", ErrRelayProtocol, b[:len(relayMagic)], relayMagic)
 	}
-	seed := binary.BigEndian.Uint64(b[len(relayMagic):])
-	if seed > MaxID { // 0 only from a hub with given ids (an empty log)
-		return 0, fmt.Errorf("%w: seed %d out of range", ErrRelayProtocol, seed)
+	n := binary.BigEndian.Uint64(b[len(relayMagic):])
+	if n > uint64(limit) {
+		return nil, fmt.Errorf("%w: a history snapshot of %d bytes, the limit is %d", ErrRelayProtocol, n, limit)
 	}
-	return seed, nil
+	lr := &io.LimitedReader{R: r, N: int64(n)}
+	br := bufio.NewReaderSize(lr, 64<<10) // never reads past the snapshot
+	snap, err := ReadSnapshot(br, int64(n))
+	if err == nil && (br.Buffered() > 0 || lr.N > 0) {
+		err = fmt.Errorf("%w: %d bytes after its end", ErrSnapshot, int64(br.Buffered())+lr.N)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRelayProtocol, err)
+	}
+	return snap, nil
 }
 
 // Follow publishes a relay stream's events (after ReadRelayHello) into h,

@@ -43,18 +43,29 @@ func socketPair(t *testing.T) (parent, worker net.Conn) {
 // records what its loops would see.
 type follower struct {
 	hub  *Hub
+	seed uint64 // the snapshot's last id: the first relayed event is seed+1
 	cur  *Cursor
 	done chan error
 }
 
 func follow(t *testing.T, conn net.Conn) *follower {
 	t.Helper()
-	seed, err := ReadRelayHello(conn)
+	return followWith(t, conn, Config{})
+}
+
+// followWith is follow for a worker hub with cfg's bounds.
+func followWith(t *testing.T, conn net.Conn, cfg Config) *follower {
+	t.Helper()
+	snap, err := ReadRelayHello(conn, testSnapshotLimit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &follower{hub: NewHub(Config{Seed: seed}), done: make(chan error, 1)}
+	cfg.Seed = snap.LastID()
+	f := &follower{hub: NewHub(cfg), seed: snap.LastID(), done: make(chan error, 1)}
 	t.Cleanup(f.hub.Close)
+	if err := f.hub.LoadSnapshot(snap); err != nil {
+		t.Fatal(err)
+	}
 	f.cur = f.hub.Subscribe(func() {})
 	go func() { f.done <- f.hub.Follow(conn) }()
 	return f
@@ -92,7 +103,7 @@ func TestRelayWorkersShareIDs(t *testing.T) {
 	p1, w1 := socketPair(t)
 	relay.Attach(p1, func(err error) { t.Errorf("worker 1 dropped: %v", err) })
 	f1 := follow(t, w1)
-	seed := f1.hub.Seed()
+	seed := f1.seed
 	if seed != early && seed != early-1 {
 		t.Fatalf("worker seed %d, want %d or %d (the early event is relayed or not)", seed, early, early-1)
 	}
@@ -121,11 +132,11 @@ func TestRelayWorkersShareIDs(t *testing.T) {
 			relay.Attach(p2, func(err error) { t.Errorf("worker 2 dropped: %v", err) })
 			f2 := follow(t, w2)
 			defer func() {
-				n := int(parent.LastID() - f2.hub.Seed())
+				n := int(parent.LastID() - f2.seed)
 				got := f2.drain(t, n)
 				for i, ev := range got {
-					if ev.ID != f2.hub.Seed()+uint64(i)+1 {
-						t.Fatalf("worker 2 event %d has id %d, want %d", i, ev.ID, f2.hub.Seed()+uint64(i)+1)
+					if ev.ID != f2.seed+uint64(i)+1 {
+						t.Fatalf("worker 2 event %d has id %d, want %d", i, ev.ID, f2.seed+uint64(i)+1)
 					}
 				}
 			}()
@@ -217,7 +228,9 @@ func TestRelayDropsStalledWorker(t *testing.T) {
 
 func TestFollowRefusesBrokenStreams(t *testing.T) {
 	hello := func(seed uint64) []byte {
-		return binary.BigEndian.AppendUint64([]byte(relayMagic), seed)
+		var snap bytes.Buffer
+		(&Snapshot{last: seed, restart: seed, floor: seed}).WriteTo(&snap)
+		return append(binary.BigEndian.AppendUint64([]byte(relayMagic), uint64(snap.Len())), snap.Bytes()...)
 	}
 	record := func(id uint64, ch, frame string) []byte {
 		return appendRecord(nil, &Event{ID: id, Channel: ch, Frame: []byte(frame), Published: 1})
@@ -238,9 +251,9 @@ func TestFollowRefusesBrokenStreams(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := bytes.NewReader(c.stream)
-			seed, err := ReadRelayHello(r)
+			snap, err := ReadRelayHello(r, testSnapshotLimit)
 			if err == nil {
-				h := NewHub(Config{Seed: seed})
+				h := NewHub(Config{Seed: snap.LastID()})
 				defer h.Close()
 				err = h.Follow(r)
 			}
@@ -265,7 +278,7 @@ func TestRelayDetach(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		p, w := socketPair(t)
 		detach := relay.Attach(p, func(err error) {})
-		if _, err := ReadRelayHello(w); err != nil {
+		if _, err := ReadRelayHello(w, testSnapshotLimit); err != nil {
 			t.Fatal(err)
 		}
 		detach()
@@ -279,7 +292,7 @@ func TestRelayDetach(t *testing.T) {
 	p, w := socketPair(t)
 	relay.Attach(p, func(err error) {})
 	w.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := ReadRelayHello(w); err == nil || !errors.Is(err, ErrRelayProtocol) {
+	if _, err := ReadRelayHello(w, testSnapshotLimit); err == nil || !errors.Is(err, ErrRelayProtocol) {
 		t.Fatalf("attach after Run: %v, want the stream closed", err)
 	}
 }

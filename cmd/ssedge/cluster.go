@@ -95,11 +95,12 @@ func (o *serveOptions) openCluster(ctx context.Context, log *zap.Logger) (hub *p
 }
 
 // supervisorHub is openCluster for a --procs supervisor: it numbers (or,
-// in cluster mode, follows) events and relays them; it keeps no history
-// (the workers do) and serves no subscriber.
+// in cluster mode, follows) events and relays them, and serves no
+// subscriber. It keeps the history a (re)started worker starts with
+// (procs_linux.go); in cluster mode it keeps none, the workers restore
+// from the log.
 func (o *serveOptions) supervisorHub(ctx context.Context, log *zap.Logger) (hub *pubsub.Hub, stop func(), err error) {
 	cfg := o.hubConfig(0)
-	cfg.History.PerChannel = -1
 	if o.cluster.servers == "" {
 		hub := pubsub.NewHub(cfg)
 		return hub, hub.Close, nil

@@ -91,6 +91,7 @@ type supervisor struct {
 	ids     *idWord          // the highest id relayed, shared with the workers
 	admin   *supervisorAdmin // --admin-listen; nil when off
 	config  *configSnapshot  // the configuration file in force, for the workers; nil without --config
+	keys    *workerKeys      // the key files in force, for the workers (workerkeys_linux.go)
 	quit    chan struct{}    // closed when stopping
 
 	mu       sync.Mutex // guards stopping, procs and reloads
@@ -107,8 +108,9 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 	if err != nil {
 		return o.blame(err)
 	}
-	// The supervisor numbers events and relays them; it keeps no history
-	// (the workers do) and serves no subscriber.
+	// The supervisor numbers events and relays them, and serves no
+	// subscriber; it keeps a history too, the one each worker starts with
+	// (the relay's hello carries it), so a restarted worker starts warm.
 	hub, stopHub, err := o.supervisorHub(ctx, log) // cluster.go
 	if err != nil {
 		return err
@@ -143,12 +145,34 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 		}
 		defer s.config.remove()
 	}
+	if s.keys, err = newWorkerKeys(o); err != nil {
+		in.Close(context.Background())
+		return err
+	}
+	defer s.keys.remove()
 	r, err := newReloader(o, nil, log, hub, nil, in)
 	if err != nil {
 		in.Close(context.Background())
 		return err
 	}
-	r.workers = s.reloadWorkers
+	// The supervisor's history is what a restarted worker starts with: it
+	// keeps the workers' bounds, rules included, and takes a reload's as
+	// they do. In cluster mode it keeps none (the workers restore from
+	// the log).
+	keepsHistory := o.cluster.servers == ""
+	if keepsHistory {
+		hub.SetHistoryLimits(historyLimits(o.rules))
+	}
+	r.workers = func(o *serveOptions) {
+		if keepsHistory {
+			hub.SetHistoryBounds(o.hubConfig(0).History, historyLimits(o.rules))
+		}
+		if err := s.keys.write(o); err != nil {
+			s.log.Error("config reload not passed to the workers; they keep the configuration they run", zap.Error(err))
+			return
+		}
+		s.reloadWorkers(o)
+	}
 	go r.run(ctx, hup)
 	s.relay = pubsub.NewRelay(hub, relayStall, ids.word().Store)
 	var stopAdmin func()
@@ -309,6 +333,7 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 	env := append(os.Environ(), fmt.Sprintf("%s=%d", workerEnv, i), workerListenersEnv+"="+string(layout))
 	env = append(env, s.admin.workerEnv(i)...)
 	env = append(env, s.config.env()...)
+	env = append(env, s.keys.env()...)
 	// /proc/self/exe: the very binary that runs, even if the file on disk
 	// was replaced by an upgrade since (the relay protocol must match).
 	// argv[0] names the worker in ps and top, as nginx's "worker process".
@@ -408,15 +433,29 @@ func serveWorker(o *serveOptions, index string) error {
 	if err != nil {
 		return err
 	}
-	seed, err := pubsub.ReadRelayHello(conn)
+	// The supervisor's history up to the relay's position comes first
+	// (the same snapshot the first start and every restart get), so a
+	// client resuming here after a worker restart gets what its siblings
+	// would give it. In cluster mode the worker restores from the log
+	// instead, and the supervisor keeps no history.
+	snap, err := pubsub.ReadRelayHello(conn, o.hubConfig(0).History.SnapshotLimit())
 	if err != nil {
 		return err
 	}
-	hub, stopHub, relay, err := o.workerHub(seed, ids.word().Load, conn, log) // cluster.go
+	hub, stopHub, relay, err := o.workerHub(snap.LastID(), ids.word().Load, conn, log) // cluster.go
 	if err != nil {
 		return err
 	}
 	defer stopHub()
+	if o.cluster.servers == "" {
+		// The rules' history bounds first, so that a channel a rule gives
+		// a longer history keeps all of it (newReloader sets them again).
+		hub.SetHistoryLimits(historyLimits(o.rules))
+		if err := hub.LoadSnapshot(snap); err != nil {
+			return fmt.Errorf("worker: the supervisor's history: %w", err)
+		}
+		log.Info("history loaded from the supervisor", zap.Int("events", snap.Events()), zap.Uint64("last_id", snap.LastID()))
+	}
 	cfg := o.pollerConfig(side, hub, log)
 	cfg.Listen, cfg.ProxyListen = nil, nil
 	for _, pl := range passed {

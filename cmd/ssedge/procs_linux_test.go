@@ -249,17 +249,32 @@ func TestServeProcsNameAndStopDuringRestart(t *testing.T) {
 	}
 }
 
-// A worker that cannot start again (here its secret file is gone) stops
-// the whole server with exit status 1, rather than leave its share of the
-// clients queued on its sockets for ever.
+// A worker that cannot start again stops the whole server with exit
+// status 1, rather than leave its share of the clients queued on its
+// sockets for ever. Here the supervisor's private copy of the
+// configuration file is gone (a /tmp cleaner, say): the file given to
+// --config, or its removal, would not stop a restart (the workers read
+// the copy: TestWorkerRestartWithoutConfigFile).
 func TestServeProcsCrashLoopStops(t *testing.T) {
-	secret := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(secret, []byte(strings.Repeat("k", 40)), 0o600); err != nil {
+	s := startServer(t, "--procs", "2", "--loops", "1", "--config", writeConfig(t, "retry = \"2s\"\n"))
+	worker := children(t, s.cmd.Process.Pid)[0]
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", worker))
+	if err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, "--procs", "2", "--loops", "1", "--private-prefix", "p-", "--auth-secret-file", secret)
-	os.Remove(secret)
-	syscall.Kill(children(t, s.cmd.Process.Pid)[0], syscall.SIGKILL)
+	var copyPath string
+	for _, kv := range strings.Split(string(environ), "\x00") {
+		if v, ok := strings.CutPrefix(kv, workerConfigEnv+"="); ok {
+			copyPath = v
+		}
+	}
+	if copyPath == "" {
+		t.Fatalf("worker %d has no %s in its environment", worker, workerConfigEnv)
+	}
+	if err := os.Remove(copyPath); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(worker, syscall.SIGKILL)
 	done := make(chan error, 1)
 	go func() { done <- s.cmd.Wait() }()
 	select {

@@ -33,7 +33,7 @@ func applyRules(set *rules.Set, hub *pubsub.Hub, srv *poller.Server, in *ingest.
 			return err
 		}
 	}
-	if hub != nil && srv != nil { // a supervisor's hub keeps no history, whatever a rule says
+	if hub != nil && srv != nil { // a --procs supervisor sets its hub's bounds itself (procs_linux.go)
 		hub.SetHistoryLimits(historyLimits(set))
 	}
 	if in != nil {

@@ -110,6 +110,7 @@ func parseServe(args []string) (*serveOptions, error) {
 	if err := o.loadConfig(fs); err != nil {
 		return nil, err
 	}
+	o.useWorkerKeys() // procs.go: a --procs worker reads the supervisor's copies
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("serve: unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
