@@ -24,7 +24,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -158,7 +157,7 @@ func runUpgrade(cfg upgradeConfig, stdout, stderr io.Writer) error {
 	}
 	signalled := time.Now()
 	signalledAt.Store(signalled.UnixNano())
-	if err := syscall.Kill(oldPid, syscall.SIGUSR2); err != nil {
+	if err := sendUpgrade(oldPid); err != nil {
 		return err
 	}
 	// Go on publishing while the server hands over; the pid file names the

@@ -84,8 +84,10 @@ func acceptUpgrade(log *zap.Logger) (*upgradeChild, error) {
 // assign gives each received descriptor its place, in send's order.
 func (c *upgradeChild) assign() error {
 	fds := c.fds
+	short := false
 	take := func() int {
 		if len(fds) == 0 {
+			short = true
 			return -1
 		}
 		fd := fds[0]
@@ -106,7 +108,7 @@ func (c *upgradeChild) assign() error {
 	for i := range c.state.Conns {
 		c.state.Conns[i].FD = take()
 	}
-	if len(fds) != 0 || (len(c.state.Conns) > 0 && c.state.Conns[len(c.state.Conns)-1].FD < 0) {
+	if len(fds) != 0 || short {
 		return fmt.Errorf("upgrade: %d descriptors received, the state names another count", len(c.fds))
 	}
 	return nil
