@@ -229,7 +229,9 @@
 // became ready meanwhile) and reads each connection again. Import runs
 // before Start, on the caller's goroutine (no loop runs yet), and puts
 // each connection in the loop of the same number with its state and its
-// unsent bytes at the head of its backlog. All loops stop at the same id,
+// unsent bytes at the head of its backlog, on the loop's again list (its
+// readiness changed while no epoll watched it: the first turn writes and
+// reads it, edge or not). All loops stop at the same id,
 // and the new process's ring starts after it: no event twice, none lost.
 //
 // poller needs Linux; on other systems New returns ErrNeedsLinux.
