@@ -50,6 +50,7 @@ type Report struct {
 	CPUs     int    `json:"cpus"`
 	MemTotal int64  `json:"mem_total_bytes"`
 	Memory   Memory `json:"memory"`
+	CPU      CPU    `json:"cpu"`
 	Items    []Item `json:"items"`
 	Holds    bool   `json:"holds"` // no item failed: the box can hold the target
 }
@@ -91,8 +92,8 @@ func Check(s System, t Target) (Report, error) {
 	if s.CPUs <= 0 {
 		s.CPUs = 1
 	}
-	c := &checker{s: &s, t: t, m: estimateMemory(t, s.PageSize)}
-	r := Report{Target: t, CPUs: s.CPUs, MemTotal: s.MemTotal, Memory: c.m}
+	c := &checker{s: &s, t: t, m: estimateMemory(t, s.PageSize), cpuEst: estimateCPU(t, s.CPUs)}
+	r := Report{Target: t, CPUs: s.CPUs, MemTotal: s.MemTotal, Memory: c.m, CPU: c.cpuEst}
 	for _, f := range itemFuncs {
 		r.Items = append(r.Items, f(c))
 	}
@@ -102,9 +103,10 @@ func Check(s System, t Target) (Report, error) {
 
 // checker carries the inputs of the item functions.
 type checker struct {
-	s *System
-	t Target
-	m Memory
+	s      *System
+	t      Target
+	m      Memory
+	cpuEst CPU
 }
 
 // unknown is the item for a value that could not be read.

@@ -48,15 +48,16 @@ func TestCheckTooLow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 200000 x (4096 + 1600 + 1024) + 64 MiB = 1,411,108,864 B > 768 MiB available.
-	if r.Memory.PerConnBytes != 6720 || r.Memory.TotalBytes != 200000*6720+64<<20 || r.Memory.TCPPages != 200000 {
+	// 200000 x (5120 + 1600 + 512) + 16 MiB = 1,463,177,216 B > 768 MiB available.
+	if r.Memory.IdleBytes != 5632 || r.Memory.PerConnBytes != 7232 || r.Memory.TotalBytes != 200000*7232+16<<20 || r.Memory.TCPPages != 200000 {
 		t.Errorf("memory %+v", r.Memory)
 	}
 	checkItems(t, r, map[string]want{
 		"RLIMIT_NOFILE":                  {tuning.Fail, "soft 1024 hard 4096", "hard >= 200256", ""},
 		"fs.nr_open":                     {tuning.OK, "1048576", ">= 200704", ""},
 		"fs.file-max":                    {tuning.Fail, "100000", ">= 665536", "665536"},
-		"memory":                         {tuning.Fail, "768.0 MiB available of 1.00 GiB", "1.31 GiB", ""},
+		"memory":                         {tuning.Fail, "768.0 MiB available of 1.00 GiB", "1.36 GiB", ""},
+		"cpu":                            {tuning.OK, "2 core(s)", idleCores(200000, tuning.DefaultHeartbeat), ""},
 		"net.ipv4.tcp_mem":               {tuning.Fail, "21504 28672 43008", "pressure, max >= 200000", "150000 200000 300000"},
 		"net.netfilter.nf_conntrack_max": {tuning.Fail, "65536", ">= 400000", "400000"},
 		"net.core.somaxconn":             {tuning.Warn, "4096", ">= 65535", "65535"},
@@ -85,6 +86,7 @@ func TestCheckTooLow(t *testing.T) {
 
 func TestCheckEnough(t *testing.T) {
 	s, _ := bigBox.system(t, 1<<20, 1<<21)
+	s.CPUs = 16
 	r, err := tuning.Check(s, tuning.Target{Conns: 1000000, Loops: 16, EventRate: 10, EventBytes: 2048})
 	if err != nil {
 		t.Fatal(err)
@@ -97,12 +99,13 @@ func TestCheckEnough(t *testing.T) {
 		"RLIMIT_NOFILE":                  {tuning.OK, "soft 1048576 hard 2097152", "hard >= 1000256", ""},
 		"fs.nr_open":                     {tuning.OK, "2097152", ">= 1000448", ""},
 		"fs.file-max":                    {tuning.OK, "9223372036854775807", ">= 3065536", ""},
-		"memory":                         {tuning.OK, "60.00 GiB available of 64.00 GiB", "10.67 GiB", ""},
+		"memory":                         {tuning.OK, "60.00 GiB available of 64.00 GiB", "11.10 GiB", ""},
+		"cpu":                            {tuning.OK, "16 core(s)", idleCores(1000000, tuning.DefaultHeartbeat), ""},
 		"net.ipv4.tcp_mem":               {tuning.OK, "3000000 4000000 6000000", "pressure, max >= 2000000", ""},
 		"net.netfilter.nf_conntrack_max": {tuning.OK, "not loaded", "-", ""},
 		"net.core.somaxconn":             {tuning.OK, "65535", ">= 62500", ""},
 		"net.ipv4.tcp_max_syn_backlog":   {tuning.OK, "65535", ">= 62500", ""},
-		"net.core.netdev_max_backlog":    {tuning.OK, "16384", ">= 5000", ""},
+		"net.core.netdev_max_backlog":    {tuning.OK, "16384", ">= 1000", ""},
 		"net.ipv4.tcp_wmem":              {tuning.OK, "4096 16384 4194304", "default >= 6272", ""},
 		"net.ipv4.tcp_rmem":              {tuning.OK, "", "", ""},
 		"net.ipv4.ip_local_port_range":   {tuning.Warn, "1024 65535", "1000000 ports per upstream pair", ""},

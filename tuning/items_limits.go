@@ -13,6 +13,7 @@ var itemFuncs = []func(*checker) Item{
 	(*checker).nrOpen,
 	(*checker).fileMax,
 	(*checker).memory,
+	(*checker).cpu,
 	(*checker).tcpMem,
 	(*checker).conntrack,
 	(*checker).somaxconn,
@@ -86,8 +87,8 @@ func (c *checker) fileMax() Item {
 
 func (c *checker) memory() Item {
 	m := c.m
-	why := fmt.Sprintf("%d connections x (%d B kernel socket + %d B queued when an event goes to all (%d frame of %d+%d B, skb %d B) + %d B ssedge) + %s per process; nginx, if on this box, needs its own",
-		c.t.Conns, m.KernelIdleBytes, m.SendBytes, m.FramesInFlight, c.t.EventBytes, FrameOverheadBytes, SkbOverheadBytes, m.UserBytes, gib(BaseProcessBytes))
+	why := fmt.Sprintf("%d connections x (%d B kernel socket + %d B queued when an event goes to all (%d frame of %d+%d B, skb %d B) + %d B ssedge) + %s per process. It counts ssedge's own sockets only: a client or nginx on this box has a socket of its own per stream (another %d B each), and nginx its buffers",
+		c.t.Conns, m.KernelIdleBytes, m.SendBytes, m.FramesInFlight, c.t.EventBytes, FrameOverheadBytes, SkbOverheadBytes, m.UserBytes, gib(BaseProcessBytes), m.KernelIdleBytes)
 	if c.s.MemErr != nil {
 		return unknown("memory", c.s.MemErr, why)
 	}

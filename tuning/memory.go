@@ -8,9 +8,11 @@ const (
 	// KernelIdleSocketBytes is the kernel memory of an idle accepted TCP
 	// socket: slab objects TCP (2368 B), sock_inode_cache (832), filp
 	// (192), dentry (192), eventpoll_epi (128) and an eppoll_entry, 3.7 KiB
-	// on Linux 6.18 x86-64 (/proc/slabinfo), rounded up to a page. It
-	// agrees with 1.5 GB measured for 407,000 idle loopback sockets.
-	KernelIdleSocketBytes = 4096
+	// on Linux 6.18 x86-64 (/proc/slabinfo), plus what the slabs hold
+	// beyond their live objects: the whole slab grew by 5,083 B per socket
+	// at 200,000 loopback streams here (bench/scale.sh, docs/BENCH.md "1M
+	// streams"), taken as 5 KiB.
+	KernelIdleSocketBytes = 5120
 	// SkbOverheadBytes is what the kernel adds to the data of one queued
 	// send (sk_buff, skb_shared_info, header room): `ss -m` shows a
 	// 576-byte segment as 1408 bytes of skmem (+832); the sender's fclone
@@ -19,12 +21,14 @@ const (
 	// FrameOverheadBytes is the SSE framing around an event's data:
 	// "id: <16 digits>\n", "event: <name>\n", "data: ", "\n\n".
 	FrameOverheadBytes = 64
-	// UserBytesPerConn is ssedge's user-space memory per idle stream: 0.5
-	// to 0.7 KiB measured (RSS delta / N, see poller), taken as 1 KiB.
-	UserBytesPerConn = 1024
+	// UserBytesPerConn is ssedge's user-space memory per idle stream: 0.36
+	// to 0.40 KiB measured from 1,000 to 200,000 streams (RSS delta / N,
+	// all processes, bench/scale.sh), taken as 512 B.
+	UserBytesPerConn = 512
 	// BaseProcessBytes is one ssedge process without subscribers: Go
-	// runtime, event ring, loop tables.
-	BaseProcessBytes = 64 << 20
+	// runtime, event ring, loop tables; 15.5 MiB measured (RSS before any
+	// stream, 14 processes of serve --procs 13), taken as 16 MiB.
+	BaseProcessBytes = 16 << 20
 	// AckResidency is how long a sent frame stays queued until the client
 	// acknowledges it: a slow client round trip (direct internet clients;
 	// behind a LAN nginx it is well under a millisecond).
@@ -38,6 +42,7 @@ type Memory struct {
 	SendBytes         int64 `json:"send_bytes"`           // per socket, queued at the peak (skb truesize)
 	TCPPagesPerSocket int64 `json:"tcp_pages_per_socket"` // what the queued bytes charge to tcp_mem
 	UserBytes         int64 `json:"user_bytes"`           // ssedge user space per connection
+	IdleBytes         int64 `json:"idle_bytes"`           // kernel socket + ssedge: an idle stream, what bench/scale.sh measures
 	PerConnBytes      int64 `json:"per_conn_bytes"`       // the three together
 	TCPPages          int64 `json:"tcp_pages"`            // tcp_mem pages at the peak, all sockets
 	TotalBytes        int64 `json:"total_bytes"`          // RAM for the target, processes' base included
@@ -61,7 +66,8 @@ func estimateMemory(t Target, pageSize int64) Memory {
 		UserBytes:         UserBytesPerConn,
 		PageSize:          pageSize,
 	}
-	m.PerConnBytes = m.KernelIdleBytes + m.SendBytes + m.UserBytes
+	m.IdleBytes = m.KernelIdleBytes + m.UserBytes
+	m.PerConnBytes = m.IdleBytes + m.SendBytes
 	n := int64(t.Conns)
 	m.TCPPages = n * m.TCPPagesPerSocket
 	m.TotalBytes = n*m.PerConnBytes + int64(t.Procs)*BaseProcessBytes

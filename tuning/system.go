@@ -56,7 +56,7 @@ func ReadSystem(root string) System {
 	if root == "" {
 		root = DefaultProcRoot
 	}
-	s := System{Root: root, CPUs: runtime.NumCPU(), PageSize: int64(os.Getpagesize()), values: map[string]sysValue{}}
+	s := System{Root: root, CPUs: usableCPUs(), PageSize: int64(os.Getpagesize()), values: map[string]sysValue{}}
 	for _, k := range readKeys {
 		raw, err := readSysctl(root, k)
 		s.values[k] = sysValue{raw, err}
@@ -139,3 +139,9 @@ func readMeminfo(path string) (total, avail int64, err error) {
 	}
 	return total, avail, nil
 }
+
+// usableCPUs is the CPUs this process may run on: since Go 1.25 the
+// default GOMAXPROCS also honours a cgroup CPU quota (a container limited
+// to 1.5 CPUs gets 2, rounded up), which NumCPU does not; an explicit
+// GOMAXPROCS lower than both counts too.
+func usableCPUs() int { return max(1, min(runtime.NumCPU(), runtime.GOMAXPROCS(0))) }

@@ -3,6 +3,7 @@ package tuning
 import (
 	"fmt"
 	"runtime"
+	"time"
 )
 
 // Defaults for Target fields left zero.
@@ -18,6 +19,9 @@ type Target struct {
 	Loops      int     `json:"loops"`       // event loops per process (one listener each); default: the CPUs divided among Procs
 	EventRate  float64 `json:"event_rate"`  // events per second each connection receives, on average
 	EventBytes int     `json:"event_bytes"` // data bytes per event
+	// Heartbeat is serve --heartbeat: idle streams get a frame this often
+	// (0: DefaultHeartbeat). It sets the idle CPU (cpu.go).
+	Heartbeat time.Duration `json:"heartbeat_ns"`
 }
 
 func (t *Target) setDefaults() {
@@ -32,6 +36,9 @@ func (t *Target) setDefaults() {
 	}
 	if t.EventBytes <= 0 {
 		t.EventBytes = DefaultEventBytes
+	}
+	if t.Heartbeat <= 0 {
+		t.Heartbeat = DefaultHeartbeat
 	}
 }
 

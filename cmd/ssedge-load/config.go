@@ -47,6 +47,12 @@ type config struct {
 	jsonPath       string
 	label          string
 	quiet          bool
+	idle           time.Duration // kernmem.go
+	heartbeat      time.Duration
+	storm          bool // storm.go
+	stormAfter     int
+	stormConc      int
+	stormSample    time.Duration
 	run            uint64 // tags this run's events, see payload.go
 }
 
@@ -83,6 +89,12 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&c.label, "label", "", "name of the server under test, carried into the JSON (for compare)")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress line")
+	fs.DurationVar(&c.idle, "idle", 0, "after connecting, measure the server's CPU this long with nothing published (needs --server-pid; 0: skip)")
+	fs.DurationVar(&c.heartbeat, "heartbeat", 0, "the server's heartbeat interval, to give --idle's CPU per heartbeat (0: not known)")
+	fs.BoolVar(&c.storm, "storm", false, "reconnect storm: once every stream has --storm-after events, drop them all at once and reconnect each with Last-Event-ID while the events go on (storm.go)")
+	fs.IntVar(&c.stormAfter, "storm-after", 0, "events every stream has before the drop (0: a quarter of --events, at least 1)")
+	fs.IntVar(&c.stormConc, "storm-concurrency", 0, "reconnects in flight per worker after the drop (0: --concurrency; a worker's whole share: all at once)")
+	fs.DurationVar(&c.stormSample, "storm-sample", 250*time.Millisecond, "how often the server's listen queues, memory and sockets are read during the storm")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -117,6 +129,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("ssedge-load: --floor-pairs %d: want 0 to 5000", c.floorPairs)
 	case c.floorPairs > 0 && c.floorBursts < 1:
 		return nil, fmt.Errorf("ssedge-load: --floor-bursts %d: want at least 1", c.floorBursts)
+	}
+	if err := c.checkStorm(); err != nil {
+		return nil, err
 	}
 	if c.procs == 0 {
 		c.procs = min(c.conns, max(2, ceilDiv(c.conns, autoConnsPerWorker)))
@@ -193,6 +208,7 @@ func (c *config) jobs() []*workerJob {
 			ConnectTimeoutNs: c.connectTimeout.Nanoseconds(),
 			Events:           c.events,
 			Run:              c.run,
+			StormConcurrency: c.stormConc,
 		}
 		first += count
 	}

@@ -11,6 +11,36 @@
 //	ssedge-load report-md [--into docs/BENCH.md] [--command CMD] [--chart bench.svg] out/*.json
 //	ssedge-load chart [--out docs/bench.svg] out/*.json
 //	ssedge-load drain --url URL --conns 10000 --server-pid PID [--bucket 1s] [--json out.json]
+//	ssedge-load --storm --conns 200000 --events 40 --interval 2s --storm-after 5 ... (a reconnect storm)
+//	ssedge-load --idle 30s ... (the server's CPU with every stream open and nothing published)
+//
+// --storm is a reconnect storm (storm.go): the situation after a proxy
+// failover or a crashed neighbour box. Once every stream has
+// --storm-after events, each worker closes all its streams at once and
+// reconnects every one (--storm-concurrency in flight per worker) with
+// Last-Event-ID set to the last id it received, while the publisher goes
+// on at --interval. Each stream keeps its account across the reconnect,
+// so the checks below hold per client over the whole run: every event
+// exactly once, in order, with the published id: what it missed from the
+// server's history, then live. ssedge.gap events are counted by reason
+// and fail the run: "evicted" is named as a history too short for the
+// outage (the server's --history-per-channel or --history-age), any other
+// reason as a failed resume. It reports the time from the drop until
+// every stream streams again and until every stream has every event, and
+// reads the server side every --storm-sample: the listen sockets' accept
+// queues (ss -lnt Recv-Q, summed over the port's listeners, and their
+// bound), the TcpExt counters of /proc/net/netstat (what nstat shows:
+// ListenOverflows, ListenDrops, TCPReqQFullDrop, TCPReqQFullDoCookies,
+// SyncookiesSent) as deltas over the storm, the server's RSS (all its
+// processes) and /proc/net/sockstat (TCP mem pages, sockets in use,
+// time-wait) at their peaks. bench/scale.sh MODE=storm runs it.
+//
+// Every run also reads the kernel's memory before connecting and once
+// connected (kernmem.go): the slab (/proc/meminfo Slab: the TCP,
+// sock_inode_cache, filp, dentry and eventpoll objects) and TCP's buffer
+// pages (/proc/net/sockstat mem), per connection. On loopback each
+// connection is two sockets, the client's and the server's; the table
+// gives half the slab growth as one socket's.
 //
 // drain measures a graceful shutdown from the clients' side (drain.go):
 // it holds --conns streams, sends SIGTERM to --server-pid, and prints per
@@ -98,5 +128,6 @@
 // procstat_linux.go (the process tree), floor_linux.go (the kernel floor),
 // machine.go, report.go (table and JSON), compare.go (side by side),
 // reportmd.go (docs/BENCH.md), chart.go (the SVG), drain.go (the drain
-// report).
+// report), storm.go, storm_worker_linux.go and storm_sample.go (the
+// reconnect storm), kernmem.go (kernel memory, idle CPU).
 package main

@@ -37,6 +37,7 @@ func runLoad(cfg *config, log io.Writer) (*result, error) {
 	if err := sample(&baseline); err != nil {
 		return nil, fmt.Errorf("ssedge-load: --server-pid %d: %w", cfg.serverPID, err)
 	}
+	res.Kernel.Baseline = readKernelSample() // kernmem.go
 	// The floor goes first, while the server is idle and before the
 	// workers exist, so that neither measurement sees the other's work.
 	if cfg.floorPairs > 0 {
@@ -90,10 +91,20 @@ func runLoad(cfg *config, log io.Writer) (*result, error) {
 	if err := sample(&connected); err != nil {
 		return nil, err
 	}
+	res.Kernel.Connected = readKernelSample()
+	if res.Idle, err = measureIdle(cfg.serverPID, cfg.idle, log, cfg.quiet); err != nil {
+		return nil, err
+	}
+	res.Idle.setHeartbeat(res.Connected, cfg.heartbeat)
 	if err := sample(&cpuStart); err != nil {
 		return nil, err
 	}
-	sends, err := publishAll(cfg, pub, log)
+	var sends []published
+	if cfg.storm {
+		sends, res.Storm, err = runStorm(cfg, pub, ws, log) // storm.go
+	} else {
+		sends, err = publishAll(cfg, pub, log)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +132,11 @@ func runLoad(cfg *config, log io.Writer) (*result, error) {
 	}
 	res.setServer(cfg.serverPID != 0, []procSample{baseline, connected, cpuStart, cpuEnd})
 	res.setDeliveries(sends, reports)
+	res.Kernel.set(res.Connected)
 	res.judge()
+	if res.Storm != nil {
+		res.Storm.judge(res, reports)
+	}
 	return res, nil
 }
 

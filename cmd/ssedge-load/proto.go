@@ -12,6 +12,10 @@ import (
 //	parent -> worker: {"cmd":"start","job":{...}}   open job.Count connections
 //	worker -> parent: {"type":"progress",...}      every 250 ms while connecting
 //	worker -> parent: {"type":"connected",...}     every connection is streaming or failed
+//	parent -> worker: {"cmd":"drop","after":K}     storm (storm.go): once every stream has K events,
+//	                                               close them all and reconnect each with Last-Event-ID
+//	worker -> parent: {"type":"dropped",...}       closed them all
+//	worker -> parent: {"type":"resumed",...}       every dropped stream is streaming again or failed
 //	worker -> parent: {"type":"complete"}          every live connection has every event
 //	parent -> worker: {"cmd":"report"}
 //	worker -> parent: {"type":"report","report":{...}}
@@ -33,21 +37,28 @@ type workerJob struct {
 	ConnectTimeoutNs int64    `json:"connect_timeout_ns"`
 	Events           int      `json:"events"` // events the parent will publish
 	Run              uint64   `json:"run"`
+	// StormConcurrency bounds the reconnects in flight after a storm drop
+	// (0: Concurrency); see storm.go.
+	StormConcurrency int `json:"storm_concurrency,omitempty"`
 }
 
 type command struct {
-	Cmd string     `json:"cmd"` // start, report, quit
+	Cmd string     `json:"cmd"` // start, drop, report, quit
 	Job *workerJob `json:"job,omitempty"`
+	// After is drop's threshold: the worker drops every stream once each
+	// has this many events, then reconnects each with Last-Event-ID.
+	After int `json:"after,omitempty"`
 }
 
 type message struct {
-	Type       string         `json:"type"` // progress, connected, complete, report, fatal
+	Type       string         `json:"type"` // progress, connected, dropped, resumed, complete, report, fatal
 	Connected  int            `json:"connected,omitempty"`
 	Failed     int            `json:"failed,omitempty"`
 	Errors     map[string]int `json:"errors,omitempty"` // failure counts by reason
 	FirstError string         `json:"first_error,omitempty"`
 	Report     *workerReport  `json:"report,omitempty"`
 	Error      string         `json:"error,omitempty"`
+	Storm      *stormWorker   `json:"storm,omitempty"` // dropped and resumed
 }
 
 // workerReport is a worker's final account.
@@ -59,7 +70,8 @@ type workerReport struct {
 	CloseReasons    map[string]int `json:"close_reasons,omitempty"`
 	MinGot          int            `json:"min_got"` // fewest distinct events on one connection
 	MaxGot          int            `json:"max_got"`
-	CPUNs           int64          `json:"cpu_ns"` // the worker's CPU time since its last connection connected
+	CPUNs           int64          `json:"cpu_ns"`         // the worker's CPU time since its last connection connected
+	Gaps            map[string]int `json:"gaps,omitempty"` // ssedge.gap events received, by reason
 }
 
 // messenger writes JSON lines; safe for concurrent use.

@@ -69,6 +69,10 @@ type result struct {
 	All       eventResult   `json:"all"`         // every delivery of every event
 	LastP50Ms float64       `json:"last_p50_ms"` // median over events of the time to the last subscriber
 
+	Storm  *stormResult `json:"storm,omitempty"` // --storm: the reconnect storm (storm.go)
+	Kernel kernelMem    `json:"kernel"`          // kernmem.go
+	Idle   *idleCPU     `json:"idle,omitempty"`  // --idle
+
 	OK       bool     `json:"ok"`
 	Problems []string `json:"problems,omitempty"`
 }
@@ -279,11 +283,20 @@ func (r *result) writeTable(w io.Writer) {
 		fmt.Fprintf(w, "server       %d process(es) measured: the pid and its descendants%s\n", r.ServerProcs, changed)
 		fmt.Fprintf(w, "server RSS   baseline %.1f MiB, connected %.1f MiB: %.2f KiB/conn\n",
 			float64(r.BaselineRSSBytes)/(1<<20), float64(r.ConnectedRSSBytes)/(1<<20), r.RSSPerConnBytes/1024)
+		if r.Idle != nil {
+			fmt.Fprintf(w, "server idle  %.1f%% of one core over %.0f s with every stream open and nothing published", r.Idle.PercentOfCore, r.Idle.Seconds)
+			if r.Idle.HeartbeatsPerS > 0 {
+				fmt.Fprintf(w, ": %.0f heartbeats/s, %.1f µs each", r.Idle.HeartbeatsPerS, r.Idle.CPUPerHeartbeatUs)
+			}
+			fmt.Fprintln(w)
+		}
 		fmt.Fprintf(w, "server CPU   %.3f s in the publish phase (%s; stat says %.2f s): %.2f µs/delivery\n",
 			r.CPUSeconds, r.CPUSource, r.CPUStatSeconds, r.CPUPerDeliveryUs)
 	} else {
 		fmt.Fprintf(w, "server       not measured (no --server-pid)\n")
 	}
+	fmt.Fprintf(w, "kernel       slab +%.0f B/conn (both ends on loopback: %.0f B per socket; socket caches alone %.0f B per socket), TCP buffers +%.0f B/conn; MemAvailable %.2f GiB connected\n",
+		r.Kernel.SlabPerConnBytes, r.Kernel.SlabPerConnBytes/2, r.Kernel.SockSlabPerConnBytes/2, r.Kernel.SockMemPerConn, float64(r.Kernel.Connected.MemAvailable)/(1<<30))
 	if f := r.Floor; f != nil {
 		fmt.Fprintf(w, "kernel floor %.2f µs per %d-byte loopback write to a sleeping reader (%d connections, %d writes); one socket hot %.2f µs; null syscall %.2f µs\n",
 			f.WriteUs, f.WriteBytes, f.Pairs, f.Writes, f.HotWriteUs, f.NullSyscallUs)
@@ -313,6 +326,9 @@ func (r *result) writeTable(w io.Writer) {
 	}
 	row("all", r.All)
 	fmt.Fprintf(w, "last subscriber, median over events: %.2f ms\n", r.LastP50Ms)
+	if r.Storm != nil {
+		r.Storm.writeTable(w)
+	}
 	if r.OK {
 		fmt.Fprintln(w, "\nresult: OK")
 	} else {

@@ -70,6 +70,8 @@ type worker struct {
 	now     int64         // arrival time of the bytes being parsed, unix ns
 	onEvent func(*sseEvent)
 	onBody  func([]byte) error
+
+	storm stormState // storm.go
 }
 
 func runWorker(job *workerJob, cmds <-chan command, out *messenger) error {
@@ -107,7 +109,16 @@ func newWorker(job *workerJob, out *messenger) (*worker, error) {
 		}
 		w.src = append(w.src, unix.SockaddrInet4{Addr: a.As4()})
 	}
-	w.onEvent = func(ev *sseEvent) { w.tally.record(&w.cur.track, ev, w.now, w.job.Run) }
+	w.onEvent = func(ev *sseEvent) {
+		got := w.cur.track.got
+		if ev.Type != nil && w.onStormEvent(ev, got) {
+			return
+		}
+		w.tally.record(&w.cur.track, ev, w.now, w.job.Run)
+		if w.storm.after > 0 {
+			w.onStormEvent(ev, got)
+		}
+	}
 	w.onBody = func(b []byte) error { return w.cur.sse.feed(b, w.onEvent) }
 	w.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
@@ -131,9 +142,10 @@ func (w *worker) loop(cmds <-chan command) error {
 	var lastProgress, lastTimeoutScan time.Time
 	connectDone, completeSent := false, false
 	for {
-		for w.next < len(w.subs) && w.pending < w.job.Concurrency {
-			w.open(w.next)
-			w.next++
+		for conc := w.concurrency(); w.next < len(w.subs) && w.pending < conc; w.next++ {
+			if w.subs[w.next].state == connIdle { // after a drop, only the dropped ones
+				w.open(w.next)
+			}
 		}
 		n, err := unix.EpollWait(w.epfd, events, epollWaitMs)
 		if err != nil && err != unix.EINTR {
@@ -151,8 +163,13 @@ func (w *worker) loop(cmds <-chan command) error {
 			}
 			if w.next == len(w.subs) && w.pending == 0 {
 				connectDone = true
-				w.cpuAtConnected = processCPUNs()
-				if err := w.out.send(w.status("connected")); err != nil {
+				msg := w.status("connected")
+				if w.storm.dropped {
+					msg = w.stormStatus()
+				} else {
+					w.cpuAtConnected = processCPUNs()
+				}
+				if err := w.out.send(msg); err != nil {
 					return err
 				}
 			} else if now.Sub(lastProgress) >= progressEvery {
@@ -161,6 +178,14 @@ func (w *worker) loop(cmds <-chan command) error {
 					return err
 				}
 			}
+		}
+		if connectDone && w.dropReady() {
+			st := w.drop()
+			connectDone = false
+			if err := w.out.send(message{Type: "dropped", Storm: &st}); err != nil {
+				return err
+			}
+			continue
 		}
 		if connectDone && !completeSent && w.tally.Delivered+w.abandoned >= uint64(w.job.Events*w.connected) {
 			completeSent = true
@@ -173,6 +198,9 @@ func (w *worker) loop(cmds <-chan command) error {
 		case c, ok := <-cmds:
 			if !ok || c.Cmd == "quit" {
 				return nil
+			}
+			if c.Cmd == "drop" {
+				w.armDrop(c.After)
 			}
 			if c.Cmd == "report" {
 				if err := w.out.send(message{Type: "report", Report: w.report()}); err != nil {
@@ -235,8 +263,9 @@ func (w *worker) handle(s *subscription, events uint32) {
 			w.closeSub(s, "connect", err)
 			return
 		}
-		n, err := unix.Write(s.fd, w.request)
-		if err == nil && n < len(w.request) {
+		req := w.requestFor(s)
+		n, err := unix.Write(s.fd, req)
+		if err == nil && n < len(req) {
 			err = errors.New("short write")
 		}
 		if err != nil {
@@ -300,9 +329,13 @@ func (w *worker) consume(s *subscription, b []byte) error {
 			return err
 		}
 		b = head[end+4:]
+		if s.streamed {
+			w.resumedHead()
+		} else {
+			w.connected++
+		}
 		s.head, s.chunked, s.state, s.streamed = nil, h.chunked, connStreaming, true
 		w.pending--
-		w.connected++
 	}
 	w.cur = s
 	if s.chunked {
@@ -340,6 +373,9 @@ func (w *worker) closeSub(s *subscription, op string, err error) {
 }
 
 func (w *worker) fail(s *subscription, op string, err error) {
+	if s.streamed {
+		w.resumeFailed(s)
+	}
 	s.state = connClosed
 	w.failed++
 	w.errs[reason(op, err)]++
@@ -368,6 +404,7 @@ func (w *worker) report() *workerReport {
 		CloseReasons:    w.closeReasons,
 		MinGot:          -1,
 		CPUNs:           processCPUNs() - w.cpuAtConnected,
+		Gaps:            w.storm.gaps,
 	}
 	for i := range w.subs {
 		s := &w.subs[i]

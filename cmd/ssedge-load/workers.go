@@ -20,6 +20,8 @@ type workerProc struct {
 	connected bool    // sent "connected"
 	complete  bool    // sent "complete"
 	report    *workerReport
+	dropped   *stormWorker // storm: the drop, then the resume
+	resumed   *stormWorker
 }
 
 type inboxMsg struct {
@@ -100,6 +102,10 @@ func (ws *workerSet) receive(timeout time.Duration) (bool, error) {
 			p.status = m.msg
 		case "connected":
 			p.status, p.connected = m.msg, true
+		case "dropped":
+			p.dropped = m.msg.Storm
+		case "resumed":
+			p.status, p.resumed = m.msg, m.msg.Storm
 		case "complete":
 			p.complete = true
 		case "report":

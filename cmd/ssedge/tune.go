@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ssedge/ssedge/poller"
 	"github.com/ssedge/ssedge/tuning"
 )
 
@@ -71,7 +72,7 @@ func hideFlags(fs *flag.FlagSet, synopsis string, hidden ...string) {
 }
 
 func tuneTarget(cmd string, args []string) error {
-	synopsis := "ssedge tune " + cmd + " --conns N [--event-rate R] [--event-bytes B] [--procs P]"
+	synopsis := "ssedge tune " + cmd + " --conns N [--event-rate R] [--event-bytes B] [--procs P] [--heartbeat D]"
 	fs := newFlagSet("tune "+cmd, synopsis)
 	var t tuning.Target
 	fs.IntVar(&t.Conns, "conns", 0, "subscriber connections the box must hold, all ssedge processes together (required)")
@@ -79,6 +80,7 @@ func tuneTarget(cmd string, args []string) error {
 	fs.IntVar(&t.EventBytes, "event-bytes", tuning.DefaultEventBytes, "data bytes per event")
 	fs.IntVar(&t.Procs, "procs", 1, "ssedge processes sharing the connections (the same as serve --procs)")
 	fs.IntVar(&t.Loops, "loops", 0, "event loops per process, as serve --loops (default: one per CPU, divided among --procs)")
+	fs.DurationVar(&t.Heartbeat, "heartbeat", poller.DefaultHeartbeat, "serve --heartbeat: idle streams get a frame this often, which sets their CPU cost")
 	format := fs.String("format", "table", "output: table or json")
 	if cmd != "check" {
 		fs.Lookup("format").Usage = "output of the report before the plan: table or json (check only)"
@@ -143,6 +145,13 @@ func tuneApply(root string, rep tuning.Report, backup string) error {
 	if err != nil {
 		return err
 	}
+	// What is still short is judged on the values now in force, read
+	// again: rep is from before apply, and the settings apply has just
+	// written would otherwise be named as still short.
+	after, err := tuning.Check(tuning.ReadSystem(root), rep.Target)
+	if err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SETTING\tWAS\tNOW")
 	for _, it := range changed {
@@ -151,8 +160,8 @@ func tuneApply(root string, rep tuning.Report, backup string) error {
 	tw.Flush()
 	fmt.Printf("\nprevious values saved in %s\nundo:  ssedge tune revert --backup %s\nkeep across reboots:  ssedge tune plan %s > %s\n",
 		backup, backup, targetFlags(rep.Target), tuning.ConfPath)
-	if f := rep.Failed(); len(f) > 0 {
-		fmt.Printf("\nstill short (not sysctls apply can set): %s; see ssedge tune check\n", names(f))
+	if f := after.Failed(); len(f) > 0 {
+		fmt.Printf("\nstill short after apply (not sysctls apply can set, or the kernel kept a lower value): %s; see ssedge tune check %s\n", names(f), targetFlags(rep.Target))
 	}
 	return nil
 }
@@ -183,8 +192,11 @@ func printReport(w io.Writer, r tuning.Report) {
 	m := r.Memory
 	fmt.Fprintf(w, "target: %d connections over %d process(es) x %d loops; %g event(s)/s of %d B each; %d CPUs\n",
 		t.Conns, t.Procs, t.Loops, t.EventRate, t.EventBytes, r.CPUs)
-	fmt.Fprintf(w, "memory per connection: %d B kernel socket + %d B in flight + %d B ssedge = %d B; tcp_mem %d page(s) each\n\n",
-		m.KernelIdleBytes, m.SendBytes, m.UserBytes, m.PerConnBytes, m.TCPPagesPerSocket)
+	fmt.Fprintf(w, "memory per connection: %d B kernel socket + %d B ssedge = %d B idle, + %d B in flight when an event goes to all = %d B; tcp_mem %d page(s) each\n",
+		m.KernelIdleBytes, m.UserBytes, m.IdleBytes, m.SendBytes, m.PerConnBytes, m.TCPPagesPerSocket)
+	fmt.Fprintf(w, "  (ssedge's own sockets only: a client or nginx on this box adds a socket of its own per stream)\n")
+	fmt.Fprintf(w, "cpu: %.0f heartbeats/s every %s = %.2f of %g core(s) idle; one event to all about %.1f s; accepting all about %.0f s\n\n",
+		r.CPU.HeartbeatsPerS, t.Heartbeat, r.CPU.IdleCores, r.CPU.Cores, r.CPU.FanoutSeconds, r.CPU.ConnectSeconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SETTING\tCURRENT\tNEEDED\tVERDICT\tWHY")
 	for _, it := range r.Items {
@@ -226,6 +238,9 @@ func targetFlags(t tuning.Target) string {
 	}
 	if t.EventBytes != tuning.DefaultEventBytes {
 		s += fmt.Sprintf(" --event-bytes %d", t.EventBytes)
+	}
+	if t.Heartbeat != 0 && t.Heartbeat != poller.DefaultHeartbeat {
+		s += fmt.Sprintf(" --heartbeat %s", t.Heartbeat)
 	}
 	return s
 }

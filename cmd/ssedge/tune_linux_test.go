@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,6 +38,10 @@ func TestTuneCheckRealMachine(t *testing.T) {
 			case it.Name == "memory":
 				if it.Verdict != tuning.OK {
 					t.Errorf("--conns %d on a 24 GiB box: memory %+v", conns, it)
+				}
+			case it.Name == "cpu":
+				if want := fmt.Sprintf("%d core(s)", min(runtime.NumCPU(), runtime.GOMAXPROCS(0))); it.Current != want {
+					t.Errorf("cpu %q, want %q", it.Current, want)
 				}
 			case strings.Contains(it.Current, "not loaded"):
 				if _, err := os.Stat("/proc/sys/net/netfilter/nf_conntrack_max"); err == nil {

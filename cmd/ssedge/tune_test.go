@@ -68,6 +68,11 @@ func TestTuneApplyRevertFakeProc(t *testing.T) {
 	if !strings.Contains(out, "ssedge tune revert --backup "+backup) {
 		t.Errorf("apply does not print the revert command:\n%s", out)
 	}
+	// tcp_mem was short before apply and apply set it: nothing is still
+	// short (the bug: the verdicts from before apply were printed).
+	if strings.Contains(out, "still short") {
+		t.Errorf("apply names settings it has just set as still short:\n%s", out)
+	}
 	read := func(k string) string {
 		b, _ := os.ReadFile(filepath.Join(root, "sys", k))
 		return strings.Join(strings.Fields(string(b)), " ")
@@ -91,6 +96,22 @@ func TestTuneApplyRevertFakeProc(t *testing.T) {
 		if got := read(k); got != want {
 			t.Errorf("after revert %s = %q, want %q", k, got, want)
 		}
+	}
+}
+
+// What apply cannot set is still named after it: here the memory.
+func TestTuneApplyNamesWhatIsStillShort(t *testing.T) {
+	root := fakeProc(t)
+	if err := os.WriteFile(filepath.Join(root, "meminfo"), []byte("MemTotal: 1048576 kB\nMemAvailable: 786432 kB\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "tune", "apply", "--proc-root", root, "--conns", "200000", "--procs", "20", "--backup", filepath.Join(t.TempDir(), "b.conf"))
+	if err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	i := strings.Index(out, "still short after apply")
+	if i < 0 || !strings.Contains(out[i:], "memory") || strings.Contains(out[i:], "tcp_mem") {
+		t.Errorf("apply on a 1 GiB box for 200000 streams: want memory, and not the tcp_mem it set, named as still short:\n%s", out)
 	}
 }
 
