@@ -32,6 +32,7 @@
 //	limits_linux.go    connection limits (global, derived, per address)
 //	timers_linux.go    what runs on time: deadlines, heartbeats, accept retry
 //	drain_linux.go     Server.Drain: graceful shutdown, closes spread over a window
+//	handoff_linux.go   Server.Pause and Import: a binary upgrade's hand-off of sockets and state
 //	deadlines_linux.go the loop's deadline heap
 //	loglimit_linux.go  rate-limited log lines for refusals and slow consumers
 //	stats_linux.go     the per-loop counters behind Server.Stats and LoopStats
@@ -226,6 +227,30 @@
 // connection left (or one second after the window), it closes what is
 // left (CloseDrain) and reports on Server.drained. Drain returns when
 // every loop has reported or its context ends; Close does the rest.
+//
+// Hand-off (Server.Pause, then Commit or Abort; Server.Import in the new
+// process), for a binary upgrade (ssedge serve, SIGUSR2): the caller
+// stops the publishers first. Pause stores the attempt (Server.hand: the
+// target id and the channels) before it sets each loop's handReq and
+// writes its eventfd; each loop runs handoffStep on its own goroutine at
+// the end of every turn (loop.hand): it answers its parked long-polls at
+// once (keep-alive: the client polls again), delivers the ring up to the
+// target, waits up to handoffCatchMs for replays and closing answers,
+// then takes its listeners and every movable connection off its epoll
+// and sends their descriptors and state (HandoffConn: channels, grant,
+// token expiry, unsent bytes as one copy, silence for the heartbeat, a
+// half-read request) to Pause, and blocks until the verdict. Commit: the
+// loop closes its descriptors with close(2) only (the sockets live on in
+// the new process; epoll registrations were removed first, as they
+// belong to the open file, not the descriptor) and stops; Abort: the loop
+// registers everything again (edge-triggered registration reports what
+// became ready meanwhile) and reads each connection again. Import runs
+// before Start, on the caller's goroutine (no loop runs yet), and puts
+// each connection in the loop of the same number with its state and its
+// unsent bytes at the head of its backlog, on the loop's again list (its
+// readiness changed while no epoll watched it: the first turn writes and
+// reads it, edge or not). All loops stop at the same id,
+// and the new process's ring starts after it: no event twice, none lost.
 //
 // poller needs Linux; on other systems New returns ErrNeedsLinux.
 package poller

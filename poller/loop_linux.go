@@ -87,6 +87,8 @@ type loop struct {
 	stop     atomic.Bool  // set by Server.Close
 	drainReq atomic.Bool  // set by Server.Drain; the loop then runs drainStep each turn
 	drain    loopDrain    // owned by the loop goroutine
+	handReq  atomic.Bool  // set by Server.Pause; the loop then runs handoffStep each turn (handoff_linux.go)
+	hand     loopHandoff  // owned by the loop goroutine
 	running  atomic.Bool  // run has started
 	evClosed atomic.Bool  // evfd is closing: wakeup must not write to it
 	wakers   atomic.Int32 // wakeup calls in progress (release waits for them)
@@ -204,6 +206,9 @@ func (l *loop) turn() {
 	l.runTimers()
 	if l.drainReq.Load() {
 		l.drainStep()
+	}
+	if l.handReq.Load() {
+		l.handoffStep()
 	}
 }
 

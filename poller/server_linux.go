@@ -41,8 +41,9 @@ type Server struct {
 	drainOnce     atomic.Bool
 	drainTarget   atomic.Uint64 // the hub's last id when the drain started
 	drainWindowMs atomic.Int64
-	drainLn       chan struct{} // each loop sends once it has closed its listeners
-	drained       chan struct{} // each loop sends once it has closed every connection
+	drainLn       chan struct{}              // each loop sends once it has closed its listeners
+	drained       chan struct{}              // each loop sends once it has closed every connection
+	hand          atomic.Pointer[handoffRun] // the upgrade attempt under way (handoff_linux.go): stored by Pause before it wakes the loops
 
 	maxConns  int    // the connection limit at start (live.MaxConns is the one in force): Config.MaxConns, or derived from the open-files limit; 0: none
 	fdLimit   uint64 // for the log line: the soft open-files limit,

@@ -14,6 +14,8 @@ func main() {
 			os.Exit(workerMain())
 		case "drain":
 			os.Exit(drainMain(os.Args[2:], os.Stdout, os.Stderr))
+		case "upgrade": // upgrade.go
+			os.Exit(upgradeMain(os.Args[2:], os.Stdout, os.Stderr))
 		case "compare":
 			os.Exit(compareMain(os.Args[2:], os.Stdout, os.Stderr))
 		case "report-md":

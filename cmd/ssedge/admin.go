@@ -137,9 +137,15 @@ func (o *serveOptions) startAdmin(ctx context.Context, log *zap.Logger, src admi
 	if workers != nil {
 		cfg.Labels = prometheus.Labels{admin.WorkerLabel: "supervisor"}
 	}
+	if h := o.adminHandoff; h != nil { // upgrade.go
+		cfg.Inherited, cfg.InheritedLock = h.ln, h.lock
+	}
 	s, err := admin.Listen(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if h := o.adminHandoff; h != nil {
+		h.srv = s
 	}
 	log.Info("admin endpoint", zap.String("admin_listen", s.Addr()),
 		zap.String("metrics", "curl "+adminCurl(s.Addr())+"/metrics"))

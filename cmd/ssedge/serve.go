@@ -43,6 +43,8 @@ type serveOptions struct {
 	corsCreds                                               bool
 	adminListen                                             string         // admin.go
 	cluster                                                 clusterOptions // cluster.go
+	upgrade                                                 upgradeOptions // upgrade.go
+	adminHandoff                                            *adminHandoff  // upgrade.go: the admin endpoint's sockets, either way
 
 	args []string // as given, for worker processes
 
@@ -101,6 +103,7 @@ func parseServe(args []string) (*serveOptions, error) {
 	addConfigFlags(fs, &o.configOptions)
 	addAdminFlag(fs, o)
 	addClusterFlags(fs, o)
+	addUpgradeFlags(fs, &o.upgrade)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -208,16 +211,24 @@ func (o *serveOptions) pollerConfig(side *subscriberSide, hub *pubsub.Hub, log *
 
 // ingest opens the publish socket.
 func (o *serveOptions) ingest(hub *pubsub.Hub, log *zap.Logger) (*ingest.Server, error) {
-	uids, err := parseIDs("--publish-allow-uid", o.allowUIDs.vals)
+	cfg, err := o.ingestConfig(log)
 	if err != nil {
 		return nil, err
+	}
+	return ingest.Listen(hub, cfg)
+}
+
+func (o *serveOptions) ingestConfig(log *zap.Logger) (ingest.Config, error) {
+	uids, err := parseIDs("--publish-allow-uid", o.allowUIDs.vals)
+	if err != nil {
+		return ingest.Config{}, err
 	}
 	gids, err := parseIDs("--publish-allow-gid", o.allowGIDs.vals)
 	if err != nil {
-		return nil, err
+		return ingest.Config{}, err
 	}
-	return ingest.Listen(hub, ingest.Config{Path: o.socket, Mode: os.FileMode(o.mode), Log: log,
-		Owner: o.pubOwner, Group: o.pubGroup, AllowUIDs: uids, AllowGIDs: gids, MaxConns: o.maxPublishers, Publisher: o.cluster.publisher})
+	return ingest.Config{Path: o.socket, Mode: os.FileMode(o.mode), Log: log,
+		Owner: o.pubOwner, Group: o.pubGroup, AllowUIDs: uids, AllowGIDs: gids, MaxConns: o.maxPublishers, Publisher: o.cluster.publisher}, nil
 }
 
 // limitPublishers holds --max-publishers to what the subscriber server's
@@ -273,26 +284,66 @@ func serve(args []string) error {
 		return err
 	}
 	defer log.Sync()
+	if o.upgrade.exe, err = resolveExe(os.Args[0]); err != nil {
+		log.Warn("cannot find this binary on disk: SIGUSR2 upgrades will fail", zap.String("arg0", os.Args[0]), zap.Error(err))
+	}
 	if o.procs > 1 {
+		refuseUpgrades(ctx, log, "--procs: a supervisor and its workers do not hand over yet; restart instead")
+		if err := o.writePidFile(); err != nil {
+			return err
+		}
+		defer o.removePidFile()
 		return supervise(ctx, o, log)
 	}
+	up, err := acceptUpgrade(log) // upgrade_linux.go: nil unless an upgrade started this process
+	if err != nil {
+		return err
+	}
+	usr2 := notifyUSR2()
+	err = serveSingle(ctx, o, log, up, usr2)
+	if err != nil {
+		up.failed(err)
+	}
+	return err
+}
+
+// serveSingle serves as a single process, from scratch or (up set) from
+// what an old process handed over.
+func serveSingle(ctx context.Context, o *serveOptions, log *zap.Logger, up *upgradeChild, usr2 <-chan os.Signal) error {
 	hup := notifyHUP()
 	raiseFileLimit(log, o.conns)
 	side, err := o.subscriberSide()
 	if err != nil {
 		return o.blame(err)
 	}
-	hub, stopCluster, err := o.openCluster(ctx, log)
+	hub, stopCluster, err := up.openHub(ctx, o, log)
 	if err != nil {
 		return err
 	}
 	defer stopCluster()
-	srv, err := poller.New(o.pollerConfig(side, hub, log))
+	var gate *publishGate // nil in cluster mode: the log numbers events, no upgrade
+	if o.cluster.publisher == nil {
+		gate = newPublishGate(hub)
+		o.cluster.publisher = gate
+	}
+	pcfg := o.pollerConfig(side, hub, log)
+	if err := up.listeners(&pcfg); err != nil {
+		return err
+	}
+	srv, err := poller.New(pcfg)
 	if err != nil {
 		return err
 	}
+	if err := up.importConns(srv); err != nil {
+		srv.Close()
+		return err
+	}
 	o.limitPublishers(srv.FDReserve(), log)
-	in, err := o.ingest(hub, log)
+	if err := up.takeOver(); err != nil {
+		srv.Close()
+		return err
+	}
+	in, err := up.ingestServer(o, hub, log)
 	if err != nil {
 		srv.Close()
 		return err
@@ -303,6 +354,7 @@ func serve(args []string) error {
 		srv.Close()
 		return err
 	}
+	o.adminHandoff = up.adminHandoff()
 	stopAdmin, err := o.startSingleAdmin(ctx, log, srv, in, hub)
 	if err != nil {
 		in.Close(context.Background())
@@ -311,11 +363,37 @@ func serve(args []string) error {
 	}
 	defer stopAdmin()
 	srv.Start()
+	if err := o.writePidFile(); err != nil {
+		log.Error("cannot write the pid file", zap.Error(err))
+	}
+	// After an upgrade systemd already has the service as started: the old
+	// process names this one its main process (MAINPID=).
+	if up == nil {
+		if err := sdNotify("READY=1"); err != nil {
+			log.Warn("cannot tell systemd the server is ready (NOTIFY_SOCKET)", zap.Error(err))
+		}
+	}
 	logServing(log, srv.Addrs(), in.Path())
 	go r.run(ctx, hup)
+	upgraded := make(chan struct{})
+	var u *upgrader
+	if gate != nil {
+		u = &upgrader{o: o, log: log, hub: hub, srv: srv, in: in, gate: gate, admin: o.adminHandoff.srv}
+		go u.run(ctx, usr2, upgraded)
+	} else {
+		refuseUpgradesOn(ctx, log, usr2, "cluster mode: a new node restores from the stream; restart instead")
+	}
 
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+		if u != nil && u.stopping() {
+			return nil // handed over during the signal: nothing here to stop
+		}
+	case <-upgraded:
+		return nil // everything now belongs to the new process
+	}
 	shutdown(o, log, in, hub, srv)
+	o.removePidFile()
 	st := srv.Stats()
 	log.Info("stopped", zap.Uint64("published", in.Published()), zap.Uint64("accepted", st.Accepted),
 		zap.Uint64("slow_consumers", st.SlowConsumers()))

@@ -47,6 +47,10 @@ type Config struct {
 	// Stats returns the value /stats shows as JSON; nil: an empty object.
 	Stats func() any
 	Log   *zap.Logger
+	// Inherited is the listening socket a previous process handed over on
+	// a binary upgrade (Server.Files), served instead of binding Addr;
+	// InheritedLock is a unix socket's lock file.
+	Inherited, InheritedLock *os.File
 }
 
 // Server is a running admin endpoint.
@@ -112,7 +116,11 @@ func Listen(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("admin: registering a collector: %w", err)
 		}
 	}
-	if network == "unix" {
+	if cfg.Inherited != nil {
+		if err := s.adopt(network, addr); err != nil {
+			return nil, err
+		}
+	} else if network == "unix" {
 		s.sock, err = sockfile.Listen(addr, cfg.UnixMode, -1, -1, "admin socket", "--admin-listen")
 		if err != nil {
 			return nil, err

@@ -1,0 +1,248 @@
+package main
+
+// A binary upgrade (SIGUSR2, see docs/operations.md "Upgrade"): the
+// serving process starts a new process of the binary on disk with the
+// same arguments and hands it, over a unix socket pair inherited as a
+// descriptor (upgradeEnv names it), the listeners, the publish socket,
+// the admin endpoint, every live connection with its state and the id
+// counter's position; the new process takes over and the old one exits.
+// upgrade_linux.go holds both sides; this file what they share.
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ssedge/ssedge/internal/admin"
+	"github.com/ssedge/ssedge/poller"
+	"github.com/ssedge/ssedge/pubsub"
+)
+
+const (
+	// upgradeEnv names the hand-off descriptor in a new process's
+	// environment; the new process removes it at once, so that its own
+	// children do not see it.
+	upgradeEnv = "SSEDGE_UPGRADE_FD"
+	// upgradeTimeout bounds each wait of an upgrade: for the new process
+	// to start (its hello), and for it to take over once it has
+	// everything. Past it the old process goes on serving.
+	upgradeTimeout = 10 * time.Second
+	// upgradePauseTimeout bounds how long the loops take to stop at the
+	// target id.
+	upgradePauseTimeout = 5 * time.Second
+)
+
+// Hand-off message kinds (internal/fdpass framing).
+const (
+	msgHello    = 'H' // new → old: started, ready to receive
+	msgFDs      = 'F' // old → new: descriptors, in state order (at most fdpass.MaxFDs each)
+	msgPart     = 'P' // old → new: a piece of the state document (JSON)
+	msgEnd      = 'E' // old → new: the state is complete (after the history's pieces, msgHistory)
+	msgTookOver = 'T' // new → old: everything imported, ready to serve
+	msgFailed   = 'X' // new → old: cannot take over (payload: why)
+	msgCommit   = 'K' // old → new: the old process has let go: serve
+)
+
+// upgrades counts upgrade attempts for /metrics.
+var upgrades admin.Upgrades
+
+func init() { adminCollectors = append(adminCollectors, &upgrades) }
+
+// upgradeOptions are the upgrade's flags.
+type upgradeOptions struct {
+	pidFile string
+	exe     string // the binary path on disk, resolved at start
+}
+
+func addUpgradeFlags(fs *flag.FlagSet, o *upgradeOptions) {
+	fs.StringVar(&o.pidFile, "pid-file", "", "write the serving process's PID to this file (SIGUSR2 to it upgrades to the binary on disk; the new process rewrites it); empty: none")
+}
+
+// resolveExe finds the binary this process was started from, as a path
+// on disk: an upgrade starts whatever file is there then (a new build),
+// not this process's own image (/proc/self/exe).
+func resolveExe(arg0 string) (string, error) {
+	p := arg0
+	if !strings.Contains(arg0, "/") {
+		var err error
+		if p, err = exec.LookPath(arg0); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Abs(p)
+}
+
+// handedSocket is a socket file (publish socket, admin endpoint) in the
+// state: its listener and, for a unix socket, its lock travel as
+// descriptors.
+type handedSocket struct {
+	Path    string `json:"path"`
+	HasLock bool   `json:"lock,omitempty"`
+	ln      int    // descriptors in the new process
+	lock    int
+}
+
+// handoffState is the document the old process sends the new one.
+// Descriptors travel in this order: every listener's FDs, the publish
+// socket's listener and lock, the admin endpoint's listener (and lock),
+// then one per connection.
+type handoffState struct {
+	Version   int                      `json:"version"`
+	PID       int                      `json:"pid"`
+	LastID    uint64                   `json:"last_id"` // ids continue from LastID+1
+	Listeners []poller.HandoffListener `json:"listeners"`
+	Publish   handedSocket             `json:"publish"`
+	Admin     *handedSocket            `json:"admin,omitempty"`
+	Conns     []poller.HandoffConn     `json:"conns"`
+	Upgrades  [2]uint64                `json:"upgrades"` // ok, failed so far
+}
+
+const handoffVersion = 1
+
+// errUpgraded answers a publish that waited while the process handed
+// over: it reached no hub; the publisher publishes again on a new
+// connection, which the new process serves.
+var errUpgraded = fmt.Errorf("%w: this process handed over to a new one (binary upgrade): publish again", pubsub.ErrUnavailable)
+
+// publishGate stands between the publish socket and the hub, so that an
+// upgrade can pause publishing at a command boundary: a publish that has
+// reached the hub finishes (its publisher gets the id), a new one waits
+// until the upgrade ends — then goes on (the upgrade failed) or is
+// forwarded to the new process (it succeeded; errUpgraded if that fails).
+type publishGate struct {
+	hub      *pubsub.Hub
+	mu       sync.Mutex
+	cond     sync.Cond
+	paused   bool
+	gone     bool
+	inflight int
+	forward  *forwarder // set with gone: where publishes go from then on
+}
+
+func newPublishGate(hub *pubsub.Hub) *publishGate {
+	g := &publishGate{hub: hub}
+	g.cond.L = &g.mu
+	return g
+}
+
+// Publish is ingest.Publisher. The key is ignored, as the hub ignores it.
+func (g *publishGate) Publish(channel, name, data, key []byte) (uint64, error) {
+	g.mu.Lock()
+	for g.paused && !g.gone {
+		g.cond.Wait()
+	}
+	if g.gone {
+		fw := g.forward
+		g.mu.Unlock()
+		if fw == nil {
+			return 0, errUpgraded
+		}
+		return fw.publish(channel, name, data)
+	}
+	g.inflight++
+	g.mu.Unlock()
+	id, err := g.hub.Publish(channel, name, data)
+	g.mu.Lock()
+	if g.inflight--; g.inflight == 0 {
+		g.cond.Broadcast()
+	}
+	g.mu.Unlock()
+	return id, err
+}
+
+// pause stops new publishes and waits for those under way: the hub's
+// last id is then final until resume.
+func (g *publishGate) pause() {
+	g.mu.Lock()
+	g.paused = true
+	for g.inflight > 0 {
+		g.cond.Wait()
+	}
+	g.mu.Unlock()
+}
+
+func (g *publishGate) resume() {
+	g.mu.Lock()
+	g.paused = false
+	g.cond.Broadcast()
+	g.mu.Unlock()
+}
+
+// handOff sends every waiting and later publish to the new process
+// through the publish socket at path.
+func (g *publishGate) handOff(path string) {
+	g.mu.Lock()
+	g.gone = true
+	g.forward = &forwarder{path: path}
+	g.cond.Broadcast()
+	g.mu.Unlock()
+}
+
+// writePidFile writes pid to path atomically (a reader never sees it
+// half written).
+func writePidFile(path string, pid int) error {
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid()) // the old and the new process may both write it
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("--pid-file %q: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("--pid-file %q: %w", path, err)
+	}
+	return nil
+}
+
+// removePidFile removes path if it still names pid (after an upgrade it
+// names the new process, which must keep it).
+func removePidFile(path string, pid int) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n == pid {
+		os.Remove(path)
+	}
+}
+
+// fds takes the socket's descriptors (listener, then lock) from take.
+func (s *handedSocket) fds(take func() int) {
+	s.ln = take()
+	s.lock = -1
+	if s.HasLock {
+		s.lock = take()
+	}
+}
+
+// files wraps the descriptors.
+func (s *handedSocket) files() (ln, lock *os.File) {
+	ln = os.NewFile(uintptr(s.ln), s.Path)
+	if s.lock >= 0 {
+		lock = os.NewFile(uintptr(s.lock), s.Path+".lock")
+	}
+	return ln, lock
+}
+
+// adminHandoff: see upgradeChild.adminHandoff.
+type adminHandoff struct {
+	ln, lock *os.File
+	srv      *admin.Server
+}
+
+func (o *serveOptions) writePidFile() error {
+	if o.upgrade.pidFile == "" {
+		return nil
+	}
+	return writePidFile(o.upgrade.pidFile, os.Getpid())
+}
+
+func (o *serveOptions) removePidFile() {
+	if o.upgrade.pidFile != "" {
+		removePidFile(o.upgrade.pidFile, os.Getpid())
+	}
+}

@@ -1,0 +1,471 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ssedge/ssedge/internal/ssetest"
+)
+
+// readPid reads the pid file; 0 while it is missing or partial.
+func readPid(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
+
+// alive reports whether pid is a running (not zombie) process.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(rest, "Z")
+}
+
+// upgradeTo sends SIGUSR2 and waits for the pid file to name a new live
+// process, which the test kills at its end.
+func upgradeTo(t *testing.T, s *server, pidFile string) int {
+	t.Helper()
+	old := readPid(pidFile)
+	if err := syscall.Kill(old, syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	ssetest.WaitFor(t, 30*time.Second, "the pid file to name the new process", func() bool {
+		pid = readPid(pidFile)
+		return pid != 0 && pid != old && alive(pid)
+	})
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	return pid
+}
+
+// pacedPublisher publishes on channels round robin at about rate events
+// a second until stop, retrying an event the server did not take (a
+// publish that waited through an upgrade is answered 503 by the old
+// process, or its connection ends: it was not published). It records
+// each channel's ids.
+type pacedPublisher struct {
+	mu   sync.Mutex
+	ids  map[string][]uint64
+	errs int
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startPublishing(t *testing.T, socket string, channels []string, rate int) *pacedPublisher {
+	p := &pacedPublisher{ids: make(map[string][]uint64), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		pub := ssetest.NewPublisher(socket)
+		defer pub.Close()
+		tick := time.NewTicker(time.Second / time.Duration(rate))
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-p.stop:
+				return
+			case <-tick.C:
+			}
+			ch := channels[i%len(channels)]
+			for try := 0; ; try++ {
+				id, err := pub.Publish(ch, "", fmt.Sprintf("event %d", i))
+				if err == nil {
+					p.mu.Lock()
+					p.ids[ch] = append(p.ids[ch], id)
+					p.mu.Unlock()
+					break
+				}
+				p.mu.Lock()
+				p.errs++
+				p.mu.Unlock()
+				if try > 200 {
+					t.Errorf("publish %d on %q: %v", i, ch, err)
+					return
+				}
+				pub.Close()
+				time.Sleep(10 * time.Millisecond) // back-off before a retry, not synchronisation
+			}
+		}
+	}()
+	return p
+}
+
+func (p *pacedPublisher) finish() map[string][]uint64 {
+	close(p.stop)
+	<-p.done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ids
+}
+
+// upgradeStreams is how many streams TestUpgradeKeepsStreams holds: the
+// issue's 2,000, or fewer with -short.
+func upgradeStreams() int {
+	if testing.Short() {
+		return 300
+	}
+	return 2000
+}
+
+// SIGUSR2 in the middle of a paced publish: every stream keeps its TCP
+// connection and receives every event of its channel in id order exactly
+// once; the pid file names the new process and the old one has exited 0;
+// ids go on increasing.
+func TestUpgradeKeepsStreams(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "ssedge.pid")
+	s := startServer(t, "--pid-file", pidFile, "--heartbeat", "1h")
+	ssetest.WaitFor(t, 10*time.Second, "the pid file", func() bool { return readPid(pidFile) == s.cmd.Process.Pid })
+	channels := []string{"a", "b", "c", "d"}
+	n := upgradeStreams()
+	streams := make([]*stream, n)
+	for i := range streams {
+		streams[i] = openStream(t, s.listen, "/events?channel="+channels[i%len(channels)])
+	}
+	s.waitSubscribed(t, n)
+	pub := startPublishing(t, s.socket, channels, 200)
+	time.Sleep(time.Second) // lets real time pass: events published before the upgrade
+	newPid := upgradeTo(t, s, pidFile)
+	// Process.Wait, not Cmd.Wait: that would close the log pipe the new
+	// process writes to as well.
+	if st, err := s.cmd.Process.Wait(); err != nil || !st.Success() {
+		t.Errorf("the old process: %v %v, want exit 0", st, err)
+	}
+	time.Sleep(time.Second) // lets real time pass: events published after the upgrade
+	ids := pub.finish()
+	for _, ch := range channels {
+		if len(ids[ch]) < 20 {
+			t.Fatalf("only %d events published on %q", len(ids[ch]), ch)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i, st := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			want := ids[channels[i%len(channels)]]
+			got, err := st.ids(len(want))
+			if err != nil {
+				errs <- fmt.Errorf("stream %d (%s): after %d of %d events: %w", i, st.st.Conn.LocalAddr(), len(got), len(want), err)
+				return
+			}
+			for k := range want {
+				if got[k] != want[k] {
+					errs <- fmt.Errorf("stream %d: event %d has id %d, want %d", i, k, got[k], want[k])
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	bad := 0
+	for err := range errs {
+		if bad++; bad <= 5 {
+			t.Error(err)
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d of %d streams wrong", bad, n)
+	}
+	if !alive(newPid) {
+		t.Fatalf("the new process %d is gone", newPid)
+	}
+	s.logs.Wait(t, 5*time.Second, 1, `"msg":"upgraded: the new process serves every listener and connection; this one exits"`, fmt.Sprintf(`"connections":%d`, n))
+	t.Logf("%d streams, %d events, %d publish retries", n, len(ids["a"])*len(channels), pub.errs)
+}
+
+// A new binary that exits 1 at start: the old process keeps serving every
+// stream and the publish socket, logs why and counts it; a good binary
+// put back then upgrades.
+func TestUpgradeFailedBinary(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "ssedge")
+	copyFile(t, bin, exe)
+	pidFile := filepath.Join(dir, "ssedge.pid")
+	sock := filepath.Join(dir, "pub.sock")
+	admin := "127.0.0.1:" + strconv.Itoa(ssetest.FreePort(t))
+	s := runServerFrom(t, exe, sock, "--listen", "127.0.0.1:0", "--publish-socket", sock, "--log-level", "debug",
+		"--pid-file", pidFile, "--admin-listen", admin)
+	st := openStream(t, s.listen, "/events?channel=a")
+	s.waitSubscribed(t, 1)
+	first := publishID(t, sock, "a", "one")
+
+	// Replace the binary on disk, as a deploy would, with one that fails.
+	broken := filepath.Join(dir, "broken")
+	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho broken build >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(broken, exe); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(s.cmd.Process.Pid, syscall.SIGUSR2)
+	s.logs.Wait(t, 20*time.Second, 1, `"msg":"upgrade failed: this process goes on serving everything"`, `exit status 1`)
+	if pid := readPid(pidFile); pid != s.cmd.Process.Pid {
+		t.Fatalf("pid file names %d, want the old process %d", pid, s.cmd.Process.Pid)
+	}
+	second := publishID(t, sock, "a", "two")
+	got, err := st.ids(2)
+	if err != nil || got[0] != first || got[1] != second {
+		t.Fatalf("stream got %v (%v), want [%d %d]", got, err, first, second)
+	}
+	if m := metrics(t, admin); !strings.Contains(m, `ssedge_upgrades_total{result="failed"} 1`) {
+		t.Fatalf("metrics lack the failed upgrade:\n%s", grepLines(m, "upgrades"))
+	}
+
+	// A good build again: the same stream goes on in the new process.
+	copyFile(t, bin, exe)
+	newPid := upgradeTo(t, s, pidFile)
+	third := publishID(t, sock, "a", "three")
+	if got, err := st.ids(1); err != nil || got[0] != third || third <= second {
+		t.Fatalf("after the upgrade the stream got %v (%v), want [%d]", got, err, third)
+	}
+	m := metrics(t, admin)
+	if !strings.Contains(m, `ssedge_upgrades_total{result="failed"} 1`) || !strings.Contains(m, `ssedge_upgrades_total{result="ok"} 1`) {
+		t.Fatalf("the new process's metrics:\n%s", grepLines(m, "upgrades"))
+	}
+	_ = newPid
+}
+
+// A long-poll parked across the upgrade is answered (empty, at once), and
+// the same keep-alive connection polls again, now served by the new
+// process; a stream resumes there.
+func TestUpgradeLongPoll(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "ssedge.pid")
+	s := startServer(t, "--pid-file", pidFile)
+	id := publishID(t, s.socket, "p", "before")
+	c, err := net.Dial("tcp", s.listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	fmt.Fprintf(c, "GET /poll?channel=p&lastEventId=%d&timeout=60 HTTP/1.1\r\nHost: x\r\n\r\n", id)
+	s.logs.Wait(t, 10*time.Second, 1, `"msg":"subscribe"`, `"path":"/poll"`)
+	upgradeTo(t, s, pidFile)
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	body := readHTTP(t, br)
+	if !strings.Contains(body, `"events":[]`) {
+		t.Fatalf("the parked poll was answered %q, want no events", body)
+	}
+	after := publishID(t, s.socket, "p", "after")
+	fmt.Fprintf(c, "GET /poll?channel=p&lastEventId=%d&timeout=60 HTTP/1.1\r\nHost: x\r\n\r\n", id)
+	body = readHTTP(t, br)
+	if !strings.Contains(body, `"id":`+strconv.FormatUint(after, 10)+`,`) || after <= id {
+		t.Fatalf("the poll on the new process got %q, want event %d", body, after)
+	}
+}
+
+// Under --procs, SIGUSR2 is refused with a clear line (not yet supported).
+func TestUpgradeRefusedUnderProcs(t *testing.T) {
+	s := startServer(t, "--procs", "2")
+	syscall.Kill(s.cmd.Process.Pid, syscall.SIGUSR2)
+	s.logs.Wait(t, 10*time.Second, 1, `"msg":"SIGUSR2: binary upgrade refused, the server goes on as it is"`, `--procs`)
+	if id := publishID(t, s.socket, "a", "still here"); id == 0 {
+		t.Fatal("no id")
+	}
+}
+
+// readHTTP reads one response with a Content-Length body and returns the body.
+func readHTTP(t *testing.T, br *bufio.Reader) string {
+	t.Helper()
+	n := -1
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the answer: %v", err)
+		}
+		if line == "\r\n" {
+			break
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, "Content-Length") {
+			n, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	if n < 0 {
+		t.Fatal("answer without Content-Length")
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(br, b); err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := to + ".new"
+	if err := os.WriteFile(tmp, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runServerFrom is runServer with the binary at exe.
+func runServerFrom(t *testing.T, exe, sock string, args ...string) *server {
+	t.Helper()
+	saved := bin
+	bin = exe
+	defer func() { bin = saved }()
+	return runServer(t, sock, args...)
+}
+
+func metrics(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func grepLines(s, part string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, part) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// A new process that fails after the old one paused and sent everything
+// (here: a different --loops, so the listeners do not fit): the old
+// process takes its listeners and streams back and goes on where it
+// stopped, with no event lost or repeated, and a second try succeeds.
+func TestUpgradeAbortAfterPause(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "ssedge")
+	copyFile(t, bin, exe)
+	pidFile := filepath.Join(dir, "ssedge.pid")
+	sock := filepath.Join(dir, "pub.sock")
+	s := runServerFrom(t, exe, sock, "--listen", "127.0.0.1:0", "--publish-socket", sock, "--log-level", "debug",
+		"--pid-file", pidFile, "--loops", "2")
+	streams := []*stream{openStream(t, s.listen, "/events?channel=a"), openStream(t, s.listen, "/events?channel=a")}
+	s.waitSubscribed(t, 2)
+	pub := startPublishing(t, sock, []string{"a"}, 200)
+	script := fmt.Sprintf("#!/bin/sh\nexec %s \"$@\" --loops 3\n", bin)
+	if err := os.WriteFile(exe+".new", []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(exe+".new", exe); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // lets real time pass: events before the attempt
+	syscall.Kill(s.cmd.Process.Pid, syscall.SIGUSR2)
+	s.logs.Wait(t, 20*time.Second, 1, `"msg":"upgrade failed: this process goes on serving everything"`, `inherited listener`)
+	// A new connection is served by the old process again.
+	late := openStream(t, s.listen, "/events?channel=b")
+	s.waitSubscribed(t, 3)
+	bID := publishID(t, sock, "b", "late")
+	if got, err := late.ids(1); err != nil || got[0] != bID {
+		t.Fatalf("a stream opened after the failed attempt got %v (%v), want [%d]", got, err, bID)
+	}
+	copyFile(t, bin, exe)
+	upgradeTo(t, s, pidFile)
+	time.Sleep(300 * time.Millisecond) // lets real time pass: events after the upgrade
+	want := pub.finish()["a"]
+	for i, st := range streams {
+		got, err := st.ids(len(want))
+		if err != nil {
+			t.Fatalf("stream %d: after %d of %d events: %v", i, len(got), len(want), err)
+		}
+		for k := range want {
+			if got[k] != want[k] {
+				t.Fatalf("stream %d: event %d has id %d, want %d", i, k, got[k], want[k])
+			}
+		}
+	}
+}
+
+// Under a Type=notify unit: READY=1 once serving, and on an upgrade the
+// old process names the new one with MAINPID= before it exits, after the
+// pid file already names it.
+func TestUpgradeSystemdNotify(t *testing.T) {
+	dir := t.TempDir()
+	notify := filepath.Join(dir, "notify.sock")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	t.Setenv("NOTIFY_SOCKET", notify)
+	next := func() string {
+		t.Helper()
+		b := make([]byte, 256)
+		ln.SetReadDeadline(time.Now().Add(20 * time.Second))
+		n, err := ln.Read(b)
+		if err != nil {
+			t.Fatalf("no notification: %v", err)
+		}
+		return string(b[:n])
+	}
+	pidFile := filepath.Join(dir, "ssedge.pid")
+	s := startServer(t, "--pid-file", pidFile)
+	if m := next(); m != "READY=1" {
+		t.Fatalf("first notification %q, want READY=1", m)
+	}
+	newPid := upgradeTo(t, s, pidFile)
+	if m := next(); m != "MAINPID="+strconv.Itoa(newPid) {
+		t.Fatalf("notification %q, want MAINPID=%d", m, newPid)
+	}
+}
+
+// Unix sockets move too: a stream on a unix:PATH listener goes on, and
+// the admin endpoint on a unix socket answers from the new process.
+func TestUpgradeUnixSockets(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "ssedge.pid")
+	subSock := filepath.Join(dir, "sub.sock")
+	adminSock := filepath.Join(dir, "admin.sock")
+	s := startServer(t, "--pid-file", pidFile, "--listen", "unix:"+subSock, "--admin-listen", "unix:"+adminSock)
+	st := &stream{ssetest.MustSubscribe(t, ssetest.Request{Network: "unix", Addr: subSock, Target: "/events?channel=u"})}
+	s.waitSubscribed(t, 1)
+	first := publishID(t, s.socket, "u", "one")
+	upgradeTo(t, s, pidFile)
+	second := publishID(t, s.socket, "u", "two")
+	if got, err := st.ids(2); err != nil || got[0] != first || got[1] != second {
+		t.Fatalf("the unix stream got %v (%v), want [%d %d]", got, err, first, second)
+	}
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", adminSock)
+	}}}
+	resp, err := client.Get("http://admin/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), `ssedge_upgrades_total{result="ok"} 1`) {
+		t.Fatalf("the admin socket's metrics:\n%s", grepLines(string(b), "upgrades"))
+	}
+}

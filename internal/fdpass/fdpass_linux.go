@@ -1,0 +1,131 @@
+package fdpass
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Conn is one end of a hand-off socket.
+type Conn struct {
+	fd  int
+	buf []byte
+	oob []byte
+}
+
+// Pair makes a connected pair: the first for this process, the second
+// (a file, for exec.Cmd.ExtraFiles) for the child.
+func Pair() (*Conn, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, os.NewSyscallError("socketpair", err)
+	}
+	return newConn(fds[0]), os.NewFile(uintptr(fds[1]), "ssedge-handoff"), nil
+}
+
+// FromFD takes over an inherited hand-off descriptor.
+func FromFD(fd int) (*Conn, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("fdpass: hand-off descriptor %d: %w", fd, os.NewSyscallError("fstat", err))
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return nil, fmt.Errorf("fdpass: hand-off descriptor %d is not a socket", fd)
+	}
+	unix.CloseOnExec(fd)
+	return newConn(fd), nil
+}
+
+func newConn(fd int) *Conn {
+	return &Conn{fd: fd, buf: make([]byte, MaxPayload+1), oob: make([]byte, unix.CmsgSpace(MaxFDs*4))}
+}
+
+// Close closes this end.
+func (c *Conn) Close() error {
+	if c.fd < 0 {
+		return nil
+	}
+	err := unix.Close(c.fd)
+	c.fd = -1
+	return err
+}
+
+// Send sends one message. fds stay open: the kernel duplicates them.
+func (c *Conn) Send(kind byte, payload []byte, fds []int) error {
+	if len(payload) > MaxPayload || len(fds) > MaxFDs {
+		return tooLarge(len(payload), len(fds))
+	}
+	msg := make([]byte, 0, 1+len(payload))
+	msg = append(append(msg, kind), payload...)
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	for {
+		err := unix.Sendmsg(c.fd, msg, oob, nil, unix.MSG_NOSIGNAL)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return os.NewSyscallError("sendmsg", err)
+		}
+		return nil
+	}
+}
+
+// Recv waits up to timeout (0: no limit) for the next message.
+func (c *Conn) Recv(timeout time.Duration) (*Message, error) {
+	if timeout > 0 {
+		tv := unix.NsecToTimeval(timeout.Nanoseconds())
+		if err := unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return nil, os.NewSyscallError("setsockopt", err)
+		}
+	}
+	for {
+		n, oobn, flags, _, err := unix.Recvmsg(c.fd, c.buf, c.oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			return nil, fmt.Errorf("fdpass: no message within %v", timeout)
+		}
+		if err != nil {
+			return nil, os.NewSyscallError("recvmsg", err)
+		}
+		m := &Message{}
+		if oobn > 0 {
+			cmsgs, err := unix.ParseSocketControlMessage(c.oob[:oobn])
+			if err != nil {
+				return nil, os.NewSyscallError("parse control message", err)
+			}
+			for _, cm := range cmsgs {
+				fds, err := unix.ParseUnixRights(&cm)
+				if err != nil {
+					continue
+				}
+				m.FDs = append(m.FDs, fds...)
+			}
+		}
+		if n == 0 && len(m.FDs) == 0 {
+			return nil, ErrClosed
+		}
+		if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || n == 0 {
+			for _, fd := range m.FDs {
+				unix.Close(fd)
+			}
+			return nil, fmt.Errorf("fdpass: truncated message (%d bytes, flags %#x)", n, flags)
+		}
+		m.Kind = c.buf[0]
+		m.Payload = append([]byte(nil), c.buf[1:n]...)
+		return m, nil
+	}
+}
+
+// CloseFDs closes received descriptors the caller does not keep.
+func CloseFDs(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}

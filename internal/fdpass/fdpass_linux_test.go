@@ -1,0 +1,103 @@
+package fdpass
+
+import (
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Descriptors in batches of MaxFDs arrive with their own message, in
+// order, as the same open files; payloads keep their boundaries.
+func TestSendRecvBatches(t *testing.T) {
+	a, bf, err := Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := FromFD(int(bf.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	defer a.Close() // after the sender is done (the deferred wait below runs first)
+	var fds []int
+	var inos []uint64
+	for range 300 {
+		f, err := os.CreateTemp(t.TempDir(), "fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var st unix.Stat_t
+		unix.Fstat(int(f.Fd()), &st)
+		fds, inos = append(fds, int(f.Fd())), append(inos, st.Ino)
+	}
+	sent := make(chan struct{})
+	defer func() { <-sent }()
+	go func() {
+		defer close(sent)
+		a.Send('F', []byte("first"), fds[:MaxFDs])
+		a.Send('F', []byte("second"), fds[MaxFDs:])
+		a.Send('E', make([]byte, MaxPayload), nil)
+	}()
+	var got []int
+	for _, want := range []string{"first", "second"} {
+		m, err := b.Recv(10 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Kind != 'F' || string(m.Payload) != want {
+			t.Fatalf("message %q %q, want F %q", m.Kind, m.Payload, want)
+		}
+		got = append(got, m.FDs...)
+	}
+	if len(got) != len(fds) {
+		t.Fatalf("%d descriptors, want %d", len(got), len(fds))
+	}
+	for i, fd := range got {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil || st.Ino != inos[i] {
+			t.Fatalf("descriptor %d: inode %d (%v), want %d", i, st.Ino, err, inos[i])
+		}
+	}
+	CloseFDs(got)
+	m, err := b.Recv(10 * time.Second)
+	if err != nil || m.Kind != 'E' || len(m.Payload) != MaxPayload {
+		t.Fatalf("the largest message: %v, %d bytes", err, len(m.Payload))
+	}
+}
+
+func TestLimitsAndEnds(t *testing.T) {
+	a, bf, err := Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := FromFD(int(bf.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := a.Send('P', make([]byte, MaxPayload+1), nil); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("an oversized payload: %v, want ErrTooLarge", err)
+	}
+	if err := a.Send('F', nil, make([]int, MaxFDs+1)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("too many descriptors: %v, want ErrTooLarge", err)
+	}
+	if _, err := b.Recv(50 * time.Millisecond); err == nil {
+		t.Fatal("a receive with nothing sent returned a message") // 50 ms of real time passes: the timeout under test
+	}
+	a.Close()
+	if _, err := b.Recv(10 * time.Second); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after the peer closed: %v, want ErrClosed", err)
+	}
+	if _, err := FromFD(int(os.Stdin.Fd())); err == nil && !isSocket(int(os.Stdin.Fd())) {
+		t.Fatal("FromFD took a descriptor that is not a socket")
+	}
+}
+
+func isSocket(fd int) bool {
+	var st unix.Stat_t
+	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK
+}
