@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -451,9 +452,31 @@ func TestUpgradeUnixSockets(t *testing.T) {
 	s.waitSubscribed(t, 1)
 	first := publishID(t, s.socket, "u", "one")
 	upgradeTo(t, s, pidFile)
+	if ps, err := s.cmd.Process.Wait(); err != nil || !ps.Success() {
+		t.Fatalf("the old process: %v %v, want exit 0", ps, err)
+	}
 	second := publishID(t, s.socket, "u", "two")
 	if got, err := st.ids(2); err != nil || got[0] != first || got[1] != second {
 		t.Fatalf("the unix stream got %v (%v), want [%d %d]", got, err, first, second)
+	}
+	// The old process has exited: the new one holds every socket file's
+	// lock, so a third server cannot take a path.
+	for _, path := range []string{subSock, s.socket, adminSock} {
+		f, err := os.OpenFile(path+".lock", os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		f.Close()
+		if err != syscall.EWOULDBLOCK {
+			t.Errorf("%s.lock: flock %v, want EWOULDBLOCK (held by the new process)", path, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second) // a third server that serves would run until then
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "serve", "--listen", "unix:"+subSock, "--publish-socket", filepath.Join(dir, "third.sock")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "in use") {
+		t.Fatalf("a third server on %s: %v\n%s\nwant refused: in use", subSock, err, out)
 	}
 	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
