@@ -22,8 +22,10 @@ func (s *Server) Files() (ln, lock *os.File, err error) { return s.sock.Files() 
 func (s *Server) Disown() { s.sock.Disown() }
 
 // Adopt serves a publish socket a previous process bound and handed over
-// (Files): ln is its listener, lock its lock file. cfg is taken as Listen
-// takes it; cfg.Path must be the socket's path.
+// (Files): ln is its listener, lock its lock file; both are Adopt's
+// from then on, closed on error too. cfg is taken as Listen takes it;
+// cfg.Path must be the socket's path (the one handed over, not a flag's
+// new value).
 func Adopt(hub *pubsub.Hub, cfg Config, ln, lock *os.File) (*Server, error) {
 	if cfg.Mode == 0 {
 		cfg.Mode = 0o660
@@ -38,13 +40,19 @@ func Adopt(hub *pubsub.Hub, cfg Config, ln, lock *os.File) (*Server, error) {
 		cfg.MaxConns = DefaultMaxConns
 	}
 	nl, err := net.FileListener(ln)
+	ln.Close() // FileListener made its own copy
 	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
 		return nil, fmt.Errorf("ingest: handed-over publish socket %q: %w", cfg.Path, err)
 	}
-	ln.Close() // FileListener made its own copy
 	ul, ok := nl.(*net.UnixListener)
 	if !ok {
 		nl.Close()
+		if lock != nil {
+			lock.Close()
+		}
 		return nil, fmt.Errorf("ingest: handed-over publish socket %q is not a unix socket", cfg.Path)
 	}
 	sock := sockfile.Adopt(cfg.Path, ul, lock)
