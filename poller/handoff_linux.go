@@ -179,8 +179,7 @@ func (l *loop) handoffStep() {
 	}
 	select {
 	case <-h.run.verdict: // aborted before this loop got to export
-		l.handReq.Store(false)
-		h.run = nil
+		l.handoffDone()
 		return
 	default:
 	}
@@ -199,8 +198,19 @@ func (l *loop) handoffStep() {
 	} else {
 		l.abortExport(&e)
 	}
+	l.handoffDone()
+}
+
+// handoffDone ends the loop's part of an attempt. A Pause that came
+// right after this attempt's Abort (and stored its run before this loop
+// got here) must not lose its request: the flag is set again.
+func (l *loop) handoffDone() {
+	run := l.hand.run
+	l.hand.run = nil
 	l.handReq.Store(false)
-	h.run = nil
+	if next := l.srv.hand.Load(); next != run && next != nil {
+		l.handReq.Store(true)
+	}
 }
 
 // handoffBusy reports whether a resume is still replaying or an answer is
