@@ -210,6 +210,11 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 	}
 	if startErr == nil {
 		logServing(log, bound.Addrs, in.Path(), zap.Int("procs", o.procs), zap.Int("loops_per_proc", o.loops))
+		// Every worker serves: a Type=notify unit is started. (The
+		// workers send nothing: the supervisor is the main process.)
+		if err := sdNotify("READY=1"); err != nil {
+			log.Warn("cannot tell systemd the server is ready (NOTIFY_SOCKET)", zap.Error(err))
+		}
 		select {
 		case <-ctx.Done():
 			log.Info("stopping")

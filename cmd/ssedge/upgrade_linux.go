@@ -23,6 +23,9 @@ import (
 	"github.com/ssedge/ssedge/pubsub/ingest"
 )
 
+// sdBarrierTimeout bounds the wait for systemd to confirm MAINPID=.
+const sdBarrierTimeout = 5 * time.Second
+
 // upgrader is the old process's side: on each SIGUSR2 it tries once.
 type upgrader struct {
 	// mu is held during an attempt, and by a shutdown (stopping) so that
@@ -174,6 +177,10 @@ func (u *upgrader) attempt(ctx context.Context) bool {
 	}
 	if err := sdNotify("MAINPID=" + strconv.Itoa(newPid)); err != nil {
 		u.log.Error("cannot tell systemd the new main pid (NOTIFY_SOCKET)", zap.Error(err))
+	} else if err := sdNotifyBarrier(sdBarrierTimeout); err != nil {
+		// Before this process exits: systemd must have the new main pid
+		// first, or it takes the exit for the service's.
+		u.log.Warn("systemd did not confirm the new main pid (BARRIER=1); exiting anyway", zap.Error(err))
 	}
 	// No publisher may land here any more: the forwarded publishes must
 	// reach the new process, not this one.
