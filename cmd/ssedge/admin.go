@@ -154,7 +154,7 @@ func (o *serveOptions) startAdmin(ctx context.Context, log *zap.Logger, src admi
 		if h.addr != cfg.Addr {
 			log.Warn("upgrade: serving the handed-over admin endpoint, not --admin-listen (a new address takes a restart)",
 				zap.String("admin_listen", h.addr), zap.String("flag", cfg.Addr))
-			cfg.Addr = h.addr
+			cfg.Addr, o.adminListen = h.addr, h.addr // what this process serves (and hands on)
 		}
 	}
 	s, err := admin.Listen(cfg)

@@ -227,7 +227,7 @@ func (c *upgradeChild) ingestServer(o *serveOptions, hub *pubsub.Hub, log *zap.L
 	if p := c.state.Publish.Path; p != cfg.Path {
 		log.Warn("upgrade: serving the handed-over publish socket, not --publish-socket (a new path takes a restart)",
 			zap.String("publish_socket", p), zap.String("flag", cfg.Path))
-		cfg.Path = p
+		cfg.Path, o.socket = p, p // what this process serves
 	}
 	ln, lock := c.state.Publish.files()
 	return ingest.Adopt(hub, cfg, ln, lock)

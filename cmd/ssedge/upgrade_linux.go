@@ -257,7 +257,7 @@ func (u *upgrader) send(conn *fdpass.Conn, h *poller.Handoff, last uint64) error
 		if err != nil {
 			return fmt.Errorf("admin endpoint: %w", err)
 		}
-		st.Admin = &handedSocket{Path: u.admin.Addr(), HasLock: addSocket(ln, lock)}
+		st.Admin = &handedSocket{Path: u.o.adminListen, HasLock: addSocket(ln, lock)}
 	}
 	for _, c := range h.Conns {
 		fds = append(fds, c.FD)
