@@ -6,7 +6,12 @@ package main
 // descriptor (upgradeEnv names it), the listeners, the publish socket,
 // the admin endpoint, every live connection with its state and the id
 // counter's position; the new process takes over and the old one exits.
-// upgrade_linux.go holds both sides; this file what they share.
+// The new process does everything that can fail (import, publish socket,
+// rules, admin endpoint) before it says msgTookOver, and serves nothing
+// until msgCommit; the old process can take everything back (Abort) until
+// it sends msgCommit, and does so on any failure, a send past its
+// deadline, or a stop (SIGTERM). upgrade_linux.go holds the old side,
+// upgrade_child.go the new; this file what they share.
 
 import (
 	"errors"
@@ -45,7 +50,7 @@ const (
 	msgFDs      = 'F' // old → new: descriptors, in state order (at most fdpass.MaxFDs each)
 	msgPart     = 'P' // old → new: a piece of the state document (JSON)
 	msgEnd      = 'E' // old → new: the state is complete (after the history's pieces, msgHistory)
-	msgTookOver = 'T' // new → old: everything imported, ready to serve
+	msgTookOver = 'T' // new → old: everything imported and set up; nothing left that can fail
 	msgFailed   = 'X' // new → old: cannot take over (payload: why)
 	msgCommit   = 'K' // old → new: the old process has let go: serve
 )

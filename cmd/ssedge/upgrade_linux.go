@@ -162,6 +162,7 @@ func (u *upgrader) attempt(ctx context.Context) bool {
 	if !phase.CompareAndSwap(trying, committing) {
 		return u.abort(h, child, why("the new process was ready"), ctx.Err())
 	}
+	conn.SetSendDeadline(time.Now().Add(upgradeTimeout)) // the state's deadline may have passed while the new process took over
 	if err := conn.Send(msgCommit, nil, nil); err != nil {
 		return u.abort(h, child, "cannot tell the new process to serve", err)
 	}
