@@ -150,8 +150,13 @@ func (l *loop) runReplays() {
 		return
 	}
 	frames, bytes := l.replayChunk()
-	keep := l.replaying[:0]
-	for _, r := range l.replaying {
+	// A step may add to the list: an answered poll's pipelined requests
+	// can start a resume or park another poll on the log. Those go after
+	// this pass's entries, in the same array, and are kept.
+	list := l.replaying
+	l.replaying = list[len(list):]
+	keep := list[:0]
+	for _, r := range list {
 		c := l.conns.at(r.slot)
 		if c.gen == r.gen && c.state == stateLongPoll && c.longPoll != nil && c.longPoll.fetch != nil {
 			if !l.pollFetched(r.slot) {
@@ -176,8 +181,7 @@ func (l *loop) runReplays() {
 			keep = append(keep, r)
 		}
 	}
-	clear(l.replaying[len(keep):])
-	l.replaying = keep
+	l.replaying = append(keep, l.replaying...) // copy handles the overlap
 }
 
 // replayStep queues the next chunk of history, merged across channels in
