@@ -24,8 +24,10 @@ type replay struct {
 	checking bool
 	// fetch is the read from the durable log under way (cluster mode,
 	// upstream_linux.go), for the channels fetchChans indexes; nil if none.
+	// giveUpAt: the loop ms at which the loop stops waiting for it.
 	fetch      *pubsub.UpstreamFetch
 	fetchChans []int
+	giveUpAt   int64
 }
 
 type replayChan struct {
@@ -165,6 +167,11 @@ func (l *loop) runReplays() {
 			continue
 		}
 		if c.gen != r.gen || c.replay == nil || c.state != stateStreaming {
+			continue
+		}
+		if f := c.replay.fetch; f != nil && !f.Done() && l.now >= c.replay.giveUpAt {
+			l.logUpstreamGiveUp("stream")
+			l.close(r.slot, CloseUnavailable)
 			continue
 		}
 		if c.replay.checking {

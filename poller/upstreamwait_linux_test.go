@@ -2,12 +2,15 @@ package poller_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,5 +144,85 @@ func TestPipelinedPollsFromLog(t *testing.T) {
 	}
 	if n := h.srv.Stats().UpstreamFetches; n != 2 {
 		t.Fatalf("%d reads from the log, want 2", n)
+	}
+}
+
+// A poll waiting for the log is answered at its token's expiry, with
+// nothing and its own lastEventId (as a poll on its channels is), not
+// later with what the read brings; the next poll needs a new token.
+func TestFetchingPollTokenExpiry(t *testing.T) {
+	h, lg, first, _ := upstreamHarness(t, poller.Config{Auth: testVerifier(t)})
+	h.srv.SetUpstreamGiveUp(time.Hour) // only the token's expiry can end the wait
+	tok := url.QueryEscape(mint(t, 2*time.Second, "private-p"))
+	q := fmt.Sprintf("channel=private-p&lastEventId=%d&timeout=50&token=%s", first, tok)
+	p := h.pollConn(pollRequest(q, false))
+	waitFor(t, "a read from the log to start", func() bool { return lg.started.Load() == 1 })
+	waitFor(t, "the poll answered at the token's expiry", func() bool { return h.srv.Stats().LongPollsAnswered == 1 })
+	close(lg.hold)
+	a := p.poll()
+	if len(a.Events) != 0 || len(a.Gaps) != 0 || a.LastEventID != first {
+		t.Fatalf("answer at the token's expiry: %+v; want nothing, lastEventId %d", a, first)
+	}
+	if status, body := getPollStatus(t, h.addr, q); status != 401 || !strings.Contains(body, "expired") {
+		t.Fatalf("the next poll: %d %q, want 401 expired", status, body)
+	}
+}
+
+// A read from the log that never finishes does not hold its client for
+// ever: the loop gives up on it, answers the poll 503 (poll again) and
+// closes the resuming stream (it resumes again).
+func TestUpstreamGiveUp(t *testing.T) {
+	h, lg, first, _ := upstreamHarness(t, poller.Config{})
+	h.srv.SetUpstreamGiveUp(300 * time.Millisecond)
+	status, body := getPollStatus(t, h.addr, fmt.Sprintf("channel=p&lastEventId=%d&timeout=5", first))
+	if status != 503 || !strings.Contains(body, "in time") || !strings.Contains(body, "poll again") {
+		t.Fatalf("poll whose read never finished: %d %q, want 503 saying to poll again", status, body)
+	}
+	s := h.subscribe("/events?channel=p", fmt.Sprintf("Last-Event-ID: %d", first))
+	if f, err := s.nextEvent(10 * time.Second); !errors.Is(err, io.EOF) {
+		t.Fatalf("resume whose read never finished: %+v, %v; want the stream closed", f, err)
+	}
+	waitFor(t, "both counted", func() bool { return h.srv.Stats().Closed[poller.CloseUnavailable] == 2 })
+	if n := lg.started.Load(); n != 2 {
+		t.Fatalf("%d reads from the log, want 2", n)
+	}
+}
+
+// A hand-off waits a moment for a poll's read from the log; one still
+// under way then is answered 503 with Retry-After (poll again, from the
+// new process), not closed unanswered with the old one.
+func TestHandoffFetchingPoll(t *testing.T) {
+	h, lg, first, _ := upstreamHarness(t, poller.Config{})
+	p := h.pollConn(pollRequest(fmt.Sprintf("channel=p&lastEventId=%d&timeout=5", first), false))
+	waitFor(t, "a read from the log to start", func() bool { return lg.started.Load() == 1 })
+	hd := pause(t, h)
+	status, retry, body := p.answer()
+	if status != 503 || retry == "" || !strings.Contains(body, "poll again") {
+		t.Fatalf("poll waiting for the log at a hand-off: %d (Retry-After %q) %q, want 503 saying to poll again", status, retry, body)
+	}
+	if len(hd.Conns) != 0 {
+		t.Fatalf("exported %+v, want nothing: the refused poll ends with the old process", hd.Conns)
+	}
+	hd.Abort()
+}
+
+// A drain answers a poll waiting for the log at once: 503 with
+// Retry-After.
+func TestDrainFetchingPoll(t *testing.T) {
+	h, lg, first, _ := upstreamHarness(t, poller.Config{})
+	p := h.pollConn(pollRequest(fmt.Sprintf("channel=p&lastEventId=%d&timeout=5", first), false))
+	waitFor(t, "a read from the log to start", func() bool { return lg.started.Load() == 1 })
+	done := make(chan poller.DrainResult, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- h.srv.Drain(ctx, 0)
+	}()
+	status, retry, body := p.answer()
+	if status != 503 || retry == "" || !strings.Contains(body, "poll again") {
+		t.Fatalf("poll waiting for the log at a drain: %d (Retry-After %q) %q, want 503 saying to poll again", status, retry, body)
+	}
+	if r := <-done; r.Cut {
+		t.Fatalf("drain cut short: %+v", r)
 	}
 }
