@@ -16,7 +16,8 @@
 # Environment: CONNS (list, default 5000), RATES (events/s, list, default
 # 1), RUNS (3), EVENTS (1), SIZE (100), SERVERS ("ssedge nethttp nchan"),
 # PORT (18080), LOADFLAGS (extra ssedge-load flags), NCHAN_LOADFLAGS (extra
-# flags for the nchan runs only), NCHAN_MODULE (the nchan .so), OUT (the
+# flags for the nchan runs only), NCHAN_MODULE (the nchan .so),
+# NCHAN_WORKERS (nginx worker_processes, auto), OUT (the
 # results directory, default bench/out/<time>/).
 #
 # --server-pid is the process compare.sh starts: ssedge-load sums it with
@@ -35,6 +36,7 @@ LOADFLAGS=${LOADFLAGS:-}
 NCHAN_LOADFLAGS=${NCHAN_LOADFLAGS:-}
 OUT=${OUT:-bench/out/$(date +%Y%m%d-%H%M%S)}
 NCHAN_MODULE=${NCHAN_MODULE:-/usr/lib/nginx/modules/ngx_nchan_module.so}
+NCHAN_WORKERS=${NCHAN_WORKERS:-auto}
 NCHAN_DIR=
 SOCK=$(mktemp -u /tmp/ssedge-compare.XXXXXX.sock)
 mkdir -p "$OUT" bin
@@ -94,7 +96,7 @@ start_nchan() {
 	nofile=$(ulimit -n)
 	NCHAN_DIR=$(mktemp -d /tmp/ssedge-compare-nchan.XXXXXX)
 	sed -e "s#@PREFIX@#$NCHAN_DIR#g" -e "s#@PORT@#$PORT#g" -e "s#@SOCK@#$SOCK#g" \
-		-e "s#@MODULE@#$NCHAN_MODULE#g" -e "s#@NOFILE@#$nofile#g" -e "s#@CONNS@#$((nofile - 100))#g" \
+		-e "s#@MODULE@#$NCHAN_MODULE#g" -e "s#@WORKERS@#$NCHAN_WORKERS#g" -e "s#@NOFILE@#$nofile#g" -e "s#@CONNS@#$((nofile - 100))#g" \
 		bench/nchan/nginx.conf.tmpl >"$NCHAN_DIR/nginx.conf"
 	nginx -p "$NCHAN_DIR" -c "$NCHAN_DIR/nginx.conf" -g 'daemon off;' >"$log" 2>&1 &
 }

@@ -115,8 +115,8 @@ measure() {
 		printf '%s' "\`bench/nethttp\` (goroutine per connection, frames formatted once, a buffered channel per subscriber)"
 		if command -v nginx >/dev/null; then
 			# shellcheck disable=SC2016 # the backquotes are markdown
-			printf '; nginx %s with libnginx-mod-nchan %s, `worker_processes 1` (`bench/nchan/nginx.conf.tmpl`)' \
-				"$(nginx -v 2>&1 | sed 's#.*nginx/##')" "$(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null || echo unknown)"
+			printf '; nginx %s with libnginx-mod-nchan %s, `worker_processes %s` (`bench/nchan/nginx.conf.tmpl`, NCHAN_WORKERS)' \
+				"$(nginx -v 2>&1 | sed 's#.*nginx/##')" "$(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null || echo unknown)" "${NCHAN_WORKERS:-auto}"
 		fi
 		echo
 	} >"$OUT/peers.txt"

@@ -18,14 +18,21 @@ var testSecret = []byte("0123456789abcdef0123456789abcdef-test")
 
 func withAuth(t *testing.T, cfg poller.Config) *harness {
 	t.Helper()
+	cfg.Auth = testVerifier(t)
+	return start(t, cfg)
+}
+
+// testVerifier checks tokens minted with testSecret; channels under
+// "private-" and "user:" need one.
+func testVerifier(t *testing.T) *auth.Verifier {
+	t.Helper()
 	f := filepath.Join(t.TempDir(), "secret")
 	os.WriteFile(f, testSecret, 0o600)
 	v, err := auth.New(auth.Config{Prefixes: []string{"private-", "user:"}, SecretFile: f})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Auth = v
-	return start(t, cfg)
+	return v
 }
 
 // mint makes a token valid for ttl from now; a negative ttl makes one that

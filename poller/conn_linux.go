@@ -239,8 +239,12 @@ func (l *loop) process(slot int32, data []byte) {
 		l.handle(slot, &l.req)
 		data = data[n:]
 	}
-	if c.state == stateResponding && c.after == CloseNone && len(data) > 0 {
-		c.rbuf = append([]byte(nil), data...) // the next pipelined requests
+	// The requests pipelined behind an answer still going out, or behind
+	// a parked poll (its answer processes them, see answerLongPoll), wait
+	// in rbuf; behind a stream, a refusal or Connection: close there is
+	// nothing more to answer.
+	if (c.state == stateResponding || c.state == stateLongPoll) && c.after == CloseNone && len(data) > 0 {
+		c.rbuf = append([]byte(nil), data...)
 		return
 	}
 	c.rbuf = nil

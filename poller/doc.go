@@ -161,13 +161,22 @@
 // (reason evicted), sent before the events. A failed read closes the
 // stream (CloseUnavailable): the client resumes again from its id. A
 // long-poll that needs the log is parked on no channel until the read is
-// done, then answered up to where the read covered, or 503 if it failed.
+// done, then answered up to where the read covered, or 503 if it failed;
+// its deadline while it waits is its token's expiry (answered with
+// nothing) or upstreamGiveUpMs, whichever comes first. A read not done
+// after upstreamGiveUpMs (15 s, three times pubsub/cluster's own bound)
+// is given up on: the stream is closed, the poll answered 503. Replays
+// and fetching polls are on loop.replaying; runReplays swaps the list out
+// while it walks it, so what its steps add (a poll's pipelined requests)
+// is kept.
 //
 // Long-poll: GET /poll answers from history at once, or parks the
 // connection on its channels like a subscriber (state stateLongPoll, its
 // own small longPoll state, no goroutine) until the delivery pass has
 // events for it or its deadline passes, then answers JSON and reads the
-// next request.
+// next request. Requests pipelined behind a parked poll (in its read or
+// later ones, at most httpmin.MaxHeaderBytes) wait in conn.rbuf and are
+// handled after its answer.
 //
 // Deadlines (request head, lingering close, long-poll) live in one
 // min-heap per loop; a popped deadline counts only if the connection still
@@ -235,7 +244,9 @@
 // writes its eventfd; each loop runs handoffStep on its own goroutine at
 // the end of every turn (loop.hand): it answers its parked long-polls at
 // once (keep-alive: the client polls again), delivers the ring up to the
-// target, waits up to handoffCatchMs for replays and closing answers,
+// target, waits up to handoffCatchMs for replays, polls reading from the
+// cluster's log (one still reading then gets 503 with Retry-After and
+// ends with this process) and closing answers,
 // then takes its listeners and every movable connection off its epoll
 // and sends their descriptors and state (HandoffConn: channels, grant,
 // token expiry, unsent bytes as one copy, silence for the heartbeat, a

@@ -1,6 +1,9 @@
 package poller
 
-import "net/netip"
+import (
+	"net/netip"
+	"time"
+)
 
 // Driver runs a loop of a server that was not started, by hand, from the
 // test goroutine: a seam for allocation tests and benchmarks.
@@ -28,3 +31,7 @@ func (d *Driver) Flush() { d.l.runAgain() }
 
 // ConnLimit is connLimit: the connection limit derived for MaxConns 0.
 var ConnLimit = connLimit
+
+// SetUpstreamGiveUp changes how long the loops wait for a read from the
+// cluster's log before they give up on it (upstreamGiveUpMs by default).
+func (s *Server) SetUpstreamGiveUp(d time.Duration) { s.upstreamGiveUpMs.Store(d.Milliseconds()) }

@@ -74,11 +74,12 @@ func (s *Server) unixLock(fd int) (*os.File, error) {
 // sockets, for a binary upgrade. Each loop does this on its own
 // goroutine: it answers its parked long-polls at once (the client polls
 // again, from the new process), delivers the ring up to target, waits up
-// to handoffCatchMs for resumes to join their channels, then takes its
-// listeners and connections off its epoll and reports. If ctx ends first
-// the attempt is aborted and Pause returns ctx's error. Call Commit or
-// Abort on the result before anything else on the server; not with a
-// drain under way.
+// to handoffCatchMs for resumes to join their channels and for polls'
+// reads from the cluster's log (a poll still reading then gets 503 with
+// Retry-After), then takes its listeners and connections off its epoll
+// and reports. If ctx ends first the attempt is aborted and Pause
+// returns ctx's error. Call Commit or Abort on the result before
+// anything else on the server; not with a drain under way.
 func (s *Server) Pause(ctx context.Context, target uint64) (*Handoff, error) {
 	if !s.started.Load() || s.drainOnce.Load() {
 		return nil, fmt.Errorf("poller: cannot hand off: the server is not serving")
@@ -175,7 +176,7 @@ func (l *loop) handoffStep() {
 	h := &l.hand
 	if h.run == nil {
 		h.run, h.start = l.srv.hand.Load(), l.now
-		l.answerPollsEarly()
+		l.answerPollsEarly(false)
 	}
 	select {
 	case <-h.run.verdict: // aborted before this loop got to export
@@ -189,7 +190,7 @@ func (l *loop) handoffStep() {
 	if l.now < h.start+handoffCatchMs && l.handoffBusy() {
 		return
 	}
-	l.answerPollsEarly() // polls parked while catching up
+	l.answerPollsEarly(true) // polls parked while catching up, and reads from the log still under way
 	e := l.export()
 	h.run.out <- e
 	<-h.run.verdict
@@ -213,12 +214,14 @@ func (l *loop) handoffDone() {
 	}
 }
 
-// handoffBusy reports whether a resume is still replaying or an answer is
-// still going out: worth waiting a moment for.
+// handoffBusy reports whether a resume is still replaying, a poll waits
+// for its read from the cluster's log, or an answer is still going out:
+// worth waiting a moment for.
 func (l *loop) handoffBusy() bool {
 	for i := range l.conns.len() {
 		c := l.conns.at(i)
-		if c.replay != nil || (c.state == stateResponding && c.after != CloseNone) {
+		if c.replay != nil || (c.state == stateLongPoll && c.longPoll.fetch != nil) ||
+			(c.state == stateResponding && c.after != CloseNone) {
 			return true
 		}
 	}
@@ -226,10 +229,21 @@ func (l *loop) handoffBusy() bool {
 }
 
 // answerPollsEarly answers every parked long-poll now with what it has, as
-// at its deadline; a keep-alive connection then reads its next request.
-func (l *loop) answerPollsEarly() {
+// at its deadline; a keep-alive connection then reads its next request. A
+// poll waiting for its read from the cluster's log cannot move: it is
+// answered when the read is done (handoffBusy waits for that), and one
+// still waiting at the end (final) gets 503 with Retry-After and is
+// closed with this process: the client polls again, from the new one.
+func (l *loop) answerPollsEarly(final bool) {
 	for i := range l.conns.len() {
-		if c := l.conns.at(i); c.state == stateLongPoll {
+		c := l.conns.at(i)
+		switch {
+		case c.state != stateLongPoll:
+		case c.longPoll.fetch != nil:
+			if final {
+				l.endFetchingPoll(i, 503, "server restarting; poll again from the same lastEventId", CloseShutdown)
+			}
+		default:
 			c.deadline = l.now
 			l.answerLongPoll(i, -1)
 		}

@@ -55,4 +55,16 @@ func (l *loop) logRefusal(slot int32, status int, reason string) {
 		zap.Stringer("client", l.conns.at(slot).who()), zap.Int("more_since_last_line", quiet))
 }
 
+// logUpstreamGiveUp logs that a read from the cluster's log did not
+// finish in time (what is the client's: a stream, or a poll), at most once
+// a second per loop: a broker that hangs would otherwise log every resume.
+func (l *loop) logUpstreamGiveUp(what string) {
+	quiet, ok := l.upLog.allow(l.now)
+	if !ok {
+		return
+	}
+	l.log.Warn("gave up on a read from the cluster's stream: it did not finish; the client resumes or polls again from its id",
+		zap.String("client", what), zap.Int64("waited_ms", l.srv.upstreamGiveUpMs.Load()), zap.Int("more_since_last_line", quiet))
+}
+
 func errorField(errno unix.Errno) zap.Field { return zap.Error(errno) }

@@ -34,9 +34,14 @@ type longPoll struct {
 	// waits for (cluster mode, pollupstream_linux.go): chans are the
 	// poll's channels, fetchChans those the fetch reads. The poll is then
 	// on no channel; the loop answers it once the fetch is done.
+	// expires is the token's expiry (loop ms, 0: none) and giveUpAt when
+	// the loop stops waiting for the fetch: the fetching poll's deadline
+	// is the earlier.
 	fetch      *pubsub.UpstreamFetch
 	chans      []replayChan
 	fetchChans []int
+	expires    int64
+	giveUpAt   int64
 }
 
 // longPoll answers GET /poll: the retained events after lastEventId at once,
@@ -78,7 +83,7 @@ func (l *loop) longPoll(slot int32, r *httpmin.Request) {
 	}
 	n, gaps, lastID, fromLog := l.collectHistory(chans, future, below)
 	if fromLog {
-		l.parkFetchingPoll(slot, r, chans, after, timeout)
+		l.parkFetchingPoll(slot, r, chans, after)
 		return
 	}
 	if resume && !future {

@@ -80,6 +80,7 @@ type loop struct {
 
 	slowLog   logLimit // slow-consumer closes
 	refuseLog logLimit // refused requests
+	upLog     logLimit // reads from the cluster's log given up on
 
 	wakeBuf [8]byte             // the constant 1, written to evfd by publishers; read-only after newLoop
 	peer    unix.RawSockaddrAny // accept4's address buffer

@@ -1,8 +1,6 @@
 package poller
 
 import (
-	"time"
-
 	"go.uber.org/zap"
 
 	"github.com/ssedge/ssedge/httpmin"
@@ -18,10 +16,26 @@ import (
 // the other channels; lastEventId is that point, so the next poll goes on
 // from there (from memory, or the log again). A read that fails is
 // answered 503 with the reason: the client polls again, nothing skipped.
+//
+// The poll waits for its read whatever its timeout (a short timeout would
+// otherwise answer nothing, poll after poll), but not for ever: its
+// deadline is when the loop gives up on the read (Server.upstreamGiveUpMs,
+// a bound above the fetcher's own: 503, poll again), or its token's expiry
+// if that comes first (answered with nothing and the client's own
+// lastEventId, as a poll on its channels is at its token's expiry). A
+// drain answers it 503 at once; a hand-off waits for its read like a
+// replay (handoffBusy) and answers it 503 if it is still under way.
+
+// upstreamGiveUpMs is how long a loop waits for a read from the durable
+// log before it gives up on it (a stream is closed, a poll answered 503;
+// the client resumes or polls again from its id): three times
+// pubsub/cluster's own bound on a fetch, so it only fires when a fetch
+// never finishes.
+const upstreamGiveUpMs = 15000
 
 // parkFetchingPoll starts the read for the poll's channels that need the
 // log (upTo set by collectHistory) and parks the poll until it is done.
-func (l *loop) parkFetchingPoll(slot int32, r *httpmin.Request, chans []replayChan, after CloseReason, timeout time.Duration) {
+func (l *loop) parkFetchingPoll(slot int32, r *httpmin.Request, chans []replayChan, after CloseReason) {
 	c := l.conns.at(slot)
 	lp := &longPoll{chans: chans}
 	if len(r.Origin) > 0 {
@@ -37,29 +51,45 @@ func (l *loop) parkFetchingPoll(slot int32, r *httpmin.Request, chans []replayCh
 	lp.fetch = l.srv.cfg.Hub.FetchUpstream(ranges, longPollMaxEvents, longPollMaxBytes)
 	l.stats.upstreamFetches.Add(1)
 	l.log.Debug("long-poll reads from the cluster's stream", zap.Int("channels", len(ranges)), zap.Uint64("after", ranges[0].After))
+	// c.deadline is the token's expiry here (authorize), or 0.
+	lp.expires, lp.giveUpAt = c.deadline, l.now+l.srv.upstreamGiveUpMs.Load()
 	c.state, c.after, c.longPoll = stateLongPoll, after, lp
-	// The poll's deadline holds while the read is under way only as a
-	// check that it ends (fetchingPollDeadline): the read has its own
-	// bound, and its answer comes whenever it is done.
-	c.deadline = l.now + max(int64(timeout/time.Millisecond), 1)
+	c.deadline = lp.giveUpAt
+	if lp.expires != 0 && lp.expires < c.deadline {
+		c.deadline = lp.expires
+	}
 	l.deadlines.push(deadline{connRef{slot, c.gen}, c.deadline})
 	l.replaying = append(l.replaying, connRef{slot, c.gen})
 	l.stats.longPollsParked.Add(1)
 }
 
-// fetchingPollDeadline is a fetching poll's deadline: a drain answers it
-// 503 now; otherwise it waits on for the read, which ends by its own bound.
+// fetchingPollDeadline is a fetching poll's deadline (or a drain's call to
+// answer it now): see the comment at the top of the file.
 func (l *loop) fetchingPollDeadline(slot int32) {
 	c := l.conns.at(slot)
-	if c.after == CloseDrain {
+	lp := c.longPoll
+	switch {
+	case c.after == CloseDrain:
 		l.endFetchingPoll(slot, 503, "server draining; poll again from the same lastEventId", CloseDrain)
-		return
+	case lp.expires != 0 && l.now >= lp.expires:
+		// The token expired before the read was done: nothing from it.
+		l.gapsJSON = l.gapsJSON[:0]
+		l.body = append(l.body[:0], `{"events":[`...)
+		lastID := lp.chans[0].after
+		for i := range lp.chans {
+			lastID = min(lastID, lp.chans[i].after)
+		}
+		l.finishFetchingPoll(slot, lastID)
+	case l.now >= lp.giveUpAt:
+		l.logUpstreamGiveUp("long-poll")
+		l.endFetchingPoll(slot, 503, "the cluster's event log did not answer in time; poll again from the same lastEventId", CloseUnavailable)
+	default:
+		// Not due yet: its deadline stands in the heap.
 	}
-	c.deadline = l.now + 100
-	l.deadlines.push(deadline{connRef{slot, c.gen}, c.deadline})
 }
 
-// endFetchingPoll refuses a fetching poll with status and reason.
+// endFetchingPoll refuses a fetching poll with status and reason. Its
+// read, if still under way, ends unread.
 func (l *loop) endFetchingPoll(slot int32, status int, reason string, after CloseReason) {
 	c := l.conns.at(slot)
 	c.longPoll = nil
@@ -69,6 +99,24 @@ func (l *loop) endFetchingPoll(slot int32, status int, reason string, after Clos
 	l.logRefusal(slot, status, reason)
 	l.appendRefusal(nil, status, reason, "")
 	l.respond(slot, l.out, after)
+}
+
+// finishFetchingPoll sends l.body and l.gapsJSON as a fetching poll's
+// answer, then handles the requests pipelined behind the poll.
+func (l *loop) finishFetchingPoll(slot int32, lastID uint64) {
+	c := l.conns.at(slot)
+	origin, after := c.longPoll.origin, c.after
+	c.longPoll = nil
+	l.releasePerIP(slot)
+	c.state = stateReading // as far as respond is concerned
+	held := c.rbuf
+	c.rbuf = nil
+	l.sendLongPollAnswer(slot, origin, after, lastID)
+	if c.state == stateReading && held != nil {
+		l.process(slot, held) // requests pipelined behind the poll
+	} else if c.state == stateResponding && held != nil {
+		c.rbuf = held // responseFlushed processes them
+	}
 }
 
 // pollFetched answers a fetching poll whose read is done, and reports
@@ -158,17 +206,6 @@ func (l *loop) pollFetched(slot int32) bool {
 			best.next = hub.HistoryAfter(best.name, best.after, bound+1).Next
 		}
 	}
-	origin, after := lp.origin, c.after
-	c.longPoll = nil
-	l.releasePerIP(slot)
-	c.state = stateReading // as far as respond is concerned
-	held := c.rbuf
-	c.rbuf = nil
-	l.sendLongPollAnswer(slot, origin, after, lastID)
-	if c.state == stateReading && held != nil {
-		l.process(slot, held) // requests pipelined behind the poll
-	} else if c.state == stateResponding && held != nil {
-		c.rbuf = held // responseFlushed processes them
-	}
+	l.finishFetchingPoll(slot, lastID)
 	return true
 }

@@ -24,8 +24,10 @@ type replay struct {
 	checking bool
 	// fetch is the read from the durable log under way (cluster mode,
 	// upstream_linux.go), for the channels fetchChans indexes; nil if none.
+	// giveUpAt: the loop ms at which the loop stops waiting for it.
 	fetch      *pubsub.UpstreamFetch
 	fetchChans []int
+	giveUpAt   int64
 }
 
 type replayChan struct {
@@ -150,8 +152,13 @@ func (l *loop) runReplays() {
 		return
 	}
 	frames, bytes := l.replayChunk()
-	keep := l.replaying[:0]
-	for _, r := range l.replaying {
+	// A step may add to the list: an answered poll's pipelined requests
+	// can start a resume or park another poll on the log. Those go after
+	// this pass's entries, in the same array, and are kept.
+	list := l.replaying
+	l.replaying = list[len(list):]
+	keep := list[:0]
+	for _, r := range list {
 		c := l.conns.at(r.slot)
 		if c.gen == r.gen && c.state == stateLongPoll && c.longPoll != nil && c.longPoll.fetch != nil {
 			if !l.pollFetched(r.slot) {
@@ -160,6 +167,11 @@ func (l *loop) runReplays() {
 			continue
 		}
 		if c.gen != r.gen || c.replay == nil || c.state != stateStreaming {
+			continue
+		}
+		if f := c.replay.fetch; f != nil && !f.Done() && l.now >= c.replay.giveUpAt {
+			l.logUpstreamGiveUp("stream")
+			l.close(r.slot, CloseUnavailable)
 			continue
 		}
 		if c.replay.checking {
@@ -176,8 +188,7 @@ func (l *loop) runReplays() {
 			keep = append(keep, r)
 		}
 	}
-	clear(l.replaying[len(keep):])
-	l.replaying = keep
+	l.replaying = append(keep, l.replaying...) // copy handles the overlap
 }
 
 // replayStep queues the next chunk of history, merged across channels in

@@ -45,6 +45,10 @@ type Server struct {
 	drained       chan struct{}              // each loop sends once it has closed every connection
 	hand          atomic.Pointer[handoffRun] // the upgrade attempt under way (handoff_linux.go): stored by Pause before it wakes the loops
 
+	// How long a loop waits for a read from the cluster's log
+	// (upstreamGiveUpMs; a test seam may change it).
+	upstreamGiveUpMs atomic.Int64
+
 	maxConns  int    // the connection limit at start (live.MaxConns is the one in force): Config.MaxConns, or derived from the open-files limit; 0: none
 	fdLimit   uint64 // for the log line: the soft open-files limit,
 	fdOpen    int    // the descriptors open when the limit was derived,
@@ -63,6 +67,7 @@ func New(cfg Config) (*Server, error) {
 			cfg.ClientIPHeader, ClientIPAuto, ClientIPRealIP, ClientIPForwardedFor, ClientIPNone)
 	}
 	s := &Server{cfg: cfg}
+	s.upstreamGiveUpMs.Store(upstreamGiveUpMs)
 	for i := 0; i < cfg.Loops; i++ {
 		l, err := newLoop(s, i)
 		if err != nil {

@@ -21,7 +21,8 @@ import (
 // above its mark) and then joins live with the others — no hole, no
 // duplicate at either seam. The log says what it no longer holds itself:
 // that is the only gap (reason evicted), sent before the events. A fetch
-// that fails (the broker is away) closes the stream
+// that fails (the broker is away), or that has not finished after
+// upstreamGiveUpMs (runReplays gives up on it), closes the stream
 // (CloseUnavailable): the client reconnects and resumes from its last id,
 // nothing skipped.
 
@@ -87,6 +88,7 @@ func (l *loop) settleUpstream(slot int32, below uint64) bool {
 		frames, bytes := l.replayChunk()
 		rp.fetchChans = idx
 		rp.fetch = l.srv.cfg.Hub.FetchUpstream(ranges, frames, bytes)
+		rp.giveUpAt = l.now + l.srv.upstreamGiveUpMs.Load()
 		l.stats.upstreamFetches.Add(1)
 		l.log.Debug("resume reads from the cluster's stream", zap.Int("channels", len(ranges)), zap.Uint64("after", ranges[0].After))
 	}

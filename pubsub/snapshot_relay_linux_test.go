@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -17,7 +18,8 @@ func TestRelayWorkerStartsWarm(t *testing.T) {
 	cfg := Config{History: HistoryConfig{PerChannel: 50}}
 	parent := NewHub(cfg)
 	defer parent.Close()
-	relay := NewRelay(parent, 5*time.Second, nil)
+	var relayed atomic.Uint64 // the highest id the relay has read
+	relay := NewRelay(parent, 5*time.Second, relayed.Store)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go relay.Run(ctx)
@@ -44,7 +46,9 @@ func TestRelayWorkerStartsWarm(t *testing.T) {
 	}
 	// Attach while the publishers run (how far they got is up to the
 	// scheduler; either way the seam must be exact).
-	waitUntil(t, "the first events", func() bool { return parent.Published() >= 100 })
+	// The relay, not only the hub, must be past them: the seam is where
+	// the relay's cursor is when it starts the worker.
+	waitUntil(t, "the first events", func() bool { return relayed.Load() >= from+99 })
 	p, w := socketPair(t)
 	relay.Attach(p, func(err error) { t.Errorf("worker dropped: %v", err) })
 	f := followWith(t, w, cfg)

@@ -40,15 +40,18 @@
 //     lost older ones (its mark is its first retained sequence less one).
 //     So once a node serves, a resume on it is exact, from memory or
 //     (what memory does not hold) from the stream.
-//   - Following (Node.Run): one ordered consumer over the whole stream from
-//     the hub's newest id on (heartbeats every second, so a consumer lost
-//     with its NATS server is re-created within about 2 s) feeds
+//   - Following (Node.Run): one consumer of the node's own (ephemeral, in
+//     memory, AckNone, created with a 2 s bound per try) over the whole
+//     stream from the hub's newest id on (heartbeats every second, so a
+//     consumer lost with its NATS server is re-created within about 2 s)
+//     feeds
 //     Hub.PublishAt, the stream sequence as the id. Sequences have holes (a subject's old messages evicted before
 //     this node read them, foreign messages skipped): the hub pads them
 //     with fillers (channel-less events no loop delivers and history
 //     ignores), so ring position p keeps id seed+p+1 and the loops, frames
-//     and ring work unchanged. The ordered consumer re-creates itself after
-//     a lost connection from the last sequence it delivered: nothing
+//     and ring work unchanged. Run re-creates the consumer after a lost
+//     connection, a skipped consumer sequence, a missed heartbeat or a
+//     stall, from the hub's newest id: nothing
 //     acknowledged is lost, and what other nodes published meanwhile
 //     arrives in order. A hole wider than 2^24 ids (a stream deleted and
 //     created again far ahead) is not padded: the node stops following

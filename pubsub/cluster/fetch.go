@@ -25,7 +25,8 @@ import (
 // channels is read) from the lowest start sequence, and finishes the
 // fetch; the loop picks the events up on a later turn.
 
-// Fetch bounds: one fetch gives up after fetchTimeout (the loop then
+// Fetch bounds: one fetch waits fetchTimeout at most for its turn and
+// gives up after fetchTimeout of reading (the loop then
 // closes the stream, or answers the poll 503, and the client retries),
 // and at most maxFetches run at once per node, so a thousand clients
 // resuming at once queue here instead of flooding the broker.
@@ -38,15 +39,19 @@ const (
 func (n *Node) upstreamFetch(f *pubsub.UpstreamFetch, maxEvents, maxBytes int) {
 	go func() {
 		defer f.Finish()
-		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
-		defer cancel()
+		// The wait for a slot and the read are bounded apart: a read that
+		// got its slot late still has all of fetchTimeout.
+		slot := time.NewTimer(fetchTimeout)
+		defer slot.Stop()
 		select {
 		case n.fetches <- struct{}{}:
 			defer func() { <-n.fetches }()
-		case <-ctx.Done():
+		case <-slot.C:
 			f.Err = fmt.Errorf("cluster: read stream %q: too many resumes reading it at once", n.cfg.Stream)
 			return
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+		defer cancel()
 		if err := n.fetch(ctx, f, maxEvents, maxBytes); err != nil {
 			f.Events, f.Loss, f.Covered = nil, nil, 0
 			f.Err = fmt.Errorf("cluster: read stream %q: %w", n.cfg.Stream, err)
@@ -71,32 +76,31 @@ func (n *Node) fetch(ctx context.Context, f *pubsub.UpstreamFetch, maxEvents, ma
 		bySubject[subjects[i]] = i
 		start, upTo = min(start, r.After+1), max(upTo, r.UpTo)
 	}
-	cfg := jetstream.ConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start,
-		AckPolicy: jetstream.AckNonePolicy, MemoryStorage: true, Replicas: 1,
-		InactiveThreshold: 2 * fetchTimeout, // removed by the server if the delete below is lost
-	}
+	cfg := jetstream.ConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start}
 	if len(subjects) == 1 {
 		cfg.FilterSubject = subjects[0]
 	} else {
 		cfg.FilterSubjects = slices.Compact(slices.Sorted(slices.Values(subjects)))
 	}
-	cons, err := n.stream.CreateConsumer(ctx, cfg)
+	cons, err := n.readConsumer(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	name := cons.CachedInfo().Name
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		n.stream.DeleteConsumer(dctx, name)
-	}()
+	defer n.dropConsumer(cons)
 	firsts := make([]uint64, len(f.Ranges))
+	lasts := make([]uint64, len(f.Ranges)) // the newest sequence read of each range's channel
 	f.Covered = upTo
 	pending := cons.CachedInfo().NumPending
-	events, bytes := 0, 0
+	events, bytes, passed := 0, 0, false // passed: a message above upTo came, so the replica holds all up to it
 	for done := pending == 0; !done; {
-		batch, err := cons.Fetch(int(min(pending, uint64(maxEvents-events), 512)), jetstream.FetchMaxWait(2*time.Second))
+		wait := 2 * time.Second
+		if dl, ok := ctx.Deadline(); ok {
+			wait = min(wait, time.Until(dl))
+		}
+		if wait <= 0 {
+			return ctx.Err()
+		}
+		batch, err := cons.Fetch(int(min(pending, uint64(maxEvents-events), 512)), jetstream.FetchMaxWait(wait))
 		if err != nil {
 			return err
 		}
@@ -110,7 +114,7 @@ func (n *Node) fetch(ctx context.Context, f *pubsub.UpstreamFetch, maxEvents, ma
 			seq := md.Sequence.Stream
 			pending = md.NumPending
 			if seq > upTo {
-				done = true
+				done, passed = true, true
 				break
 			}
 			if pending == 0 {
@@ -127,12 +131,13 @@ func (n *Node) fetch(ctx context.Context, f *pubsub.UpstreamFetch, maxEvents, ma
 			if firsts[i] == 0 {
 				firsts[i] = seq
 			}
+			lasts[i] = seq
 			f.Events = append(f.Events, ev)
 			events++
 			bytes += len(ev.Frame)
 			if !done && (events >= maxEvents || bytes >= maxBytes) {
 				// The bounds: every message up to seq was read, none above.
-				f.Covered, done = seq, true
+				f.Covered, done, passed = seq, true, true
 				break
 			}
 		}
@@ -141,6 +146,23 @@ func (n *Node) fetch(ctx context.Context, f *pubsub.UpstreamFetch, maxEvents, ma
 		}
 		if got == 0 && !done {
 			return fmt.Errorf("nothing after sequence %d within the wait, though %d messages are pending", start, pending)
+		}
+	}
+	if !passed {
+		// The consumer ran out of messages below upTo. Its replica may be
+		// behind the leader (it counts "pending" against what it holds):
+		// ask the leader for each channel's next event after the last one
+		// read, so a lagging replica fails the fetch (the client retries)
+		// instead of skipping events in silence.
+		for i, r := range f.Ranges {
+			after := max(r.After, lasts[i])
+			m, err := n.stream.GetMsg(ctx, after+1, jetstream.WithGetMsgSubject(subjects[i]))
+			switch {
+			case err == nil && m.Sequence <= min(r.UpTo, f.Covered):
+				return fmt.Errorf("the replica read holds less than the stream's leader (sequence %d of channel %q not read): try again", m.Sequence, r.Channel)
+			case err != nil && !errors.Is(err, jetstream.ErrMsgNotFound):
+				return err
+			}
 		}
 	}
 	f.Loss = make([]pubsub.UpstreamLoss, len(f.Ranges))

@@ -13,23 +13,31 @@ import (
 )
 
 // Run follows the stream from the event after the hub's newest until ctx
-// is done: an ordered consumer feeds every event to the hub with its
-// stream sequence as the id. Call it once, after Open and before the
-// listeners open.
+// is done: a consumer feeds every event to the hub with its stream
+// sequence as the id. Call it once, after Open and before the listeners
+// open.
 //
-// The consumer is re-created from the hub's newest id on: after a
-// reconnect (its server may be gone), when a message breaks the order,
+// The consumer is this node's own (an ephemeral pull consumer, AckNone,
+// in memory, one replica), created with a bounded wait and re-created
+// from the hub's newest id on: after a reconnect (its server may be
+// gone), when a message breaks the order (a consumer sequence skipped:
+// a message lost in flight), when nats.go reports it gone or silent,
 // and when it stalls — the stream is known to hold sequences this node
-// has not seen for 3 s (a watchdog asks the stream each second). nats.go
-// re-creates an ordered consumer by itself too; the watchdog is for the
-// cases where that does not happen soon enough (seen with a 3-server
-// cluster losing the consumer's server).
+// has not seen for 3 s (a watchdog asks the stream each second). nats.go's
+// ordered consumer did this by itself, but its creation waits up to 10 s
+// per try with no way to shorten it, which a 3-server cluster electing a
+// new leader turned into 10 s with no event.
 func (n *Node) Run(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for ctx.Err() == nil {
-		cons, err := n.js.OrderedConsumer(ctx, n.cfg.Stream, jetstream.OrderedConsumerConfig{
-			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: n.hub.LastRingID() + 1})
+		cctx, cancel := context.WithTimeout(ctx, followCreateTimeout)
+		cons, err := n.stream.CreateConsumer(cctx, jetstream.ConsumerConfig{
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: n.hub.LastRingID() + 1,
+			AckPolicy: jetstream.AckNonePolicy, MemoryStorage: true, Replicas: 1,
+			InactiveThreshold: 10 * time.Second, // removed by the server if the delete below is lost
+		})
+		cancel()
 		if err != nil {
 			if ctx.Err() == nil {
 				n.log.Debug("cluster: follow the stream: retrying", zap.Error(err))
@@ -38,19 +46,59 @@ func (n *Node) Run(ctx context.Context) {
 			continue
 		}
 		fatal := make(chan error, 1)
+		var delivered uint64 // the consumer sequence of the last message; the handler runs on one goroutine
+		handle := func(m jetstream.Msg) {
+			md, err := m.Metadata()
+			if err != nil {
+				n.log.Warn("cluster: stream message without metadata", zap.Error(err))
+				return
+			}
+			if md.Sequence.Consumer != delivered+1 {
+				signal(fatal, fmt.Errorf("%w: consumer sequence %d after %d", errFollowOrder, md.Sequence.Consumer, delivered))
+				return
+			}
+			delivered = md.Sequence.Consumer
+			n.take(m, md, fatal)
+		}
 		// Heartbeats every second: a consumer lost with its server is
 		// noticed within about 2 s.
-		cc, err := cons.Consume(func(m jetstream.Msg) { n.take(m, fatal) },
+		cc, err := cons.Consume(handle,
 			jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second),
 			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 				n.log.Debug("cluster: following the stream", zap.Error(err))
+				if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+					errors.Is(err, jetstream.ErrConsumerNotFound) {
+					signal(fatal, fmt.Errorf("%w: %w", errFollowOrder, err))
+				}
 			}))
-		if err != nil {
+		if err == nil {
+			n.follow(ctx, tick.C, fatal)
+			cc.Stop()
+		} else {
 			waitCtx(ctx, 500*time.Millisecond)
-			continue
 		}
-		n.follow(ctx, tick.C, fatal)
-		cc.Stop()
+		name := cons.CachedInfo().Name
+		go func() {
+			dctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			n.stream.DeleteConsumer(dctx, name)
+		}()
+	}
+}
+
+// followCreateTimeout bounds one try at creating the following consumer.
+const followCreateTimeout = 2 * time.Second
+
+// errFollowOrder: the consumer must be re-created (it skipped a message,
+// or nats.go reports it gone); not logged as an error.
+var errFollowOrder = errors.New("cluster: the consumer following the stream must be re-created")
+
+// signal hands err to a channel of one without waiting (a first error is
+// enough).
+func signal(c chan<- error, err error) {
+	select {
+	case c <- err:
+	default:
 	}
 }
 
@@ -68,7 +116,11 @@ func (n *Node) follow(ctx context.Context, tick <-chan time.Time, fatal <-chan e
 				<-ctx.Done() // readiness says why until the node is restarted
 				return
 			}
-			n.log.Error("cluster: stopped following the stream; restarting from the hub's newest id", zap.Error(err))
+			if errors.Is(err, errFollowOrder) {
+				n.log.Debug("cluster: re-creating the consumer following the stream", zap.Error(err))
+			} else {
+				n.log.Error("cluster: stopped following the stream; restarting from the hub's newest id", zap.Error(err))
+			}
 			return
 		case <-n.reconnected:
 			return
@@ -96,12 +148,7 @@ func (n *Node) follow(ctx context.Context, tick <-chan time.Time, fatal <-chan e
 const maxHole = 1 << 24
 
 // take puts one stream message into the hub.
-func (n *Node) take(m jetstream.Msg, fatal chan<- error) {
-	md, err := m.Metadata()
-	if err != nil {
-		n.log.Warn("cluster: stream message without metadata", zap.Error(err))
-		return
-	}
+func (n *Node) take(m jetstream.Msg, md *jetstream.MsgMetadata, fatal chan<- error) {
 	seq := md.Sequence.Stream
 	n.noteKnown(seq + md.NumPending)
 	// A consumer being replaced may still deliver while its successor
@@ -119,10 +166,7 @@ func (n *Node) take(m jetstream.Msg, fatal chan<- error) {
 		// Padding it would take minutes or hours: the stream was deleted
 		// and created again (at the clock), not trimmed.
 		n.broken.Store(fmt.Sprintf("cluster: the stream's sequence jumped from %d to %d (was it deleted and created again?): restart this node", last, seq))
-		select {
-		case fatal <- fmt.Errorf("%w: %s", ErrSequenceJump, n.broken.Load()):
-		default:
-		}
+		signal(fatal, fmt.Errorf("%w: %s", ErrSequenceJump, n.broken.Load()))
 		return
 	}
 	ch, name, err := n.decode(m.Subject(), m.Headers())
@@ -136,10 +180,7 @@ func (n *Node) take(m jetstream.Msg, fatal chan<- error) {
 			return
 		}
 		if errors.Is(err, pubsub.ErrRelayOrder) {
-			select {
-			case fatal <- err:
-			default:
-			}
+			signal(fatal, err)
 			return
 		}
 		n.log.Warn("cluster: skipped a stream message", zap.Uint64("seq", seq), zap.Error(err))

@@ -104,14 +104,14 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			break
 		}
 		if errors.Is(err, ErrConfig) || ctx.Err() != nil {
-			n.nc.Close()
+			n.closeConn()
 			return nil, err
 		}
 		n.log.Info("cluster: stream not available yet; retrying", zap.Error(err))
 		waitCtx(ctx, 500*time.Millisecond)
 	}
 	if err := n.restore(ctx, 0); err != nil {
-		n.nc.Close()
+		n.closeConn()
 		return nil, err
 	}
 	return n, nil
@@ -128,7 +128,7 @@ func OpenFollower(ctx context.Context, cfg Config, seed uint64) (*Node, error) {
 		return nil, err
 	}
 	if n.stream, err = n.js.Stream(ctx, n.cfg.Stream); err != nil {
-		n.nc.Close()
+		n.closeConn()
 		return nil, fmt.Errorf("cluster: stream %q: %w", n.cfg.Stream, err)
 	}
 	n.perSubj = n.stream.CachedInfo().Config.MaxMsgsPerSubject
@@ -145,7 +145,7 @@ func OpenFollower(ctx context.Context, cfg Config, seed uint64) (*Node, error) {
 		return n, nil
 	}
 	if err := n.restore(ctx, seed); err != nil {
-		n.nc.Close()
+		n.closeConn()
 		return nil, err
 	}
 	return n, nil
@@ -190,7 +190,7 @@ func connect(cfg Config) (*Node, error) {
 	// dropped by nats.go a little after PublishAsync's wait gave up on it,
 	// so nothing piles up while the broker is away.
 	if n.js, err = jetstream.New(n.nc, jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout+time.Second)); err != nil {
-		n.nc.Close()
+		n.closeConn()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	return n, nil
@@ -348,9 +348,15 @@ func (n *Node) Known() uint64 { return n.known.Load() }
 
 // Close closes the NATS connection (and the hub).
 func (n *Node) Close() {
+	n.closeConn()
+	n.hub.Close()
+}
+
+// closeConn closes the NATS connection as ours: the disconnect it causes
+// is not logged as a lost connection.
+func (n *Node) closeConn() {
 	n.closing.Store(true)
 	n.nc.Close()
-	n.hub.Close()
 }
 
 // noteKnown raises the newest sequence known to exist.

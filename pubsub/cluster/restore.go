@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -65,20 +66,23 @@ func (n *Node) restore(ctx context.Context, upTo uint64) error {
 		}
 		s.n++
 	}
-	cons, err := n.js.OrderedConsumer(ctx, n.cfg.Stream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: st.FirstSeq})
+	cons, err := n.readConsumer(ctx, jetstream.ConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: st.FirstSeq})
 	if err != nil {
 		return fmt.Errorf("cluster: read stream %q: %w", n.cfg.Stream, err)
 	}
+	defer n.dropConsumer(cons)
 	restored := 0
 	last := max(st.FirstSeq, 1) - 1 // the newest sequence read
 	// Each fetch asks for no more than the consumer says is pending (the
 	// first, for what Info counted), so it returns as soon as that has
-	// arrived; a short one means events were evicted meanwhile, and one
-	// that brings nothing within its wait means none is left.
-	pending := st.Msgs
-	for done := false; !done && pending > 0; {
-		batch, err := cons.Fetch(int(min(pending, 512)), jetstream.FetchMaxWait(2*time.Second))
+	// arrived. The read is done at the stream's last sequence as Info saw
+	// it, never earlier: the consumer may run on a replica that is behind
+	// the leader, whose "nothing pending" would otherwise end the restore
+	// with a silent hole below upTo. A fetch that brings nothing within
+	// its wait is decided by restoreStalled.
+	pending, stalledSince := st.Msgs, time.Time{}
+	for done := false; !done; {
+		batch, err := cons.Fetch(int(min(max(pending, 1), 512)), jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			return fmt.Errorf("cluster: read stream %q: %w", n.cfg.Stream, err)
 		}
@@ -96,7 +100,7 @@ func (n *Node) restore(ctx context.Context, upTo uint64) error {
 				done = true // published since Info: Run (or the relay) delivers it
 				break
 			}
-			if md.NumPending == 0 || seq == st.LastSeq {
+			if seq == st.LastSeq {
 				done = true
 			}
 			if seq > upTo {
@@ -115,18 +119,30 @@ func (n *Node) restore(ctx context.Context, upTo uint64) error {
 			restored++
 			count(seq, m.Subject(), m.Headers())
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
 			return fmt.Errorf("cluster: read stream %q: %w", n.cfg.Stream, err)
 		}
-		if got == 0 {
-			// Nothing within the wait: either the rest was evicted since
-			// Info (then say it may be gone), or the stream still holds it
-			// and did not send it (a loaded box, an election): then this
-			// start fails rather than serve a history with a silent hole.
-			if err := n.restoreStalled(ctx, last, upTo); err != nil {
-				return err
-			}
+		if got > 0 || done {
+			stalledSince = time.Time{}
+			continue
+		}
+		// Nothing within the wait: either the rest was evicted since Info
+		// (then say it may be gone), or the stream still holds it and did
+		// not send it yet (a replica catching up, a loaded box, an
+		// election): wait for it a while, then fail this start rather
+		// than serve a history with a silent hole.
+		if stalledSince.IsZero() {
+			stalledSince = time.Now()
+		}
+		behind, err := n.restoreStalled(ctx, last, upTo, st.LastSeq)
+		if err != nil {
+			return err
+		}
+		if !behind {
 			break
+		}
+		if time.Since(stalledSince) > restoreStallLimit {
+			return fmt.Errorf("cluster: read stream %q: nothing after sequence %d within %s, though the stream holds up to %d: try again", n.cfg.Stream, last, restoreStallLimit, st.LastSeq)
 		}
 	}
 	marks := make(map[string]uint64)
@@ -162,25 +178,66 @@ func (n *Node) decode(subject string, h map[string][]string) (channel, name stri
 	return channel, name, nil
 }
 
+// restoreStallLimit bounds how long a restore waits for a stream that
+// holds events it does not send (a replica catching up).
+const restoreStallLimit = 20 * time.Second
+
 // restoreStalled decides about a restore that read nothing more after
-// sequence last: if the stream's first sequence is now past it, the
-// events in between were evicted during the restore, and the history
-// marks them as possibly gone (Hub.MarkLost); if the stream still holds
-// events after last (up to upTo), they were not sent in time, and the
-// start fails with an error.
-func (n *Node) restoreStalled(ctx context.Context, last, upTo uint64) error {
+// sequence last, reading to target (the stream's last sequence when it
+// began): if the stream (its leader, asked directly) still holds a
+// message after last and at or below target, the consumer's replica has
+// not sent it yet and it reports behind: the caller reads on, for a
+// while. Otherwise the rest was evicted or deleted during the restore:
+// if the stream's first sequence is now past last, the history marks the
+// ids in between as possibly gone (Hub.MarkLost).
+func (n *Node) restoreStalled(ctx context.Context, last, upTo, target uint64) (behind bool, err error) {
 	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	m, err := n.stream.GetMsg(ictx, last+1, jetstream.WithGetMsgSubject(n.prefix+".*"))
+	switch {
+	case err == nil:
+		if m.Sequence <= target {
+			return true, nil
+		}
+	case !errors.Is(err, jetstream.ErrMsgNotFound):
+		return false, fmt.Errorf("cluster: read stream %q: stalled after sequence %d, and asking its leader: %w", n.cfg.Stream, last, err)
+	}
 	info, err := n.stream.Info(ictx)
 	if err != nil {
-		return fmt.Errorf("cluster: read stream %q: stalled after sequence %d, and its info: %w", n.cfg.Stream, last, err)
+		return false, fmt.Errorf("cluster: read stream %q: stalled after sequence %d, and its info: %w", n.cfg.Stream, last, err)
 	}
-	st := info.State
-	if st.Msgs > 0 && st.FirstSeq <= min(last+1, upTo) && st.LastSeq > last && last < upTo {
-		return fmt.Errorf("cluster: read stream %q: nothing after sequence %d within the wait, though the stream holds up to %d: try again", n.cfg.Stream, last, st.LastSeq)
-	}
-	if gone := min(max(st.FirstSeq, 1)-1, upTo); gone > last {
+	if gone := min(max(info.State.FirstSeq, 1)-1, upTo); gone > last {
 		n.hub.MarkLost(gone)
 	}
-	return nil
+	return false, nil
+}
+
+// readConsumer creates an ephemeral consumer for a one-off read (AckNone,
+// in memory, one replica, removed by the server if forgotten), each try
+// bounded so a request JetStream does not answer (an election) is tried
+// again instead of waiting for all of ctx.
+func (n *Node) readConsumer(ctx context.Context, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	cfg.AckPolicy, cfg.MemoryStorage, cfg.Replicas = jetstream.AckNonePolicy, true, 1
+	cfg.InactiveThreshold = 2 * fetchTimeout
+	for {
+		cctx, cancel := context.WithTimeout(ctx, followCreateTimeout)
+		cons, err := n.stream.CreateConsumer(cctx, cfg)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return cons, err
+		}
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.Code >= 400 && apiErr.Code < 500 && apiErr.Code != 408 {
+			return nil, err // refused, not unanswered: trying again changes nothing
+		}
+		waitCtx(ctx, 250*time.Millisecond)
+	}
+}
+
+// dropConsumer deletes a read consumer (the server removes it after its
+// inactive threshold if this is lost).
+func (n *Node) dropConsumer(cons jetstream.Consumer) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	n.stream.DeleteConsumer(ctx, cons.CachedInfo().Name)
 }
