@@ -160,14 +160,21 @@ func TestUpgradeNewProcessStopsReading(t *testing.T) {
 		"--pid-file", filepath.Join(dir, "ssedge.pid"))
 	st := openStream(t, s.listen, "/events?channel=h")
 	s.waitSubscribed(t, 1)
-	// About 1 MiB of history: several times the hand-off socket's buffer.
+	// History of several times the hand-off socket's buffer (its default
+	// send buffer, net.core.wmem_default).
+	wmem := 212992
+	if b, err := os.ReadFile("/proc/sys/net/core/wmem_default"); err == nil {
+		wmem, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	size := 128 << 10
+	n := max(16, 4*wmem/size+1)
 	pub := ssetest.NewPublisher(sock)
 	defer pub.Close()
-	big := strings.Repeat("x", 32<<10)
-	for range 32 {
+	big := strings.Repeat("x", size)
+	for range n {
 		pub.MustPublish(t, "h", "", big)
 	}
-	if _, err := st.ids(32); err != nil {
+	if _, err := st.ids(n); err != nil {
 		t.Fatal(err)
 	}
 	mark := filepath.Join(dir, "child.pid")
