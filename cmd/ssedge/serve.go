@@ -341,13 +341,10 @@ func serveSingle(ctx context.Context, o *serveOptions, log *zap.Logger, up *upgr
 	o.limitPublishers(srv.FDReserve(), log)
 	// Every step that can fail comes before the take-over: once the old
 	// process has let go, a failure here would end every stream. Until
-	// then the sockets are still the old process's: the publishers this
-	// process accepts wait at the gate, and giving up (letGo) leaves the
-	// socket files alone and writes to no connection (the loops have not
-	// started).
-	if up != nil {
-		gate.pause()
-	}
+	// then the sockets are still the old process's: this process accepts
+	// no publisher (an adopted publish socket serves from in.Serve) and
+	// writes to no connection (the loops have not started), and giving up
+	// (letGo) leaves the socket files alone.
 	in, err := up.ingestServer(o, hub, log)
 	if err != nil {
 		srv.Close()
@@ -355,7 +352,6 @@ func serveSingle(ctx context.Context, o *serveOptions, log *zap.Logger, up *upgr
 	}
 	letGo := func(stopAdmin func()) {
 		if up != nil {
-			gate.refuse(errTakeOverFailed)
 			in.Disown()
 			if a := o.adminHandoff; a != nil && a.srv != nil {
 				a.srv.Disown()
@@ -383,9 +379,7 @@ func serveSingle(ctx context.Context, o *serveOptions, log *zap.Logger, up *upgr
 		return err
 	}
 	defer stopAdmin()
-	if up != nil {
-		gate.resume()
-	}
+	in.Serve()
 	srv.Start()
 	if err := o.writePidFile(); err != nil {
 		log.Error("cannot write the pid file", zap.Error(err))

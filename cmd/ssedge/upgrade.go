@@ -119,12 +119,6 @@ const handoffVersion = 2
 // connection, which the new process serves.
 var errUpgraded = fmt.Errorf("%w: this process handed over to a new one (binary upgrade): publish again", pubsub.ErrUnavailable)
 
-// errTakeOverFailed answers a publish that a new process accepted while
-// it was taking over, when it gave up before the old process let go: it
-// reached no hub; publishing it again reaches the old process, which
-// serves on.
-var errTakeOverFailed = fmt.Errorf("%w: this process could not take over (binary upgrade failed; the old process serves on): publish again", pubsub.ErrUnavailable)
-
 // errForwardUnknown answers a publish the old process forwarded to the new
 // one whose answer was lost after the command went out: the new process
 // may have published it. Publishing it again may make a duplicate; the
@@ -145,7 +139,6 @@ type publishGate struct {
 	waiters  int // publishes waiting while paused
 	inflight int
 	forward  *forwarder // set with gone: where publishes go from then on
-	refusal  error      // set with gone when forward is nil: the answer from then on
 }
 
 func newPublishGate(hub *pubsub.Hub) *publishGate {
@@ -163,10 +156,10 @@ func (g *publishGate) Publish(channel, name, data, key []byte) (uint64, error) {
 		g.waiters--
 	}
 	if g.gone {
-		fw, refusal := g.forward, g.refusal
+		fw := g.forward
 		g.mu.Unlock()
 		if fw == nil {
-			return 0, refusal
+			return 0, errUpgraded
 		}
 		return fw.publish(channel, name, data)
 	}
@@ -212,16 +205,6 @@ func (g *publishGate) handOff(path string) {
 	g.mu.Lock()
 	g.gone = true
 	g.forward = &forwarder{path: path}
-	g.cond.Broadcast()
-	g.mu.Unlock()
-}
-
-// refuse answers every waiting and later publish with err: the process
-// gives up before serving.
-func (g *publishGate) refuse(err error) {
-	g.mu.Lock()
-	g.gone = true
-	g.forward, g.refusal = nil, err
 	g.cond.Broadcast()
 	g.mu.Unlock()
 }

@@ -21,8 +21,11 @@ func (s *Server) Files() (ln, lock *os.File, err error) { return s.sock.Files() 
 // that took them over: it only closes this process's copies.
 func (s *Server) Disown() { s.sock.Disown() }
 
-// Adopt serves a publish socket a previous process bound and handed over
-// (Files): ln is its listener, lock its lock file; both are Adopt's
+// Adopt takes over a publish socket a previous process bound and handed
+// over (Files), and serves it once Serve is called: until then
+// publishers wait in the socket's queue (the previous process may still
+// serve them, if the hand-over fails). ln is its listener, lock its lock
+// file; both are Adopt's
 // from then on, closed on error too. cfg is taken as Listen takes it;
 // cfg.Path must be the socket's path (the one handed over, not a flag's
 // new value).
@@ -57,8 +60,6 @@ func Adopt(hub *pubsub.Hub, cfg Config, ln, lock *os.File) (*Server, error) {
 	}
 	sock := sockfile.Adopt(cfg.Path, ul, lock)
 	s := &Server{hub: hub, cfg: cfg, sock: sock, ln: ul, conns: make(map[*conn]struct{})}
-	s.wg.Add(1)
-	go s.accept()
 	return s, nil
 }
 
