@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"time"
 
@@ -174,4 +175,9 @@ type Inherited struct {
 	Addr  net.Addr // *net.TCPAddr or *net.UnixAddr: what Addrs and logs show
 	FDs   []int    // TCP: one SO_REUSEPORT socket per loop; unix: one socket every loop watches
 	Proxy bool     // connections start with a PROXY protocol header
+	// Lock is a unix socket file's lock handed over by a binary upgrade
+	// (HandoffListener.Lock): the server then owns the file as if it had
+	// bound it — holds the lock, and once started removes the file when
+	// it stops. nil: the file is another process's (a supervisor's).
+	Lock *os.File
 }

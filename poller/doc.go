@@ -262,6 +262,16 @@
 // readiness changed while no epoll watched it: the first turn writes and
 // reads it, edge or not). All loops stop at the same id,
 // and the new process's ring starts after it: no event twice, none lost.
+// A loop clears handReq when its part ends, and sets it again if
+// Server.hand already names a later attempt (a Pause right after an
+// Abort), so that request is not lost. Import checks each connection
+// (loop, kind, descriptor) and refuses one it cannot place. A unix
+// listener's lock file (sockfile) travels with it (HandoffListener.Lock,
+// a duplicate Handoff closes on Commit or Abort; on Commit the loop's
+// server closes its own copy and leaves the file); the new server holds
+// it (Inherited.Lock) and removes the file when it stops — only if it
+// started: one that never started (a new process that gave up before
+// the old one let go) leaves the file to the old server.
 //
 // poller needs Linux; on other systems New returns ErrNeedsLinux.
 package poller

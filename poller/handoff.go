@@ -42,4 +42,9 @@ type HandoffListener struct {
 	Proxy   bool   `json:"proxy,omitempty"`
 	FDs     []int  `json:"-"` // one per loop for TCP, one for unix
 	N       int    `json:"n"` // len(FDs), for the receiver
+	// Lock is a unix socket file's lock (internal/sockfile), held by the
+	// open file: the new process holds it on (Inherited.Lock), so a third
+	// server still cannot take the path. -1 or HasLock false: none.
+	Lock    int  `json:"-"`
+	HasLock bool `json:"lock,omitempty"`
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -54,6 +55,18 @@ type Handoff struct {
 	srv       *Server
 	run       *handoffRun
 	done      bool
+	locks     []*os.File // the duplicates behind Listeners' Lock, closed by Commit or Abort
+}
+
+// unixLock duplicates the lock of the shared unix listener fd (nil when
+// its file is another process's).
+func (s *Server) unixLock(fd int) (*os.File, error) {
+	for _, u := range s.unix {
+		if u.fd == fd && u.sock != nil {
+			return u.sock.LockFile()
+		}
+	}
+	return nil, nil
 }
 
 // Pause stops every loop at the ring position just past target (the
@@ -89,9 +102,18 @@ func (s *Server) Pause(ctx context.Context, target uint64) (*Handoff, error) {
 		}
 	}
 	for k, a := range s.addrs {
-		ln := HandoffListener{Network: a.Network(), Addr: a.String(), Proxy: exports[0].lns[k].proxy}
+		ln := HandoffListener{Network: a.Network(), Addr: a.String(), Proxy: exports[0].lns[k].proxy, Lock: -1}
 		if exports[0].lns[k].shared {
 			ln.FDs = []int{exports[0].lns[k].fd}
+			lock, err := s.unixLock(ln.FDs[0])
+			if err != nil {
+				h.Abort()
+				return nil, fmt.Errorf("poller: cannot hand off the lock of %s: %w", a, err)
+			}
+			if lock != nil {
+				h.locks = append(h.locks, lock)
+				ln.Lock, ln.HasLock = int(lock.Fd()), true
+			}
 		} else {
 			for _, e := range exports {
 				ln.FDs = append(ln.FDs, e.lns[k].fd)
@@ -121,13 +143,24 @@ func (h *Handoff) finish(commit bool) {
 	}
 	h.done = true
 	h.run.commit = commit
+	for _, f := range h.locks {
+		f.Close() // sent: the new process has its own
+	}
+	h.locks = nil
 	if commit {
-		// The shared unix listeners now belong to the new process too:
-		// close only this copy, and never remove the file.
+		// The shared unix listeners and their files' locks now belong to
+		// the new process: close only this process's copies, and never
+		// remove the file.
 		for i := range h.srv.unix {
-			if h.srv.unix[i].fd >= 0 {
-				unix.Close(h.srv.unix[i].fd) // no loop watches it any more (export)
-				h.srv.unix[i].fd, h.srv.unix[i].sock = -1, nil
+			u := &h.srv.unix[i]
+			if u.fd >= 0 {
+				unix.Close(u.fd) // no loop watches it any more (export)
+				u.fd = -1
+			}
+			if u.sock != nil {
+				u.sock.Disown()
+				u.sock.Remove() // only closes this copy of the lock
+				u.sock = nil
 			}
 		}
 	}
@@ -147,8 +180,7 @@ func (l *loop) handoffStep() {
 	}
 	select {
 	case <-h.run.verdict: // aborted before this loop got to export
-		l.handReq.Store(false)
-		h.run = nil
+		l.handoffDone()
 		return
 	default:
 	}
@@ -167,8 +199,19 @@ func (l *loop) handoffStep() {
 	} else {
 		l.abortExport(&e)
 	}
+	l.handoffDone()
+}
+
+// handoffDone ends the loop's part of an attempt. A Pause that came
+// right after this attempt's Abort (and stored its run before this loop
+// got here) must not lose its request: the flag is set again.
+func (l *loop) handoffDone() {
+	run := l.hand.run
+	l.hand.run = nil
 	l.handReq.Store(false)
-	h.run = nil
+	if next := l.srv.hand.Load(); next != run && next != nil {
+		l.handReq.Store(true)
+	}
 }
 
 // handoffBusy reports whether a resume is still replaying, a poll waits
@@ -308,6 +351,10 @@ func (s *Server) Import(conns []HandoffConn) error {
 	}
 	for i := range conns {
 		hc := &conns[i]
+		if hc.Loop < 0 || hc.Kind < HandoffStream || hc.Kind > HandoffResponding || hc.FD < 0 {
+			return fmt.Errorf("poller: handed-over connection %d: loop %d, kind %d, descriptor %d: expected a loop of 0 or more, a kind of %d to %d and a descriptor",
+				i, hc.Loop, hc.Kind, hc.FD, HandoffStream, HandoffResponding)
+		}
 		l := s.loops[hc.Loop%len(s.loops)]
 		if err := l.importConn(hc); err != nil {
 			return err

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -207,5 +209,110 @@ func TestHandoffBacklog(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// Import refuses a hand-off it cannot place (a negative loop, an unknown
+// kind) with an error, never a panic, and takes nothing.
+func TestImportRefusesBadConns(t *testing.T) {
+	hub := pubsub.NewHub(pubsub.Config{})
+	defer hub.Close()
+	srv, err := poller.New(poller.Config{Listen: []string{"127.0.0.1:0"}, Loops: 2, Hub: hub, Log: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	for _, hc := range []poller.HandoffConn{
+		{FD: fds[0], Loop: -1, Kind: poller.HandoffStream, Channels: []string{"a"}},
+		{FD: fds[0], Loop: 0, Kind: 0},
+		{FD: fds[0], Loop: 1, Kind: 9},
+		{FD: -1, Loop: 1, Kind: poller.HandoffReading},
+	} {
+		if err := srv.Import([]poller.HandoffConn{hc}); err == nil {
+			t.Errorf("Import took %+v", hc)
+		}
+	}
+	if n := srv.Stats().Active; n != 0 {
+		t.Fatalf("%d connections taken, want 0", n)
+	}
+}
+
+// A unix listener's lock moves with it: a server given it (Inherited.Lock)
+// holds it once the old one commits, so no third server can take the
+// path, and removes the file when it stops; one that never started (a new
+// process that gave up) leaves the file, still the old server's, alone.
+func TestHandoffUnixLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub.sock")
+	h := start(t, poller.Config{Listen: []string{"unix:" + path}})
+	locked := func() bool {
+		f, err := os.OpenFile(path+".lock", os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		return unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == unix.EWOULDBLOCK
+	}
+	inherit := func(hd *poller.Handoff) poller.Config {
+		ln := hd.Listeners[0]
+		if !ln.HasLock || ln.Lock < 0 || ln.Network != "unix" {
+			t.Fatalf("the unix listener travels without its lock: %+v", ln)
+		}
+		lock := dupAll(t, []int{ln.Lock})[0]
+		return poller.Config{Inherited: []poller.Inherited{{Addr: &net.UnixAddr{Name: ln.Addr, Net: "unix"},
+			FDs: dupAll(t, ln.FDs), Lock: os.NewFile(uintptr(lock), "lock")}}}
+	}
+
+	hd := pause(t, h)
+	cfg := inherit(hd)
+	hub2 := pubsub.NewHub(pubsub.Config{Seed: h.hub.LastID()})
+	defer hub2.Close()
+	cfg.Hub, cfg.Loops, cfg.Log = hub2, 2, zaptest.NewLogger(t)
+	gaveUp, err := poller.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gaveUp.Close()
+	hd.Abort()
+	if _, err := os.Stat(path); err != nil || !locked() {
+		t.Fatalf("a server that never started took the file with it (%v) or the lock (held: %v)", err, locked())
+	}
+
+	hd = pause(t, h)
+	cfg = inherit(hd)
+	hub3 := pubsub.NewHub(pubsub.Config{Seed: h.hub.LastID()})
+	defer hub3.Close()
+	cfg.Hub, cfg.Loops, cfg.Log = hub3, 2, zaptest.NewLogger(t)
+	srv2, err := poller.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hd.Commit()
+	srv2.Start()
+	h.srv = srv2 // the harness closes it (again) and checks it at the end
+	if !locked() {
+		t.Fatal("after the commit nobody holds the lock")
+	}
+	srv2.Close()
+	if _, err := os.Stat(path); err == nil || locked() {
+		t.Fatalf("the new server left the file (%v) or the lock (held: %v) behind", err, locked())
+	}
+}
+
+// A Pause right after an Abort (a second upgrade at once) is not lost:
+// a loop still finishing the aborted attempt takes the new request too.
+func TestHandoffPauseAgainAtOnce(t *testing.T) {
+	h := start(t, poller.Config{})
+	for range 5 {
+		pause(t, h).Abort()
+	}
+	first := h.publish("a", "", "still serving")
+	if first == 0 {
+		t.Fatal("no id")
 	}
 }

@@ -6,28 +6,44 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ssedge/ssedge/internal/sockfile"
 )
 
 // inherit takes over a passed-down listener. The sockets may have been
 // put into blocking mode on the way (os/exec does that to the files it
 // passes): they are made non-blocking again.
 func (s *Server) inherit(in Inherited) error {
-	_, isUnix := in.Addr.(*net.UnixAddr)
+	ua, isUnix := in.Addr.(*net.UnixAddr)
 	want := len(s.loops)
 	if isUnix {
 		want = 1
 	}
+	if in.Lock != nil && !isUnix {
+		in.Lock.Close()
+		return fmt.Errorf("poller: inherited listener %s: a lock for a TCP listener", in.Addr)
+	}
 	if len(in.FDs) != want {
+		if in.Lock != nil {
+			in.Lock.Close()
+		}
 		return fmt.Errorf("poller: inherited listener %s has %d sockets for %d loops", in.Addr, len(in.FDs), len(s.loops))
 	}
 	for _, fd := range in.FDs {
 		unix.CloseOnExec(fd)
 		if err := unix.SetNonblock(fd, true); err != nil {
+			if in.Lock != nil {
+				in.Lock.Close()
+			}
 			return fmt.Errorf("poller: inherited listener %s: %w", in.Addr, err)
 		}
 	}
 	if isUnix {
-		return s.addUnix(unixListener{fd: in.FDs[0]}, in.Addr, in.Proxy)
+		u := unixListener{fd: in.FDs[0]}
+		if in.Lock != nil {
+			u.sock, u.adopted = sockfile.Adopt(ua.Name, nil, in.Lock), true
+		}
+		return s.addUnix(u, in.Addr, in.Proxy)
 	}
 	return s.addTCP(in.Addr, in.FDs, in.Proxy)
 }

@@ -97,10 +97,14 @@ func bindTCP(addr *net.TCPAddr, reusePort bool) (int, *net.TCPAddr, error) {
 // unixListener is one unix-socket subscriber listener: a single socket
 // that every loop's epoll watches with EPOLLEXCLUSIVE (unix sockets have
 // no SO_REUSEPORT), so one loop is woken per new connection. sock is nil
-// when the socket file belongs to another process (Inherited).
+// when the socket file belongs to another process (Inherited without a
+// lock). adopted: the file and its lock were handed over by a binary
+// upgrade; they are this server's to remove only once it has started
+// (before that, the old process still serves them).
 type unixListener struct {
-	fd   int
-	sock *sockfile.Socket
+	fd      int
+	sock    *sockfile.Socket
+	adopted bool
 }
 
 // openUnix opens the subscriber socket at path (for nginx's
@@ -126,7 +130,7 @@ func openUnix(path string, mode os.FileMode) (unixListener, error) {
 		sock.Remove()
 		return unixListener{}, fmt.Errorf("poller: subscriber socket %q: %w", path, err)
 	}
-	return unixListener{fd, sock}, nil
+	return unixListener{fd: fd, sock: sock}, nil
 }
 
 // openTCP opens n SO_REUSEPORT sockets on address a, after checking that

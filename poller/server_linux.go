@@ -187,6 +187,9 @@ func (s *Server) release() {
 		}
 		unix.Close(u.fd)
 		if u.sock != nil {
+			if u.adopted && !s.started.Load() {
+				u.sock.Disown() // never served here: the old process's still
+			}
 			u.sock.Remove()
 		}
 	}

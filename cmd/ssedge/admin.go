@@ -109,6 +109,16 @@ func cutUnix(a string) (string, bool) {
 // Readiness: not stopping (ctx), the publish socket file still ours, and
 // each worker ready.
 func (o *serveOptions) startAdmin(ctx context.Context, log *zap.Logger, src admin.Sources, in *ingest.Server, workers *admin.Workers) (stop func(), err error) {
+	if h := o.adminHandoff; h != nil && h.ln != nil && o.adminListen == "" {
+		// Handed over, and now off in the flags: closed here (a stale
+		// unix socket file is replaced at the next start).
+		log.Warn("upgrade: --admin-listen is now off: the handed-over admin endpoint is closed", zap.String("admin_listen", h.addr))
+		h.ln.Close()
+		if h.lock != nil {
+			h.lock.Close()
+		}
+		h.ln, h.lock = nil, nil
+	}
 	if o.adminListen == "" {
 		return func() {}, nil
 	}
@@ -137,8 +147,15 @@ func (o *serveOptions) startAdmin(ctx context.Context, log *zap.Logger, src admi
 	if workers != nil {
 		cfg.Labels = prometheus.Labels{admin.WorkerLabel: "supervisor"}
 	}
-	if h := o.adminHandoff; h != nil { // upgrade.go
+	if h := o.adminHandoff; h != nil && h.ln != nil { // upgrade.go
 		cfg.Inherited, cfg.InheritedLock = h.ln, h.lock
+		// The endpoint served is the one handed over: a changed
+		// --admin-listen takes effect at a restart.
+		if h.addr != cfg.Addr {
+			log.Warn("upgrade: serving the handed-over admin endpoint, not --admin-listen (a new address takes a restart)",
+				zap.String("admin_listen", h.addr), zap.String("flag", cfg.Addr))
+			cfg.Addr, o.adminListen = h.addr, h.addr // what this process serves (and hands on)
+		}
 	}
 	s, err := admin.Listen(cfg)
 	if err != nil {

@@ -23,7 +23,16 @@ import (
 // bin is the ssedge binary these tests run, built once in TestMain.
 var bin string
 
+// testChildren are stand-ins for a new binary (upgrade tests): the test
+// binary runs one instead of the tests when testChildEnv names it.
+var testChildren = map[string]func() int{}
+
+const testChildEnv = "SSEDGE_TEST_CHILD"
+
 func TestMain(m *testing.M) {
+	if f := testChildren[os.Getenv(testChildEnv)]; f != nil {
+		os.Exit(f())
+	}
 	var err error
 	if bin, err = ssetest.BuildBinary("."); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -164,14 +164,19 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 		hub.SetHistoryLimits(historyLimits(o.rules))
 	}
 	r.workers = func(o *serveOptions) {
-		if keepsHistory {
-			hub.SetHistoryBounds(o.hubConfig(0).History, historyLimits(o.rules))
-		}
 		if err := s.keys.write(o); err != nil {
 			s.log.Error("config reload not passed to the workers; they keep the configuration they run", zap.Error(err))
 			return
 		}
-		s.reloadWorkers(o)
+		// The supervisor's history takes the new bounds only once the
+		// copies the workers reload from are written: its bounds are
+		// theirs, and a restarted worker's history must keep what they
+		// keep, not a reload they never got.
+		s.reloadWorkers(o, func() {
+			if keepsHistory {
+				hub.SetHistoryBounds(o.hubConfig(0).History, historyLimits(o.rules))
+			}
+		})
 	}
 	go r.run(ctx, hup)
 	s.relay = pubsub.NewRelay(hub, relayStall, ids.word().Store)
@@ -205,6 +210,11 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 	}
 	if startErr == nil {
 		logServing(log, bound.Addrs, in.Path(), zap.Int("procs", o.procs), zap.Int("loops_per_proc", o.loops))
+		// Every worker serves: a Type=notify unit is started. (The
+		// workers send nothing: the supervisor is the main process.)
+		if err := sdNotify("READY=1"); err != nil {
+			log.Warn("cannot tell systemd the server is ready (NOTIFY_SOCKET)", zap.Error(err))
+		}
 		select {
 		case <-ctx.Done():
 			log.Info("stopping")

@@ -62,8 +62,10 @@ type workerReloads struct {
 // reloadWorkers passes a reload on to every ready worker: first the
 // accepted file into the workers' snapshot, then a SIGHUP. A worker that
 // is still starting would die of a SIGHUP; it gets the reload once ready
-// (workerReady).
-func (s *supervisor) reloadWorkers(o *serveOptions) {
+// (workerReady). applied runs once the copies are written, before any
+// worker is signalled; not at all if a copy cannot be written (the
+// workers then keep the configuration they run).
+func (s *supervisor) reloadWorkers(o *serveOptions, applied func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.config != nil && o.file != nil {
@@ -72,6 +74,7 @@ func (s *supervisor) reloadWorkers(o *serveOptions) {
 			return
 		}
 	}
+	applied()
 	s.reloads.gen++
 	for _, p := range s.reloads.ready {
 		p.Signal(syscall.SIGHUP)

@@ -339,29 +339,47 @@ func serveSingle(ctx context.Context, o *serveOptions, log *zap.Logger, up *upgr
 		return err
 	}
 	o.limitPublishers(srv.FDReserve(), log)
-	if err := up.takeOver(); err != nil {
-		srv.Close()
-		return err
-	}
+	// Every step that can fail comes before the take-over: once the old
+	// process has let go, a failure here would end every stream. Until
+	// then the sockets are still the old process's: this process accepts
+	// no publisher (an adopted publish socket serves from in.Serve) and
+	// writes to no connection (the loops have not started), and giving up
+	// (letGo) leaves the socket files alone.
 	in, err := up.ingestServer(o, hub, log)
 	if err != nil {
 		srv.Close()
 		return err
 	}
-	r, err := newReloader(o, side, log, hub, srv, in)
-	if err != nil {
+	letGo := func(stopAdmin func()) {
+		if up != nil {
+			in.Disown()
+			if a := o.adminHandoff; a != nil && a.srv != nil {
+				a.srv.Disown()
+			}
+		}
+		if stopAdmin != nil {
+			stopAdmin()
+		}
 		in.Close(context.Background())
 		srv.Close()
+	}
+	r, err := newReloader(o, side, log, hub, srv, in)
+	if err != nil {
+		letGo(nil)
 		return err
 	}
 	o.adminHandoff = up.adminHandoff()
 	stopAdmin, err := o.startSingleAdmin(ctx, log, srv, in, hub)
 	if err != nil {
-		in.Close(context.Background())
-		srv.Close()
+		letGo(nil)
+		return err
+	}
+	if err := up.takeOver(ctx); err != nil {
+		letGo(stopAdmin)
 		return err
 	}
 	defer stopAdmin()
+	in.Serve()
 	srv.Start()
 	if err := o.writePidFile(); err != nil {
 		log.Error("cannot write the pid file", zap.Error(err))

@@ -6,9 +6,15 @@ package main
 // descriptor (upgradeEnv names it), the listeners, the publish socket,
 // the admin endpoint, every live connection with its state and the id
 // counter's position; the new process takes over and the old one exits.
-// upgrade_linux.go holds both sides; this file what they share.
+// The new process does everything that can fail (import, publish socket,
+// rules, admin endpoint) before it says msgTookOver, and serves nothing
+// until msgCommit; the old process can take everything back (Abort) until
+// it sends msgCommit, and does so on any failure, a send past its
+// deadline, or a stop (SIGTERM). upgrade_linux.go holds the old side,
+// upgrade_child.go the new; this file what they share.
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -44,7 +50,7 @@ const (
 	msgFDs      = 'F' // old → new: descriptors, in state order (at most fdpass.MaxFDs each)
 	msgPart     = 'P' // old → new: a piece of the state document (JSON)
 	msgEnd      = 'E' // old → new: the state is complete (after the history's pieces, msgHistory)
-	msgTookOver = 'T' // new → old: everything imported, ready to serve
+	msgTookOver = 'T' // new → old: everything imported and set up; nothing left that can fail
 	msgFailed   = 'X' // new → old: cannot take over (payload: why)
 	msgCommit   = 'K' // old → new: the old process has let go: serve
 )
@@ -89,9 +95,9 @@ type handedSocket struct {
 }
 
 // handoffState is the document the old process sends the new one.
-// Descriptors travel in this order: every listener's FDs, the publish
-// socket's listener and lock, the admin endpoint's listener (and lock),
-// then one per connection.
+// Descriptors travel in this order: every listener's FDs (and a unix
+// listener's lock), the publish socket's listener and lock, the admin
+// endpoint's listener (and lock), then one per connection.
 type handoffState struct {
 	Version   int                      `json:"version"`
 	PID       int                      `json:"pid"`
@@ -103,12 +109,21 @@ type handoffState struct {
 	Upgrades  [2]uint64                `json:"upgrades"` // ok, failed so far
 }
 
-const handoffVersion = 1
+// handoffVersion is the state document's version: a new process refuses
+// any other (the old one then serves on). 2: the history travels
+// (msgHistory) and a unix listener's lock with its socket.
+const handoffVersion = 2
 
 // errUpgraded answers a publish that waited while the process handed
 // over: it reached no hub; the publisher publishes again on a new
 // connection, which the new process serves.
 var errUpgraded = fmt.Errorf("%w: this process handed over to a new one (binary upgrade): publish again", pubsub.ErrUnavailable)
+
+// errForwardUnknown answers a publish the old process forwarded to the new
+// one whose answer was lost after the command went out: the new process
+// may have published it. Publishing it again may make a duplicate; the
+// channel's history (Last-Event-ID, /poll) tells.
+var errForwardUnknown = fmt.Errorf("%w: forwarded to the new process (binary upgrade), but its answer was lost: the event may or may not be published", pubsub.ErrUnavailable)
 
 // publishGate stands between the publish socket and the hub, so that an
 // upgrade can pause publishing at a command boundary: a publish that has
@@ -121,6 +136,7 @@ type publishGate struct {
 	cond     sync.Cond
 	paused   bool
 	gone     bool
+	waiters  int // publishes waiting while paused
 	inflight int
 	forward  *forwarder // set with gone: where publishes go from then on
 }
@@ -135,7 +151,9 @@ func newPublishGate(hub *pubsub.Hub) *publishGate {
 func (g *publishGate) Publish(channel, name, data, key []byte) (uint64, error) {
 	g.mu.Lock()
 	for g.paused && !g.gone {
+		g.waiters++
 		g.cond.Wait()
+		g.waiters--
 	}
 	if g.gone {
 		fw := g.forward
@@ -154,6 +172,13 @@ func (g *publishGate) Publish(channel, name, data, key []byte) (uint64, error) {
 	}
 	g.mu.Unlock()
 	return id, err
+}
+
+// waiting counts the publishes waiting at the gate (for tests).
+func (g *publishGate) waiting() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.waiters
 }
 
 // pause stops new publishes and waits for those under way: the hub's
@@ -230,6 +255,7 @@ func (s *handedSocket) files() (ln, lock *os.File) {
 
 // adminHandoff: see upgradeChild.adminHandoff.
 type adminHandoff struct {
+	addr     string // the handed endpoint's --admin-listen, served instead of the flag's
 	ln, lock *os.File
 	srv      *admin.Server
 }
@@ -245,4 +271,57 @@ func (o *serveOptions) removePidFile() {
 	if o.upgrade.pidFile != "" {
 		removePidFile(o.upgrade.pidFile, os.Getpid())
 	}
+}
+
+// Bounds of a state document, checked before anything in it is used.
+const (
+	maxHandedListeners = 1024
+	maxHandedSockets   = 4096 // per listener: one per loop
+)
+
+// check reports a state that does not add up: counts out of range, kinds
+// this binary does not know, descriptors other than nfds in all.
+func (st *handoffState) check(nfds int) error {
+	if len(st.Listeners) > maxHandedListeners {
+		return fmt.Errorf("%d listeners, at most %d", len(st.Listeners), maxHandedListeners)
+	}
+	want := 0
+	for _, ln := range st.Listeners {
+		switch {
+		case ln.Network != "tcp" && ln.Network != "unix":
+			return fmt.Errorf("listener %q: network %q, expected tcp or unix", ln.Addr, ln.Network)
+		case ln.N < 1 || ln.N > maxHandedSockets:
+			return fmt.Errorf("listener %q: %d sockets, expected 1 to %d", ln.Addr, ln.N, maxHandedSockets)
+		case ln.HasLock && ln.Network != "unix":
+			return fmt.Errorf("listener %q: a lock for a %s listener", ln.Addr, ln.Network)
+		}
+		want += ln.N
+		if ln.HasLock {
+			want++
+		}
+	}
+	for _, s := range []*handedSocket{&st.Publish, st.Admin} {
+		if s == nil {
+			continue
+		}
+		if s.Path == "" {
+			return errors.New("a handed socket without a path")
+		}
+		want++
+		if s.HasLock {
+			want++
+		}
+	}
+	for i, c := range st.Conns {
+		if c.Kind < poller.HandoffStream || c.Kind > poller.HandoffResponding {
+			return fmt.Errorf("connection %d: kind %d, expected %d to %d", i, c.Kind, poller.HandoffStream, poller.HandoffResponding)
+		}
+		if c.Loop < 0 {
+			return fmt.Errorf("connection %d: loop %d", i, c.Loop)
+		}
+	}
+	if want += len(st.Conns); want != nfds {
+		return fmt.Errorf("%d descriptors received, the state names %d", nfds, want)
+	}
+	return nil
 }

@@ -53,6 +53,7 @@ func acceptUpgrade(log *zap.Logger) (*upgradeChild, error) {
 	for {
 		m, err := conn.Recv(2 * upgradeTimeout)
 		if err != nil {
+			fdpass.CloseFDs(c.fds)
 			return nil, fmt.Errorf("upgrade: receiving the state: %w", err)
 		}
 		c.fds = append(c.fds, m.FDs...)
@@ -66,12 +67,15 @@ func acceptUpgrade(log *zap.Logger) (*upgradeChild, error) {
 		}
 	}
 	if err := json.Unmarshal(doc, &c.state); err != nil {
+		fdpass.CloseFDs(c.fds)
 		return nil, fmt.Errorf("upgrade: the state: %w", err)
 	}
 	if c.state.Version != handoffVersion {
+		fdpass.CloseFDs(c.fds)
 		return nil, fmt.Errorf("upgrade: state version %d, this binary reads %d", c.state.Version, handoffVersion)
 	}
 	if err := c.assign(); err != nil {
+		fdpass.CloseFDs(c.fds)
 		return nil, err
 	}
 	upgrades.OK.Store(c.state.Upgrades[0] + 1)
@@ -81,8 +85,13 @@ func acceptUpgrade(log *zap.Logger) (*upgradeChild, error) {
 	return c, nil
 }
 
-// assign gives each received descriptor its place, in send's order.
+// assign checks the state and gives each received descriptor its place,
+// in send's order. A state that does not add up (corrupt, or from a
+// binary that writes it otherwise) is an error, never a panic.
 func (c *upgradeChild) assign() error {
+	if err := c.state.check(len(c.fds)); err != nil {
+		return fmt.Errorf("upgrade: the state: %w", err)
+	}
 	fds := c.fds
 	short := false
 	take := func() int {
@@ -99,6 +108,10 @@ func (c *upgradeChild) assign() error {
 		ln.FDs = make([]int, ln.N)
 		for k := range ln.FDs {
 			ln.FDs[k] = take()
+		}
+		ln.Lock = -1
+		if ln.HasLock {
+			ln.Lock = take()
 		}
 	}
 	c.state.Publish.fds(take)
@@ -141,6 +154,9 @@ func (c *upgradeChild) listeners(cfg *poller.Config) error {
 		in := poller.Inherited{FDs: ln.FDs, Proxy: ln.Proxy}
 		if ln.Network == "unix" {
 			in.Addr = &net.UnixAddr{Name: ln.Addr, Net: "unix"}
+			if ln.HasLock {
+				in.Lock = os.NewFile(uintptr(ln.Lock), ln.Addr+".lock")
+			}
 		} else {
 			a, err := net.ResolveTCPAddr("tcp", ln.Addr)
 			if err != nil {
@@ -161,11 +177,16 @@ func (c *upgradeChild) importConns(srv *poller.Server) error {
 	return srv.Import(c.state.Conns)
 }
 
-// takeOver tells the old process everything is in, and waits for it to
-// let go; only then may this process serve.
-func (c *upgradeChild) takeOver() error {
+// takeOver tells the old process everything is in and this process can
+// serve, and waits for it to let go; only then may this process serve.
+// Everything that can fail must come before it. A stop (ctx) before
+// then gives up, and the old process serves on.
+func (c *upgradeChild) takeOver(ctx context.Context) error {
 	if c == nil {
 		return nil
+	}
+	if ctx.Err() != nil {
+		return errors.New("upgrade: stopped (SIGTERM or SIGINT) before taking over")
 	}
 	if err := c.conn.Send(msgTookOver, nil, nil); err != nil {
 		return err
@@ -201,6 +222,13 @@ func (c *upgradeChild) ingestServer(o *serveOptions, hub *pubsub.Hub, log *zap.L
 	if err != nil {
 		return nil, err
 	}
+	// The socket served is the one handed over, wherever the flags say
+	// now: a changed --publish-socket takes effect at a restart.
+	if p := c.state.Publish.Path; p != cfg.Path {
+		log.Warn("upgrade: serving the handed-over publish socket, not --publish-socket (a new path takes a restart)",
+			zap.String("publish_socket", p), zap.String("flag", cfg.Path))
+		cfg.Path, o.socket = p, p // what this process serves
+	}
 	ln, lock := c.state.Publish.files()
 	return ingest.Adopt(hub, cfg, ln, lock)
 }
@@ -210,6 +238,7 @@ func (c *upgradeChild) ingestServer(o *serveOptions, hub *pubsub.Hub, log *zap.L
 func (c *upgradeChild) adminHandoff() *adminHandoff {
 	h := &adminHandoff{}
 	if c != nil && c.state.Admin != nil {
+		h.addr = c.state.Admin.Path
 		h.ln, h.lock = c.state.Admin.files()
 	}
 	return h

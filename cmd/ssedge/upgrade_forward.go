@@ -52,11 +52,15 @@ func (f *forwarder) exchange(channel, name, data []byte) (uint64, error) {
 	cmd = append(append(append(cmd, head...), ' '), strconv.Itoa(len(data))...)
 	cmd = append(append(append(cmd, "\r\n"...), data...), "\r\n"...)
 	if _, err := f.c.Write(cmd); err != nil {
+		// Not all of the command went out: the new process parses none of
+		// it, so it was not published.
 		return 0, fmt.Errorf("%w (forwarding to the new process: %v)", errUpgraded, err)
 	}
 	line, err := f.br.ReadString('\n')
 	if err != nil {
-		return 0, fmt.Errorf("%w (forwarding to the new process: %v)", errUpgraded, err)
+		// The whole command went out: the new process may have published
+		// it before the answer was lost.
+		return 0, fmt.Errorf("%w (%v)", errForwardUnknown, err)
 	}
 	line = strings.TrimRight(line, "\r\n")
 	if rest, ok := strings.CutPrefix(line, "+OK "); ok {

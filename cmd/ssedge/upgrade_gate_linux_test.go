@@ -3,7 +3,9 @@ package main
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/ssedge/ssedge/internal/ssetest"
 	"github.com/ssedge/ssedge/pubsub"
 	"github.com/ssedge/ssedge/pubsub/ingest"
 )
@@ -22,17 +24,29 @@ func TestPublishGate(t *testing.T) {
 		id  uint64
 		err error
 	}
+	// waiting starts a publish and returns once the gate holds it: it
+	// waits, and has no answer yet.
 	waiting := func() chan result {
+		t.Helper()
 		c := make(chan result, 1)
 		go func() {
 			id, err := g.Publish([]byte("a"), nil, []byte("waits"), nil)
 			c <- result{id, err}
 		}()
+		ssetest.WaitFor(t, 10*time.Second, "the publish to wait at the gate", func() bool { return g.waiting() == 1 })
+		select {
+		case got := <-c:
+			t.Fatalf("the publish went through a paused gate: %d %v", got.id, got.err)
+		default:
+		}
 		return c
 	}
 
 	g.pause()
 	r := waiting()
+	if old.LastID() != 1001 {
+		t.Fatalf("the old hub's last id %d while paused, want 1001", old.LastID())
+	}
 	g.resume()
 	if got := <-r; got.err != nil || got.id != 1002 {
 		t.Fatalf("after resume: %d %v, want 1002 from the old hub", got.id, got.err)
@@ -49,6 +63,9 @@ func TestPublishGate(t *testing.T) {
 	defer in.Close(t.Context())
 	g.pause()
 	r = waiting()
+	if old.LastID() != 1002 {
+		t.Fatalf("the old hub's last id %d while paused, want 1002", old.LastID())
+	}
 	g.handOff(sock)
 	if got := <-r; got.err != nil || got.id != 5001 {
 		t.Fatalf("after the hand-off: %d %v, want 5001 from the new hub", got.id, got.err)
@@ -59,4 +76,5 @@ func TestPublishGate(t *testing.T) {
 	if old.LastID() != 1002 {
 		t.Fatalf("the old hub's last id %d, want 1002: nothing more went there", old.LastID())
 	}
+
 }

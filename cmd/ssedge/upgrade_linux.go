@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,6 +22,9 @@ import (
 	"github.com/ssedge/ssedge/pubsub"
 	"github.com/ssedge/ssedge/pubsub/ingest"
 )
+
+// sdBarrierTimeout bounds the wait for systemd to confirm MAINPID=.
+const sdBarrierTimeout = 5 * time.Second
 
 // upgrader is the old process's side: on each SIGUSR2 it tries once.
 type upgrader struct {
@@ -49,7 +53,7 @@ func (u *upgrader) run(ctx context.Context, sig <-chan os.Signal, done chan<- st
 		case <-sig:
 			u.mu.Lock()
 			if ctx.Err() == nil && !u.upgraded {
-				u.upgraded = u.attempt()
+				u.upgraded = u.attempt(ctx)
 			}
 			ok := u.upgraded
 			u.mu.Unlock()
@@ -63,7 +67,9 @@ func (u *upgrader) run(ctx context.Context, sig <-chan os.Signal, done chan<- st
 
 // stopping waits for an attempt under way and keeps new ones from
 // starting; it reports whether the process has handed over (then it must
-// not shut anything down).
+// not shut anything down). A stop before the old process lets go ends
+// the attempt at once (attempt), so that the process drains as usual; a
+// stop after that is the new process's to receive.
 func (u *upgrader) stopping() bool {
 	u.mu.Lock()
 	return u.upgraded
@@ -82,8 +88,11 @@ func refuseUpgrades(ctx context.Context, log *zap.Logger, why string) {
 }
 
 // attempt upgrades once; false: the new process did not take over and
-// this one goes on serving (logged and counted).
-func (u *upgrader) attempt() bool {
+// this one goes on serving (logged and counted). A stop (ctx: SIGTERM,
+// SIGINT) before this process lets go ends the attempt: the new process
+// is killed, which ends any wait on it, everything is taken back, and
+// the caller drains as usual.
+func (u *upgrader) attempt(ctx context.Context) bool {
 	begin := time.Now()
 	u.log.Info("SIGUSR2: upgrading to the binary on disk", zap.String("binary", u.o.upgrade.exe))
 	conn, childEnd, err := fdpass.Pair()
@@ -103,30 +112,57 @@ func (u *upgrader) attempt() bool {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	child := &newProcess{cmd: cmd, exited: exited}
+	// phase: trying, then either stopped (by ctx, which kills the new
+	// process) or committing (past which ctx changes nothing here).
+	const (
+		trying = iota
+		stopped
+		committing
+	)
+	var phase atomic.Int32
+	defer context.AfterFunc(ctx, func() {
+		if phase.CompareAndSwap(trying, stopped) {
+			child.kill()
+		}
+	})()
+	why := func(what string) string {
+		if phase.Load() == stopped {
+			return "stopped (SIGTERM or SIGINT) during the upgrade, before the new process took over: it was killed and this process drains (at: " + what + ")"
+		}
+		return what
+	}
 	if err := child.expect(conn, msgHello); err != nil {
-		return u.failed("the new process did not start", err)
+		return u.failed(why("the new process did not start"), err)
 	}
 	started := time.Now()
 	// From here on nothing is published and the loops stop at one id.
 	u.gate.pause()
 	target := u.hub.LastID()
-	ctx, cancel := context.WithTimeout(context.Background(), upgradePauseTimeout)
-	h, err := u.srv.Pause(ctx, target)
+	pctx, cancel := context.WithTimeout(ctx, upgradePauseTimeout)
+	h, err := u.srv.Pause(pctx, target)
 	cancel()
 	if err != nil {
 		u.gate.resume()
 		child.kill()
-		return u.failed("the loops did not pause", err)
+		return u.failed(why("the loops did not pause"), err)
 	}
 	paused := time.Now()
+	// A new process that stops reading must not hold this one paused: past
+	// the deadline a send fails, the new process is killed and everything
+	// taken back.
+	conn.SetSendDeadline(paused.Add(upgradeTimeout))
 	if err := u.send(conn, h, target); err != nil {
-		return u.abort(h, child, "cannot hand the state over", err)
+		return u.abort(h, child, why(fmt.Sprintf("cannot hand the state over within %v (the new process does not read it?)", upgradeTimeout)), err)
 	}
 	sent := time.Now()
 	if err := child.expect(conn, msgTookOver); err != nil {
-		return u.abort(h, child, "the new process did not take over", err)
+		return u.abort(h, child, why("the new process did not take over"), err)
 	}
 	took := time.Now()
+	if !phase.CompareAndSwap(trying, committing) {
+		return u.abort(h, child, why("the new process was ready"), ctx.Err())
+	}
+	conn.SetSendDeadline(time.Now().Add(upgradeTimeout)) // the state's deadline may have passed while the new process took over
 	if err := conn.Send(msgCommit, nil, nil); err != nil {
 		return u.abort(h, child, "cannot tell the new process to serve", err)
 	}
@@ -142,6 +178,10 @@ func (u *upgrader) attempt() bool {
 	}
 	if err := sdNotify("MAINPID=" + strconv.Itoa(newPid)); err != nil {
 		u.log.Error("cannot tell systemd the new main pid (NOTIFY_SOCKET)", zap.Error(err))
+	} else if err := sdNotifyBarrier(sdBarrierTimeout); err != nil {
+		// Before this process exits: systemd must have the new main pid
+		// first, or it takes the exit for the service's.
+		u.log.Warn("systemd did not confirm the new main pid (BARRIER=1); exiting anyway", zap.Error(err))
 	}
 	// No publisher may land here any more: the forwarded publishes must
 	// reach the new process, not this one.
@@ -195,6 +235,9 @@ func (u *upgrader) send(conn *fdpass.Conn, h *poller.Handoff, last uint64) error
 	}()
 	for _, ln := range h.Listeners {
 		fds = append(fds, ln.FDs...)
+		if ln.HasLock {
+			fds = append(fds, ln.Lock)
+		}
 	}
 	addSocket := func(ln, lock *os.File) bool {
 		opened = append(opened, ln)
@@ -266,8 +309,10 @@ type newProcess struct {
 // message, its exit or a timeout is the error.
 func (p *newProcess) expect(conn *fdpass.Conn, kind byte) error {
 	m, err := conn.Recv(upgradeTimeout)
+	if err == nil {
+		fdpass.CloseFDs(m.FDs) // none is expected
+	}
 	if err == nil && m.Kind == kind {
-		fdpass.CloseFDs(m.FDs)
 		return nil
 	}
 	if err == nil && m.Kind == msgFailed {

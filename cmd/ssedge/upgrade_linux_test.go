@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -437,6 +438,33 @@ func TestUpgradeSystemdNotify(t *testing.T) {
 	if m := next(); m != "MAINPID="+strconv.Itoa(newPid) {
 		t.Fatalf("notification %q, want MAINPID=%d", m, newPid)
 	}
+	// Then a barrier (sd_notify_barrier): the old process waits for
+	// systemd to close the descriptor it sent, so MAINPID= is in before
+	// its exit.
+	b, oob := make([]byte, 64), make([]byte, syscall.CmsgSpace(4*4))
+	ln.SetReadDeadline(time.Now().Add(20 * time.Second))
+	n, oobn, _, _, err := ln.ReadMsgUnix(b, oob)
+	if err != nil || string(b[:n]) != "BARRIER=1" {
+		t.Fatalf("after MAINPID= got %q (%v), want BARRIER=1", b[:max(n, 0)], err)
+	}
+	cmsgs, err := syscall.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(cmsgs) != 1 {
+		t.Fatalf("the barrier's descriptor: %v %v", cmsgs, err)
+	}
+	fds, err := syscall.ParseUnixRights(&cmsgs[0])
+	if err != nil || len(fds) != 1 {
+		t.Fatalf("the barrier's descriptor: %v %v", fds, err)
+	}
+	if !alive(s.cmd.Process.Pid) {
+		t.Fatal("the old process exited before the barrier was confirmed")
+	}
+	syscall.Close(fds[0]) // as systemd does once it has read the message
+	if ps, err := s.cmd.Process.Wait(); err != nil || !ps.Success() {
+		t.Fatalf("the old process: %v %v, want exit 0", ps, err)
+	}
+	if s.logs.Count(`BARRIER=1`) != 0 {
+		t.Fatalf("the old process did not wait for the barrier:\n%s", s.logs)
+	}
 }
 
 // Unix sockets move too: a stream on a unix:PATH listener goes on, and
@@ -451,9 +479,31 @@ func TestUpgradeUnixSockets(t *testing.T) {
 	s.waitSubscribed(t, 1)
 	first := publishID(t, s.socket, "u", "one")
 	upgradeTo(t, s, pidFile)
+	if ps, err := s.cmd.Process.Wait(); err != nil || !ps.Success() {
+		t.Fatalf("the old process: %v %v, want exit 0", ps, err)
+	}
 	second := publishID(t, s.socket, "u", "two")
 	if got, err := st.ids(2); err != nil || got[0] != first || got[1] != second {
 		t.Fatalf("the unix stream got %v (%v), want [%d %d]", got, err, first, second)
+	}
+	// The old process has exited: the new one holds every socket file's
+	// lock, so a third server cannot take a path.
+	for _, path := range []string{subSock, s.socket, adminSock} {
+		f, err := os.OpenFile(path+".lock", os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		f.Close()
+		if err != syscall.EWOULDBLOCK {
+			t.Errorf("%s.lock: flock %v, want EWOULDBLOCK (held by the new process)", path, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second) // a third server that serves would run until then
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "serve", "--listen", "unix:"+subSock, "--publish-socket", filepath.Join(dir, "third.sock")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "in use") {
+		t.Fatalf("a third server on %s: %v\n%s\nwant refused: in use", subSock, err, out)
 	}
 	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
@@ -467,5 +517,24 @@ func TestUpgradeUnixSockets(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if !strings.Contains(string(b), `ssedge_upgrades_total{result="ok"} 1`) {
 		t.Fatalf("the admin socket's metrics:\n%s", grepLines(string(b), "upgrades"))
+	}
+}
+
+// Under --procs the supervisor says READY=1 once every worker serves, so
+// the example unit's Type=notify starts it too.
+func TestProcsSystemdNotify(t *testing.T) {
+	notify := filepath.Join(t.TempDir(), "notify.sock")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	t.Setenv("NOTIFY_SOCKET", notify)
+	startServer(t, "--procs", "2")
+	b := make([]byte, 256)
+	ln.SetReadDeadline(time.Now().Add(20 * time.Second))
+	n, err := ln.Read(b)
+	if err != nil || string(b[:n]) != "READY=1" {
+		t.Fatalf("notification %q (%v), want READY=1", b[:max(n, 0)], err)
 	}
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"os"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -34,3 +35,5 @@ func notifyUSR2() chan os.Signal { return nil }
 func refuseUpgrades(ctx context.Context, log *zap.Logger, why string) {}
 
 func refuseUpgradesOn(ctx context.Context, log *zap.Logger, sig <-chan os.Signal, why string) {}
+
+func sdNotifyBarrier(timeout time.Duration) error { return nil }

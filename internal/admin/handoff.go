@@ -35,6 +35,9 @@ func (s *Server) adopt(network, addr string) error {
 	nl, err := net.FileListener(s.cfg.Inherited)
 	s.cfg.Inherited.Close() // FileListener made its own copy
 	if err != nil {
+		if s.cfg.InheritedLock != nil {
+			s.cfg.InheritedLock.Close()
+		}
 		return fmt.Errorf("admin: handed-over listener %q: %w", s.cfg.Addr, err)
 	}
 	s.ln, s.addr = nl, nl.Addr().String()
@@ -42,6 +45,9 @@ func (s *Server) adopt(network, addr string) error {
 		ul, ok := nl.(*net.UnixListener)
 		if !ok {
 			nl.Close()
+			if s.cfg.InheritedLock != nil {
+				s.cfg.InheritedLock.Close()
+			}
 			return fmt.Errorf("admin: handed-over listener %q is not a unix socket", s.cfg.Addr)
 		}
 		s.sock, s.addr = sockfile.Adopt(addr, ul, s.cfg.InheritedLock), "unix:"+addr

@@ -6,7 +6,9 @@
 // between an old and a new process (cmd/ssedge/upgrade*.go).
 //
 // A Conn is used by one goroutine at a time for sending and one for
-// receiving.
+// receiving. A send blocks while the peer's queue is full; a deadline
+// (SetSendDeadline) bounds it, so a peer that stops reading cannot hold
+// the sender for ever.
 package fdpass
 
 import (
@@ -27,6 +29,10 @@ const (
 
 // ErrClosed is returned by Recv when the peer has closed its end.
 var ErrClosed = errors.New("fdpass: peer closed the hand-off socket")
+
+// ErrTimeout is returned by Send past the send deadline (the peer is not
+// reading) and by Recv when no message came in time.
+var ErrTimeout = errors.New("fdpass: timed out")
 
 // ErrTooLarge is returned by Send for a message over the limits.
 var ErrTooLarge = errors.New("fdpass: message over the limits")

@@ -1,6 +1,7 @@
 package fdpass
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"time"
@@ -10,9 +11,11 @@ import (
 
 // Conn is one end of a hand-off socket.
 type Conn struct {
-	fd  int
-	buf []byte
-	oob []byte
+	fd       int
+	buf      []byte
+	oob      []byte
+	deadline time.Time // for Send; zero: none
+	timed    bool      // SO_SNDTIMEO has been set
 }
 
 // Pair makes a connected pair: the first for this process, the second
@@ -23,6 +26,29 @@ func Pair() (*Conn, *os.File, error) {
 		return nil, nil, os.NewSyscallError("socketpair", err)
 	}
 	return newConn(fds[0]), os.NewFile(uintptr(fds[1]), "ssedge-handoff"), nil
+}
+
+// SetSendDeadline bounds every later Send: past t it fails with
+// ErrTimeout, waiting at most until t for room in the peer's queue. The
+// zero time: no deadline.
+func (c *Conn) SetSendDeadline(t time.Time) { c.deadline = t }
+
+// sendTimeout sets SO_SNDTIMEO to what is left until the deadline.
+func (c *Conn) sendTimeout() error {
+	var tv unix.Timeval // zero: block for ever
+	if c.deadline.IsZero() && !c.timed {
+		return nil
+	}
+	c.timed = true
+	if !c.deadline.IsZero() {
+		left := time.Until(c.deadline)
+		if left <= 0 {
+			return fmt.Errorf("%w: send deadline passed (the peer is not reading)", ErrTimeout)
+		}
+		// At least a millisecond: a zero timeout would mean none.
+		tv = unix.NsecToTimeval(max(left, time.Millisecond).Nanoseconds())
+	}
+	return os.NewSyscallError("setsockopt", unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv))
 }
 
 // FromFD takes over an inherited hand-off descriptor.
@@ -64,9 +90,15 @@ func (c *Conn) Send(kind byte, payload []byte, fds []int) error {
 		oob = unix.UnixRights(fds...)
 	}
 	for {
+		if err := c.sendTimeout(); err != nil {
+			return err
+		}
 		err := unix.Sendmsg(c.fd, msg, oob, nil, unix.MSG_NOSIGNAL)
 		if err == unix.EINTR {
 			continue
+		}
+		if err == unix.EAGAIN {
+			return fmt.Errorf("%w: no room to send until the deadline (the peer is not reading)", ErrTimeout)
 		}
 		if err != nil {
 			return os.NewSyscallError("sendmsg", err)
@@ -89,25 +121,12 @@ func (c *Conn) Recv(timeout time.Duration) (*Message, error) {
 			continue
 		}
 		if err == unix.EAGAIN {
-			return nil, fmt.Errorf("fdpass: no message within %v", timeout)
+			return nil, fmt.Errorf("%w: no message within %v", ErrTimeout, timeout)
 		}
 		if err != nil {
 			return nil, os.NewSyscallError("recvmsg", err)
 		}
-		m := &Message{}
-		if oobn > 0 {
-			cmsgs, err := unix.ParseSocketControlMessage(c.oob[:oobn])
-			if err != nil {
-				return nil, os.NewSyscallError("parse control message", err)
-			}
-			for _, cm := range cmsgs {
-				fds, err := unix.ParseUnixRights(&cm)
-				if err != nil {
-					continue
-				}
-				m.FDs = append(m.FDs, fds...)
-			}
-		}
+		m := &Message{FDs: rights(c.oob[:oobn])}
 		if n == 0 && len(m.FDs) == 0 {
 			return nil, ErrClosed
 		}
@@ -121,6 +140,26 @@ func (c *Conn) Recv(timeout time.Duration) (*Message, error) {
 		m.Payload = append([]byte(nil), c.buf[1:n]...)
 		return m, nil
 	}
+}
+
+// rights returns the descriptors in the control messages oob, each one
+// as far as it parses: the kernel has installed them in this process,
+// so a malformed message must not leave one open and unknown.
+func rights(oob []byte) []int {
+	var fds []int
+	for len(oob) > 0 {
+		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			break
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_RIGHTS {
+			for ; len(data) >= 4; data = data[4:] {
+				fds = append(fds, int(int32(binary.NativeEndian.Uint32(data))))
+			}
+		}
+		oob = rest
+	}
+	return fds
 }
 
 // CloseFDs closes received descriptors the caller does not keep.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -100,4 +101,56 @@ func TestLimitsAndEnds(t *testing.T) {
 func isSocket(fd int) bool {
 	var st unix.Stat_t
 	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK
+}
+
+// A peer that stops reading: sends fill its queue, and past the send
+// deadline Send fails with ErrTimeout instead of waiting for ever.
+func TestSendDeadline(t *testing.T) {
+	a, bf, err := Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer bf.Close() // open, never read
+	a.SetSendDeadline(time.Now().Add(200 * time.Millisecond))
+	payload := make([]byte, MaxPayload)
+	for i := 0; ; i++ {
+		err := a.Send('P', payload, nil)
+		if errors.Is(err, ErrTimeout) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("send %d: %v, want ErrTimeout once the queue is full", i, err)
+		}
+		if i > 1<<14 {
+			t.Fatal("1 GiB sent to a peer that reads nothing")
+		}
+	}
+	a.SetSendDeadline(time.Now().Add(-time.Second))
+	if err := a.Send('P', nil, nil); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("past the deadline: %v, want ErrTimeout", err)
+	}
+}
+
+// The descriptors of a control-message buffer are all found, even when a
+// later message in it does not parse: none is left open and unknown.
+func TestRightsMalformed(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	oob := unix.UnixRights(int(r.Fd()), int(w.Fd()))
+	bad := make([]byte, unix.CmsgSpace(4))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&bad[0]))
+	h.Level, h.Type = unix.SOL_SOCKET, unix.SCM_RIGHTS
+	h.SetLen(len(bad) + 64) // longer than what is there
+	fds := rights(append(oob, bad...))
+	if len(fds) != 2 || fds[0] != int(r.Fd()) || fds[1] != int(w.Fd()) {
+		t.Fatalf("rights found %v, want [%d %d]", fds, r.Fd(), w.Fd())
+	}
+	if _, err := unix.ParseSocketControlMessage(append(oob, bad...)); err == nil {
+		t.Fatal("the malformed buffer parses: the test proves nothing")
+	}
 }

@@ -19,6 +19,9 @@ func Pair() (*Conn, *os.File, error) { return nil, nil, errNeedsLinux }
 // FromFD is not available on this system.
 func FromFD(fd int) (*Conn, error) { return nil, errNeedsLinux }
 
+// SetSendDeadline does nothing.
+func (c *Conn) SetSendDeadline(t time.Time) {}
+
 // Close does nothing.
 func (c *Conn) Close() error { return nil }
 

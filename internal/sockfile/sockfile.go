@@ -4,7 +4,10 @@
 // PATH.lock stops two servers starting at once from both taking the path,
 // the file is created owner-only and then opened up to the configured mode,
 // and on a clean exit it is removed — only if it is still the file this
-// process created.
+// process created. On a binary upgrade the listener and the lock move to
+// the new process (Files or LockFile, then Adopt): the flock belongs to
+// the open file, so the new process holds it on after the old one exits,
+// and the old one's Disown leaves the file to it.
 package sockfile
 
 import (

@@ -84,6 +84,12 @@
 // off (5 ms doubling to 1 s, the pending publisher waits in the backlog)
 // and are logged the same way, rate-limited.
 //
+// Binary upgrade (ssedge serve, SIGUSR2): Files hands the socket and its
+// lock to a new process, which takes them with Adopt and starts accepting
+// only with Serve (once the old process has let go; until then the old
+// one accepts). The old one then calls Disown (Close leaves the file and
+// the lock to the new one) and StopAccepting.
+//
 // Who owns what:
 //
 //   - The accept goroutine owns the listener until Close closes it.

@@ -21,9 +21,14 @@ func (s *Server) Files() (ln, lock *os.File, err error) { return s.sock.Files() 
 // that took them over: it only closes this process's copies.
 func (s *Server) Disown() { s.sock.Disown() }
 
-// Adopt serves a publish socket a previous process bound and handed over
-// (Files): ln is its listener, lock its lock file. cfg is taken as Listen
-// takes it; cfg.Path must be the socket's path.
+// Adopt takes over a publish socket a previous process bound and handed
+// over (Files), and serves it once Serve is called: until then
+// publishers wait in the socket's queue (the previous process may still
+// serve them, if the hand-over fails). ln is its listener, lock its lock
+// file; both are Adopt's
+// from then on, closed on error too. cfg is taken as Listen takes it;
+// cfg.Path must be the socket's path (the one handed over, not a flag's
+// new value).
 func Adopt(hub *pubsub.Hub, cfg Config, ln, lock *os.File) (*Server, error) {
 	if cfg.Mode == 0 {
 		cfg.Mode = 0o660
@@ -38,19 +43,23 @@ func Adopt(hub *pubsub.Hub, cfg Config, ln, lock *os.File) (*Server, error) {
 		cfg.MaxConns = DefaultMaxConns
 	}
 	nl, err := net.FileListener(ln)
+	ln.Close() // FileListener made its own copy
 	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
 		return nil, fmt.Errorf("ingest: handed-over publish socket %q: %w", cfg.Path, err)
 	}
-	ln.Close() // FileListener made its own copy
 	ul, ok := nl.(*net.UnixListener)
 	if !ok {
 		nl.Close()
+		if lock != nil {
+			lock.Close()
+		}
 		return nil, fmt.Errorf("ingest: handed-over publish socket %q is not a unix socket", cfg.Path)
 	}
 	sock := sockfile.Adopt(cfg.Path, ul, lock)
 	s := &Server{hub: hub, cfg: cfg, sock: sock, ln: ul, conns: make(map[*conn]struct{})}
-	s.wg.Add(1)
-	go s.accept()
 	return s, nil
 }
 

@@ -71,6 +71,7 @@ type Server struct {
 	conns   map[*conn]struct{} // open publisher connections
 	closing bool               // Close has begun: no new connections, no new reads
 	wg      sync.WaitGroup     // the accept loop and every connection goroutine
+	serving sync.Once          // starts the accept loop (Serve)
 }
 
 // limiter lets a log line through at most once a second and counts the
@@ -135,9 +136,18 @@ func Listen(hub *pubsub.Hub, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{hub: hub, cfg: cfg, sock: sock, ln: sock.Listener, conns: make(map[*conn]struct{})}
-	s.wg.Add(1)
-	go s.accept()
+	s.Serve()
 	return s, nil
+}
+
+// Serve starts accepting publishers: a Server from Listen does from the
+// start, one from Adopt only once this is called. Once; safe to call
+// again.
+func (s *Server) Serve() {
+	s.serving.Do(func() {
+		s.wg.Add(1)
+		go s.accept()
+	})
 }
 
 // Path is the socket's path.
