@@ -31,7 +31,9 @@ type upgradeChild struct {
 
 // acceptUpgrade connects to the old process if this process was started
 // by an upgrade, and receives the state; nil, nil otherwise.
-func acceptUpgrade(log *zap.Logger) (*upgradeChild, error) {
+// version is the state document this process reads: handoffVersion for a
+// single process, handoffProcsVersion for a --procs supervisor.
+func acceptUpgrade(log *zap.Logger, version int) (*upgradeChild, error) {
 	v, ok := os.LookupEnv(upgradeEnv)
 	if !ok {
 		return nil, nil
@@ -70,9 +72,9 @@ func acceptUpgrade(log *zap.Logger) (*upgradeChild, error) {
 		fdpass.CloseFDs(c.fds)
 		return nil, fmt.Errorf("upgrade: the state: %w", err)
 	}
-	if c.state.Version != handoffVersion {
+	if c.state.Version != version {
 		fdpass.CloseFDs(c.fds)
-		return nil, fmt.Errorf("upgrade: state version %d, this binary reads %d", c.state.Version, handoffVersion)
+		return nil, fmt.Errorf("upgrade: state version %d, this binary reads %d here (--procs on one side only?)", c.state.Version, version)
 	}
 	if err := c.assign(); err != nil {
 		fdpass.CloseFDs(c.fds)
