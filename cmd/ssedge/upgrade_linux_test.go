@@ -274,16 +274,6 @@ func TestUpgradeLongPoll(t *testing.T) {
 	}
 }
 
-// Under --procs, SIGUSR2 is refused with a clear line (not yet supported).
-func TestUpgradeRefusedUnderProcs(t *testing.T) {
-	s := startServer(t, "--procs", "2")
-	syscall.Kill(s.cmd.Process.Pid, syscall.SIGUSR2)
-	s.logs.Wait(t, 10*time.Second, 1, `"msg":"SIGUSR2: binary upgrade refused, the server goes on as it is"`, `--procs`)
-	if id := publishID(t, s.socket, "a", "still here"); id == 0 {
-		t.Fatal("no id")
-	}
-}
-
 // readHTTP reads one response with a Content-Length body and returns the body.
 func readHTTP(t *testing.T, br *bufio.Reader) string {
 	t.Helper()

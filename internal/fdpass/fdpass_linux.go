@@ -220,8 +220,15 @@ func (l *Listener) Accept(timeout time.Duration) (*Conn, error) {
 	}
 }
 
-// Close closes the listener (the name goes with it).
-func (l *Listener) Close() error { return unix.Close(l.fd) }
+// Close closes the listener (the name goes with it); again, nothing.
+func (l *Listener) Close() error {
+	if l.fd < 0 {
+		return nil
+	}
+	err := unix.Close(l.fd)
+	l.fd = -1
+	return err
+}
 
 // Dial connects to the abstract name and checks that the peer runs as
 // this process's user.
