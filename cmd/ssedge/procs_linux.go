@@ -20,6 +20,12 @@ package main
 // Reload: SIGHUP to the supervisor is checked there and passed on to each
 // ready worker (reload.go).
 //
+// Upgrade: SIGUSR2 to the supervisor starts a new supervisor from the
+// binary on disk, which takes the listening sockets, publish socket,
+// admin endpoint and history; each old worker then hands its connections
+// to its successor, all or nothing (upgrade_procs_linux.go). A worker
+// that exits once the old supervisor has committed is not restarted.
+//
 // Lifecycle: workers ignore SIGINT and SIGTERM and drain when the relay
 // stream ends (drain_linux.go): the supervisor, on SIGINT or SIGTERM,
 // closes the publish socket, relays what was published, closes the

@@ -11,7 +11,9 @@ package main
 // until msgCommit; the old process can take everything back (Abort) until
 // it sends msgCommit, and does so on any failure, a send past its
 // deadline, or a stop (SIGTERM). upgrade_linux.go holds the old side,
-// upgrade_child.go the new; this file what they share.
+// upgrade_child.go the new; this file what they share. Under --procs the
+// supervisors run the same exchange without connections, and the workers
+// hand those over pairwise (upgrade_procs_linux.go).
 
 import (
 	"errors"
