@@ -103,7 +103,7 @@ type supervisor struct {
 	mu       sync.Mutex // guards stopping, procs, reloads, commit and wasReady
 	stopping bool
 	procs    map[int]*os.Process
-	commit   chan struct{} // an upgrade's commit under way: closed when it went out or failed (upgrade_procs_linux.go)
+	commit   chan struct{} // restarts held during an upgrade (holdRestarts): closed with the outcome
 	wasReady []bool        // each worker has been ready once (s.ready told)
 	takeover *takeover     // set in a new supervisor until its workers have taken over (upgrade_procs_linux.go)
 	reloads  workerReloads // reload_linux.go
@@ -144,6 +144,14 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger, up *upgrad
 		return err
 	}
 	defer bound.Close()
+	if up != nil {
+		// Until the old supervisor has let go, the socket files are its.
+		defer func() {
+			if !up.done {
+				bound.Disown()
+			}
+		}()
+	}
 	devNull, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return os.NewSyscallError("open /dev/null", err)
@@ -235,6 +243,7 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger, up *upgrad
 	}
 	if up != nil {
 		err := s.takeover.run(ctx, log)
+		close(s.takeover.verdict)
 		if err != nil {
 			// Not one new worker has served: they go, and the old
 			// supervisor serves on (up.failed, in serve, tells it).
@@ -364,7 +373,9 @@ func (s *supervisor) keep(i int) {
 		if errors.Is(err, errStopping) || s.isStopping() {
 			return
 		}
-		if first && !ready && (s.takeover == nil || !s.takeover.committed.Load()) {
+		// A new supervisor's worker that dies before it serves: fatal
+		// unless the take-over commits (then it is restarted, warm).
+		if first && !ready && !s.takeover.waitCommitted() {
 			s.fail <- fmt.Errorf("worker %d failed to start: %w (its log is above)", i, err)
 			return
 		}

@@ -185,8 +185,12 @@ func (u *procsUpgrader) attempt(ctx context.Context) bool {
 	// through the relay and stays there.
 	u.gate.pause()
 	target := u.hub.LastID()
+	var release func(committed bool) // set while worker restarts are held
 	abort := func(what string, err error) bool {
 		child.kill() // its workers see their control sockets close; ours take everything back
+		if release != nil {
+			release(false)
+		}
 		u.gate.resume()
 		return u.failed(why(what), err)
 	}
@@ -199,6 +203,11 @@ func (u *procsUpgrader) attempt(ctx context.Context) bool {
 		return abort("the new workers did not start", err)
 	}
 	bound := time.Now()
+	// From the signal on, a worker that exits may have handed its
+	// connections over: it is restarted only if the upgrade fails (a
+	// worker restarted meanwhile would serve the listening sockets beside
+	// its successor, and hand nothing over).
+	release = u.s.holdRestarts()
 	if err := u.s.signalWorkers(syscall.SIGUSR2); err != nil {
 		return abort("cannot ask every worker to hand over", err)
 	}
@@ -210,20 +219,25 @@ func (u *procsUpgrader) attempt(ctx context.Context) bool {
 		return abort("the new supervisor was ready", ctx.Err())
 	}
 	conn.SetSendDeadline(time.Now().Add(upgradeTimeout))
-	// A worker that exits from here on is not restarted (it has handed
-	// over), unless the commit does not go out.
-	if err := u.s.committing(func() error { return conn.Send(msgCommit, nil, nil) }); err != nil {
+	if err := conn.Send(msgCommit, nil, nil); err != nil {
 		return abort("cannot tell the new supervisor to serve", err)
 	}
-	newPid := cmd.Process.Pid
-	announceNewMain(u.o, u.log, newPid)
+	release(true) // no worker is restarted: each has handed over
 	u.in.Disown()
 	u.in.StopAccepting()
 	u.gate.handOff(u.in.Path())
 	if a := u.o.adminHandoff; a != nil && a.srv != nil {
+		// Closed now, not at the exit: this supervisor waits for its
+		// workers to exit first, and a scrape or readiness probe meanwhile
+		// is the new supervisor's to answer.
 		a.srv.Disown()
+		a.srv.Close()
 	}
 	u.s.bound.Disown()
+	// Named last: whoever reads the pid file finds the new supervisor
+	// answering on every socket.
+	newPid := cmd.Process.Pid
+	announceNewMain(u.o, u.log, newPid)
 	u.log.Info("upgraded: the new supervisor and its workers serve every listener and connection; this one exits",
 		zap.Int("new_pid", newPid), zap.Uint64("last_id", target),
 		zap.Duration("new_process_start", started.Sub(begin)), zap.Duration("send", sent.Sub(started)),
@@ -345,25 +359,25 @@ func (s *supervisor) signalWorkers(sig os.Signal) error {
 	return nil
 }
 
-// committing runs send (the commit to the new supervisor) while a worker
-// that exits waits in isStopping for its outcome: once it went out the
-// supervisor is stopping (no worker is restarted: each has handed over),
-// otherwise it goes on as before.
-func (s *supervisor) committing(send func() error) error {
+// holdRestarts makes a worker that exits wait (in isStopping) before it
+// is restarted, until release: release(true) stops the supervisor (no
+// worker is restarted: the upgrade committed), release(false) lets the
+// restarts go on.
+func (s *supervisor) holdRestarts() (release func(committed bool)) {
 	c := make(chan struct{})
 	s.mu.Lock()
 	s.commit = c
 	s.mu.Unlock()
-	err := send()
-	s.mu.Lock()
-	if err == nil && !s.stopping {
-		s.stopping = true
-		close(s.quit)
+	return func(committed bool) {
+		s.mu.Lock()
+		if committed && !s.stopping {
+			s.stopping = true
+			close(s.quit)
+		}
+		s.commit = nil
+		s.mu.Unlock()
+		close(c)
 	}
-	s.commit = nil
-	s.mu.Unlock()
-	close(c)
-	return err
 }
 
 // handedOverExit is the old supervisor's end after a commit: its workers
@@ -396,12 +410,24 @@ type takeover struct {
 	ctl   []*fdpass.Conn // this end, per worker
 	child []*os.File     // the worker's end, until it is started
 	// committed is set once the old supervisor has let go: a new worker
-	// that dies from then on is restarted as any other.
+	// that dies from then on is restarted as any other. verdict is closed
+	// when run has returned, committed or not.
 	committed atomic.Bool
+	verdict   chan struct{}
+}
+
+// waitCommitted waits for the take-over's outcome and reports whether it
+// committed; false without one.
+func (t *takeover) waitCommitted() bool {
+	if t == nil {
+		return false
+	}
+	<-t.verdict
+	return t.committed.Load()
 }
 
 func newTakeover(up *upgradeChild, procs int) (*takeover, error) {
-	t := &takeover{up: up, env: fmt.Sprintf("%d:%d", up.state.PID, up.state.LastID)}
+	t := &takeover{up: up, env: fmt.Sprintf("%d:%d", up.state.PID, up.state.LastID), verdict: make(chan struct{})}
 	for range procs {
 		c, f, err := fdpass.Pair()
 		if err != nil {
