@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -176,7 +179,8 @@ func TestUpgradeProcsFailedBinary(t *testing.T) {
 // then exits before taking over: it says hello, reads the state, waits on
 // every worker's hand-off name, says msgBound, receives each old worker's
 // connections (so every old worker is paused with its connections sent),
-// writes how many to $SSEDGE_TEST_CHILD_MARK and exits 1.
+// writes how many to $SSEDGE_TEST_CHILD_MARK and exits 1 (or, with
+// $SSEDGE_TEST_HANG set, waits for ever, holding them).
 func init() {
 	testChildren["procs-take-then-exit"] = func() int {
 		fail := func(err error) int { fmt.Fprintln(os.Stderr, "stand-in:", err); return 1 }
@@ -239,6 +243,9 @@ func init() {
 			}
 		}
 		os.WriteFile(os.Getenv("SSEDGE_TEST_CHILD_MARK"), []byte(strconv.Itoa(total)), 0o644)
+		if os.Getenv("SSEDGE_TEST_HANG") != "" {
+			select {}
+		}
 		return 1
 	}
 }
@@ -289,4 +296,75 @@ func TestUpgradeProcsAbortAfterHandOff(t *testing.T) {
 	upgradeTo(t, s, pidFile)
 	third := publishID(t, sock, "a", "three")
 	checkStreams(t, streams, func(int) string { return "a" }, map[string][]uint64{"a": {third}})
+}
+
+// SIGTERM to the old supervisor while its workers have sent every
+// connection to a new supervisor that holds them and never answers: the
+// attempt ends at once (the new one is killed), each old worker takes its
+// connections back before it drains, and the old supervisor drains and
+// exits 0, leaving nothing serving.
+func TestUpgradeProcsStopDuringHandOff(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "ssedge")
+	copyFile(t, bin, exe)
+	pidFile := filepath.Join(dir, "ssedge.pid")
+	sock := filepath.Join(dir, "pub.sock")
+	s := runServerFrom(t, exe, sock, "--listen", "127.0.0.1:0", "--publish-socket", sock, "--log-level", "debug",
+		"--pid-file", pidFile, "--procs", "2", "--loops", "1", "--drain-window", "1s")
+	oldWorkers := children(t, s.cmd.Process.Pid)
+	streams := make([]*stream, 20)
+	for i := range streams {
+		streams[i] = openStream(t, s.listen, "/events?channel=a")
+	}
+	s.waitSubscribed(t, len(streams))
+	first := publishID(t, sock, "a", "one")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := filepath.Join(dir, "mark")
+	script := fmt.Sprintf("#!/bin/sh\n%s=procs-take-then-exit SSEDGE_TEST_HANG=1 SSEDGE_TEST_CHILD_MARK=%s exec %s\n", testChildEnv, mark, self)
+	if err := os.WriteFile(exe+".new", []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(exe+".new", exe); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(s.cmd.Process.Pid, syscall.SIGUSR2)
+	ssetest.WaitFor(t, 20*time.Second, "the stand-in to hold every connection", func() bool { return readPid(mark) == len(streams) })
+	syscall.Kill(s.cmd.Process.Pid, syscall.SIGTERM)
+	if ps, err := s.cmd.Process.Wait(); err != nil || !ps.Success() {
+		t.Fatalf("the old supervisor: %v %v, want exit 0 after its drain", ps, err)
+	}
+	s.logs.Wait(t, 10*time.Second, 1, `"msg":"upgrade failed: this process goes on serving everything"`, `stopped (SIGTERM or SIGINT) during the upgrade`)
+	s.logs.Wait(t, 10*time.Second, len(oldWorkers), `"msg":"SIGUSR2: connections not handed over; serving on"`, `the new worker gave up, everything is back`)
+	ssetest.WaitFor(t, 10*time.Second, "the old workers to exit", func() bool { return !slices.ContainsFunc(oldWorkers, alive) })
+	if c, err := net.Dial("tcp", s.listen); err == nil {
+		c.Close()
+		t.Fatal("something still serves the listen address after the stop")
+	}
+	drained := 0 // the old workers drained every stream: they had them back
+	for _, l := range s.logs.Lines() {
+		if strings.Contains(l, `"msg":"draining: closing the listeners`) {
+			var e struct {
+				Streams int `json:"streams"`
+			}
+			json.Unmarshal([]byte(l), &e)
+			drained += e.Streams
+		}
+	}
+	if drained != len(streams) {
+		t.Fatalf("the old workers drained %d streams, want %d", drained, len(streams))
+	}
+	for i, st := range streams {
+		// The event published before the upgrade, then the drain's end:
+		// the workers had the connections back.
+		got, err := st.ids(1)
+		if err != nil || got[0] != first {
+			t.Fatalf("stream %d: %v %v, want [%d]", i, got, err, first)
+		}
+		if _, err := st.ids(1); !errors.Is(err, io.EOF) {
+			t.Fatalf("stream %d: %v, want it ended (EOF) by the drain", i, err)
+		}
+	}
 }
