@@ -344,14 +344,15 @@ func announceNewMain(o *serveOptions, log *zap.Logger, newPid int) {
 }
 
 // signalWorkers sends sig to every worker; an error if one is not
-// running (being restarted): it could not hand over.
+// running and ready (being restarted): it could not hand over (and one
+// still starting may not catch the signal yet).
 func (s *supervisor) signalWorkers(sig os.Signal) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.procs) != s.o.procs {
-		return fmt.Errorf("%d of %d workers running (one is being restarted)", len(s.procs), s.o.procs)
+	if len(s.reloads.ready) != s.o.procs {
+		return fmt.Errorf("%d of %d workers ready (one is being restarted)", len(s.reloads.ready), s.o.procs)
 	}
-	for i, p := range s.procs {
+	for i, p := range s.reloads.ready {
 		if err := p.Signal(sig); err != nil {
 			return fmt.Errorf("worker %d: %w", i, err)
 		}
