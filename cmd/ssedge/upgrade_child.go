@@ -51,6 +51,14 @@ func acceptUpgrade(log *zap.Logger, version int) (*upgradeChild, error) {
 	if err := conn.Send(msgHello, []byte(strconv.Itoa(os.Getpid())), nil); err != nil {
 		return nil, err
 	}
+	// A state this binary cannot take: the old process is told why (its
+	// failure line says it), then this one exits.
+	refuse := func(err error) (*upgradeChild, error) {
+		fdpass.CloseFDs(c.fds)
+		conn.Send(msgFailed, []byte(err.Error()), nil)
+		conn.Close()
+		return nil, err
+	}
 	var doc []byte
 	for {
 		m, err := conn.Recv(2 * upgradeTimeout)
@@ -69,16 +77,13 @@ func acceptUpgrade(log *zap.Logger, version int) (*upgradeChild, error) {
 		}
 	}
 	if err := json.Unmarshal(doc, &c.state); err != nil {
-		fdpass.CloseFDs(c.fds)
-		return nil, fmt.Errorf("upgrade: the state: %w", err)
+		return refuse(fmt.Errorf("upgrade: the state: %w", err))
 	}
 	if c.state.Version != version {
-		fdpass.CloseFDs(c.fds)
-		return nil, fmt.Errorf("upgrade: state version %d, this binary reads %d here (--procs on one side only?)", c.state.Version, version)
+		return refuse(fmt.Errorf("upgrade: state version %d, this binary reads %d here (--procs on one side only?)", c.state.Version, version))
 	}
 	if err := c.assign(); err != nil {
-		fdpass.CloseFDs(c.fds)
-		return nil, err
+		return refuse(err)
 	}
 	upgrades.OK.Store(c.state.Upgrades[0] + 1)
 	upgrades.Failed.Store(c.state.Upgrades[1])

@@ -368,3 +368,39 @@ func TestUpgradeProcsStopDuringHandOff(t *testing.T) {
 		}
 	}
 }
+
+// --procs changed in the configuration file before SIGUSR2: the new
+// supervisor (or single process) cannot take sockets split for another
+// worker count; it says so, and the old processes serve on.
+func TestUpgradeProcsCountChanged(t *testing.T) {
+	for _, procs := range []string{"2", "1"} {
+		t.Run(procs, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "ssedge.toml")
+			if err := os.WriteFile(cfg, []byte("procs = 3\nloops = 1\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			pidFile := filepath.Join(dir, "ssedge.pid")
+			s := startServer(t, "--config", cfg, "--pid-file", pidFile)
+			st := openStream(t, s.listen, "/events?channel=a")
+			s.waitSubscribed(t, 1)
+			first := publishID(t, s.socket, "a", "one")
+			if err := os.WriteFile(cfg, []byte("procs = "+procs+"\nloops = 1\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			syscall.Kill(s.cmd.Process.Pid, syscall.SIGUSR2)
+			want := "--procs changes take a restart"
+			if procs == "1" {
+				want = "state version 3, this binary reads 2"
+			}
+			s.logs.Wait(t, 20*time.Second, 1, `"msg":"upgrade failed: this process goes on serving everything"`, want)
+			second := publishID(t, s.socket, "a", "two")
+			if got, err := st.ids(2); err != nil || slices.Compare(got, []uint64{first, second}) != 0 {
+				t.Fatalf("the stream got %v (%v), want [%d %d]", got, err, first, second)
+			}
+			if pid := readPid(pidFile); pid != s.cmd.Process.Pid {
+				t.Fatalf("pid file names %d, want the old supervisor %d", pid, s.cmd.Process.Pid)
+			}
+		})
+	}
+}
