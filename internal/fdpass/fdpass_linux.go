@@ -193,15 +193,20 @@ func Listen(name string) (*Listener, error) {
 	return &Listener{fd: fd}, nil
 }
 
-// Accept waits up to timeout for a connection whose peer runs as this
-// process's user (SO_PEERCRED); one from another user is refused and the
-// wait goes on.
+// Accept waits up to timeout in all for a connection whose peer runs as
+// this process's user (SO_PEERCRED); one from another user is refused and
+// the wait goes on.
 func (l *Listener) Accept(timeout time.Duration) (*Conn, error) {
-	tv := unix.NsecToTimeval(timeout.Nanoseconds())
-	if err := unix.SetsockoptTimeval(l.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return nil, os.NewSyscallError("setsockopt", err)
-	}
+	deadline := time.Now().Add(timeout)
 	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, fmt.Errorf("%w: no connection within %v", ErrTimeout, timeout)
+		}
+		tv := unix.NsecToTimeval(max(left, time.Millisecond).Nanoseconds())
+		if err := unix.SetsockoptTimeval(l.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return nil, os.NewSyscallError("setsockopt", err)
+		}
 		fd, _, err := unix.Accept4(l.fd, unix.SOCK_CLOEXEC)
 		if err == unix.EINTR || err == unix.ECONNABORTED {
 			continue
