@@ -335,6 +335,9 @@ func metrics(t *testing.T, addr string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !strings.Contains(string(b), "ssedge_upgrades_total") {
+		t.Logf("GET /metrics: %s, %d bytes without the upgrade counters: %.300q", resp.Status, len(b), b)
+	}
 	return string(b)
 }
 
