@@ -69,6 +69,7 @@ type loop struct {
 	req          httpmin.Request
 	iov          []unix.Iovec
 	msg          unix.Msghdr // sendmsg header; points at iov only during the call
+	ring         *uring      // batched sends of a delivery pass (uring_linux.go); nil: send/sendmsg
 	batch        []*pubsub.Event
 	refs         []pendRef
 	dirty        []int32
@@ -174,6 +175,10 @@ func (l *loop) run() {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	l.running.Store(true)
+	if UseIOURing {
+		l.ring = openURing() // on the loop's own thread: the ring's only submitter
+		defer l.ring.close()
+	}
 	l.sweepAt = l.heartbeatMs() / 4
 	for !l.stop.Load() {
 		l.turn()
