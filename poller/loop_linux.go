@@ -178,6 +178,9 @@ func (l *loop) run() {
 	if UseIOURing {
 		l.ring = openURing() // on the loop's own thread: the ring's only submitter
 		defer l.ring.close()
+		if l.ring == nil && l.id == 0 {
+			l.log.Info("io_uring unavailable: delivering with sendmsg")
+		}
 	}
 	l.sweepAt = l.heartbeatMs() / 4
 	for !l.stop.Load() {

@@ -1,5 +1,7 @@
 package poller
 
+import "runtime"
+
 // URingCounts reports the process's io_uring counts: rings open now, opens
 // refused, sends the kernel did not take (written with sendmsg), and sends
 // it took only in part.
@@ -21,6 +23,20 @@ func URingWorks() bool {
 func (d *Driver) OpenRing() bool {
 	d.l.ring = openURing()
 	return d.l.ring != nil
+}
+
+// OpenRingElsewhere gives the hand-driven loop a ring created on another
+// thread, which then exits: where the kernel took IORING_SETUP_SINGLE_ISSUER
+// it refuses every submission from here (EEXIST), so every send is
+// withdrawn and written with sendmsg. It reports whether that is so.
+func (d *Driver) OpenRingElsewhere() bool {
+	done := make(chan *uring)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		done <- openURing()
+	}()
+	d.l.ring = <-done
+	return d.l.ring != nil && d.l.ring.flags&iorSetupSingleIss != 0
 }
 
 // CloseRing closes the loop's ring; it writes with send/sendmsg again.

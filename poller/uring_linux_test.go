@@ -28,6 +28,14 @@ func withURing(t *testing.T) {
 	t.Cleanup(func() { poller.UseIOURing = old })
 }
 
+// withoutURing makes the servers this test starts write with
+// send/sendmsg, the fallback where io_uring is refused.
+func withoutURing(t *testing.T) {
+	old := poller.UseIOURing
+	poller.UseIOURing = false
+	t.Cleanup(func() { poller.UseIOURing = old })
+}
+
 // uringOpened waits until n loops have their rings open.
 func uringOpened(t *testing.T, n int64) {
 	t.Helper()
@@ -48,14 +56,36 @@ func TestURingSlowConsumerClosed(t *testing.T) {
 	TestSlowConsumerClosed(t)
 }
 
+func TestSendmsgManySubscribers(t *testing.T) {
+	withoutURing(t)
+	TestManySubscribers(t)
+}
+
+func TestSendmsgSlowConsumerClosed(t *testing.T) {
+	withoutURing(t)
+	TestSlowConsumerClosed(t)
+}
+
+func TestSendmsgShortWrites(t *testing.T) {
+	withoutURing(t)
+	shortWrites(t, false)
+}
+
 // Through io_uring, subscribers whose sockets take only part of what a
 // pass sends them (a burst of frames up to 30 kB against readers that
 // pause) get every event once, in order: short sends and EAGAIN go to the
 // backlog as they do with sendmsg.
 func TestURingShortWrites(t *testing.T) {
 	withURing(t)
+	shortWrites(t, true)
+}
+
+// shortWrites is TestURingShortWrites, through the ring or not.
+func shortWrites(t *testing.T, ring bool) {
 	h := start(t, poller.Config{Loops: 1, MaxBacklogBytes: 256 << 20, MaxBacklogFrames: 1 << 20})
-	uringOpened(t, 1)
+	if ring {
+		uringOpened(t, 1)
+	}
 	_, _, withdrawn, short := poller.URingCounts()
 	const n, events = 16, 600
 	subs := make([]*sub, n)
@@ -119,6 +149,9 @@ func TestURingShortWrites(t *testing.T) {
 	st := h.srv.Stats()
 	if st.Deliveries != n*events || st.SlowConsumers() != 0 {
 		t.Errorf("deliveries %d, slow consumers %d; want %d, 0", st.Deliveries, st.SlowConsumers(), n*events)
+	}
+	if !ring {
+		return
 	}
 	_, _, w, sh := poller.URingCounts()
 	if w != withdrawn {
