@@ -48,6 +48,10 @@ const (
 	uringIovs    = iovMax // iovecs for the batch's sendmsg SQEs
 )
 
+// One connection's frames of a pass (at most maxBatch) always fit the
+// iovec pool of an empty batch: this fails to compile otherwise.
+var _ [uringIovs - maxBatch]struct{}
+
 // Kernel ABI (include/uapi/linux/io_uring.h).
 const (
 	iorOpSendmsg       = 9
