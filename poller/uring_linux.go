@@ -179,7 +179,7 @@ func openURing() *uring {
 		}
 		fd = -1
 	}
-	if fd < 0 || p.sqEntries < uringEntries {
+	if fd < 0 || p.sqEntries != uringEntries { // u.sqes is an array of exactly that many
 		if fd >= 0 {
 			unix.Close(fd)
 		}
