@@ -45,8 +45,12 @@ func (l *loop) deliver() {
 			c.pendTail = ref
 		}
 	}
-	for _, slot := range l.dirty {
-		l.writePending(slot)
+	if l.ring != nil {
+		l.writePendingBatched()
+	} else {
+		for _, slot := range l.dirty {
+			l.writePending(slot)
+		}
 	}
 	l.closeDoomed()
 	clear(l.batch) // drop the references so frames can be collected
@@ -71,6 +75,14 @@ func (l *loop) writePending(slot int32) {
 	if c.state != stateStreaming {
 		return
 	}
+	iov, total := l.pendingIov(head)
+	n, errno := l.writev(c.fd, iov)
+	clear(iov)
+	l.pendingWritten(slot, head, total, n, errno)
+}
+
+// pendingIov points l.iov at a connection's frames of this batch.
+func (l *loop) pendingIov(head int32) ([]unix.Iovec, int) {
 	total := 0
 	iov := l.iov[:0]
 	for r := head; r >= 0; r = l.refs[r].next {
@@ -80,8 +92,14 @@ func (l *loop) writePending(slot int32) {
 		iov = append(iov, v)
 		total += len(f)
 	}
-	n, errno := l.writev(c.fd, iov)
-	clear(iov)
+	return iov, total
+}
+
+// pendingWritten handles the result of writing a connection's frames of
+// this batch (head, total bytes): n bytes taken or errno; the rest goes to
+// the backlog.
+func (l *loop) pendingWritten(slot, head int32, total, n int, errno unix.Errno) {
+	c := l.conns.at(slot)
 	l.stats.writes.Add(1)
 	l.stats.bytes.Add(uint64(n)) // n is 0 on error
 	if errno != 0 && errno != unix.EAGAIN {

@@ -25,6 +25,7 @@
 //	revoke_linux.go    re-checking streams when the rules change: ssedge.revoked
 //	index_linux.go     the loop's channel index: join and leave
 //	deliver_linux.go   delivery: ring to writev, backlogs, slow consumers
+//	uring_linux.go     a delivery pass's writes as one io_uring batch (send/sendmsg where refused)
 //	resume_linux.go    resume: history replay and gap events
 //	longpoll_linux.go  long-poll: answers from history, parked polls
 //	upstream_linux.go  resume from the durable log (cluster mode) for what memory lost
@@ -96,7 +97,13 @@
 // Delivery: for each drained batch, the loop links, per subscriber, the
 // batch's frames for that subscriber's channels (a per-loop arena, no
 // allocation), then writes each touched subscriber with one writev of
-// references to the shared frames (at most IOV_MAX iovecs). Bytes the
+// references to the shared frames (at most IOV_MAX iovecs). Where the
+// kernel allows io_uring (UseIOURing, on unless SSEDGE_IO_URING=0), the
+// pass's writes go to the kernel as SEND/SENDMSG entries of one
+// submission, 256 at a time, and each completion is handled as that
+// writev's result would be; uring_linux.go keeps that path's invariants
+// (all completions reaped before any result is handled or any buffer
+// reused, ring memory fixed per loop). Bytes the
 // kernel did not take become the connection's backlog: references to the
 // same shared frames plus an offset into the first. A backlog is flushed on
 // the next EPOLLOUT edge; while it is non-empty new frames are appended to

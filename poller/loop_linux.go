@@ -69,6 +69,7 @@ type loop struct {
 	req          httpmin.Request
 	iov          []unix.Iovec
 	msg          unix.Msghdr // sendmsg header; points at iov only during the call
+	ring         *uring      // batched sends of a delivery pass (uring_linux.go); nil: send/sendmsg
 	batch        []*pubsub.Event
 	refs         []pendRef
 	dirty        []int32
@@ -175,6 +176,13 @@ func (l *loop) run() {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	l.running.Store(true)
+	if UseIOURing {
+		l.ring = openURing() // on the loop's own thread: the ring's only submitter
+		defer l.ring.close()
+		if l.ring == nil && l.id == 0 {
+			l.log.Info("io_uring unavailable: delivering with sendmsg")
+		}
+	}
 	l.sweepAt = l.heartbeatMs() / 4
 	for !l.stop.Load() {
 		l.turn()
