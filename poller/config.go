@@ -134,8 +134,9 @@ type Stats struct {
 	Replayed          uint64               // history frames queued for resuming subscribers
 	Gaps              uint64               // ssedge.gap events sent (and gaps in long-poll answers)
 	GapsByReason      [gapReasons]uint64   // Gaps by GapReason
-	Backlogged        int64                // connections with unsent bytes, as of the last heartbeat sweep (every Heartbeat/4)
-	BacklogBytes      int64                // their unsent bytes then
+	Heartbeats        uint64               // heartbeat comments sent to silent streams
+	Backlogged        int64                // connections with unsent bytes, as of each loop's last turn
+	BacklogBytes      int64                // their unsent bytes
 	LongPollsParked   uint64               // long-poll requests that waited for an event
 	LongPollsAnswered uint64               // long-poll answers sent (at once, on an event, or at the deadline)
 	UpstreamFetches   uint64               // reads from the cluster's stream started for resumes and polls its memory no longer covers
