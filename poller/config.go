@@ -17,7 +17,7 @@ import (
 // Defaults for Config fields left zero.
 const (
 	DefaultHeaderTimeout    = 10 * time.Second
-	DefaultHeartbeat        = 15 * time.Second
+	DefaultHeartbeat        = 30 * time.Second // well inside nginx's 60 s proxy_read_timeout; idle streams cost half what 15 s did
 	DefaultMaxBacklogBytes  = 1 << 20
 	DefaultMaxBacklogFrames = 1024
 	DefaultMaxChannels      = 32

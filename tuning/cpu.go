@@ -79,7 +79,7 @@ func (c *checker) cpu() Item {
 			c.t.Conns, 4*hb, p.IdleCores/4)
 	case p.IdleCores > cpuHeadroom*p.Cores:
 		it.Verdict = Warn
-		it.Fix = fmt.Sprintf("heartbeats alone take over half the cores, leaving little for events and connects: a longer heartbeat (--heartbeat %s: %.2f cores) or more cores", 2*hb, p.IdleCores/2)
+		it.Fix = fmt.Sprintf("heartbeats alone take over half the cores, leaving little for events and connects: a longer heartbeat (--heartbeat %s: %.2f cores; keep it under the proxies' read timeout, SYSCTL.md) or more cores", 2*hb, p.IdleCores/2)
 	}
 	return it
 }
