@@ -13,10 +13,11 @@
 #   BINS="base=/tmp/ssedge-base new=bin/ssedge" CONNS=30000 HEARTBEAT=1s bench/idle.sh
 #
 # A short heartbeat amplifies the cost per heartbeat above the noise of a
-# shared box; the default one (serve --help) is what a deployment pays.
+# shared box; HEARTBEAT=default runs each binary with its own default,
+# what a deployment pays.
 #
 # Environment: BINS (label=path, space-separated; the first is the base;
-# default "ssedge=bin/ssedge"), CONNS (30000), HEARTBEAT (1s), WINDOW
+# default "ssedge=bin/ssedge"), CONNS (30000), HEARTBEAT (1s, or default), WINDOW
 # (20, seconds), SETTLE (3, seconds after the last stream connects), RUNS
 # (2), PORT (18095), ADMIN (18096), OUT (default bench/out/idle-<time>).
 set -euo pipefail
@@ -70,7 +71,9 @@ for run in $(seq "$RUNS"); do
 	for pair in $BINS; do
 		label=${pair%%=*} bin=${pair#*=}
 		sock=$(mktemp -u /tmp/ssedge-idle.XXXXXX.sock)
-		"$bin" serve --procs "$procs" --conns "$CONNS" --heartbeat "$HEARTBEAT" --listen "127.0.0.1:$PORT" \
+		hbflag=(--heartbeat "$HEARTBEAT")
+		[ "$HEARTBEAT" = default ] && hbflag=()
+		"$bin" serve --procs "$procs" --conns "$CONNS" "${hbflag[@]}" --listen "127.0.0.1:$PORT" \
 			--publish-socket "$sock" --admin-listen "127.0.0.1:$ADMIN" >"$OUT/$label-$run.server.log" 2>&1 &
 		server=$!
 		for _ in $(seq 300); do
