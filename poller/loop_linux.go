@@ -329,6 +329,8 @@ func (l *loop) closeAll() {
 			l.close(i, CloseShutdown)
 		}
 	}
+	l.stats.backlogged.Store(l.backlogged) // 0 now: no turn follows to store it
+	l.stats.backlogBytes.Store(l.backlogBytes)
 	l.srv.cfg.Hub.Unsubscribe(l.cursor)
 }
 
