@@ -73,5 +73,9 @@ func (d *Driver) CheckWheel() error {
 	return nil
 }
 
+// WheelSteps is the heartbeat wheel's steps per interval: a stream is
+// silent at most Heartbeat/WheelSteps (rounded up to a ms) past it.
+const WheelSteps = wheelSteps
+
 // ConnLimit is connLimit: the connection limit derived for MaxConns 0.
 var ConnLimit = connLimit

@@ -58,11 +58,12 @@ func heartbeatsIn(t *testing.T, fd int) int {
 }
 
 // On the loop's own clock: a silent stream gets a heartbeat once it has
-// been silent for the interval, never before and at most a sixteenth of
-// it later; a stream that events keep writing gets none until the
-// interval has passed since its last event.
+// been silent for the interval, never before and at most one step of the
+// wheel (Heartbeat/WheelSteps) later; a stream that events keep writing
+// gets none until the interval has passed since its last event.
 func TestHeartbeatWheelTiming(t *testing.T) {
-	const hb = 1600 // ms: steps of 100
+	const hb = 1600 // ms: a whole number of steps for 4, 8 or 16 steps
+	const late = hb / poller.WheelSteps
 	hub, srv, d, peers := wheelLoop(t, hb*time.Millisecond, "channel=quiet", "channel=busy")
 	quiet, busy := peers[0], peers[1]
 	events := map[int64]bool{1000: true, 2500: true} // when "busy" gets one; the heads went out at 0
@@ -90,15 +91,15 @@ func TestHeartbeatWheelTiming(t *testing.T) {
 	}
 	last := int64(0)
 	for _, at := range quietAt {
-		if gap := at - last; gap < hb || gap > hb+hb/16 {
-			t.Errorf("quiet stream: heartbeat at %d ms, %d ms after its last write; want %d to %d (all at %v)", at, gap, hb, hb+hb/16, quietAt)
+		if gap := at - last; gap < hb || gap > hb+late {
+			t.Errorf("quiet stream: heartbeat at %d ms, %d ms after its last write; want %d to %d (all at %v)", at, gap, hb, hb+late, quietAt)
 		}
 		last = at
 	}
 	// busy: written at 0, 1000 and 2500: the first heartbeat comes an
 	// interval after the last event, none before.
-	if len(busyAt) == 0 || busyAt[0] < 2500+hb || busyAt[0] > 2500+hb+hb/16 {
-		t.Errorf("busy stream got heartbeats at %v ms; want the first at %d to %d", busyAt, 2500+hb, 2500+hb+hb/16)
+	if len(busyAt) == 0 || busyAt[0] < 2500+hb || busyAt[0] > 2500+hb+late {
+		t.Errorf("busy stream got heartbeats at %v ms; want the first at %d to %d", busyAt, 2500+hb, 2500+hb+late)
 	}
 	if got, want := srv.Stats().Heartbeats, uint64(len(quietAt)+len(busyAt)); got != want {
 		t.Errorf("Stats.Heartbeats = %d, want %d (what the clients read)", got, want)

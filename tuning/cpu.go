@@ -19,10 +19,11 @@ const (
 	// 1,000,000 (45 s), where a million sockets no longer fit the caches
 	// (bench/scale.sh, docs/BENCH.md "1M streams"). The figure at scale is
 	// taken: it is where the cores run out. The heartbeat wheel that
-	// replaced the sweep did not move it measurably where it could be
-	// measured here: 6.1 to 6.8 µs with and without it at 30,000 and
-	// 50,000 streams (bench/idle.sh, 1 s heartbeat, docs/BENCH.md "Idle
-	// cost"); the send, not finding who is due, is the cost.
+	// replaced the sweep did not lower it where it could be measured
+	// here: 6.1 to 8.0 µs with either at 30,000 to 100,000 streams, the
+	// wheel's medians 1.00 to 1.09x the sweep's (bench/idle.sh, 1-2 s
+	// heartbeat, docs/BENCH.md "Idle cost"); the send, not finding who
+	// is due, is the cost.
 	HeartbeatCPU = 18 * time.Microsecond
 	// DeliveryCPU is ssedge's CPU per delivery of one event to many
 	// subscribers: 9.9 to 11.1 µs at 200,000 streams, 16.1 µs at
