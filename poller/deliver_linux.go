@@ -132,7 +132,7 @@ func (l *loop) enqueue(slot int32, f []byte) bool {
 	if c.state == stateDoomed {
 		return false
 	}
-	c.out.push(f)
+	l.pushOut(c, f)
 	if c.out.bytes > l.cfg.MaxBacklogBytes || c.out.len() > l.cfg.MaxBacklogFrames {
 		c.state = stateDoomed
 		l.doomed = append(l.doomed, connRef{slot, c.gen})
@@ -182,7 +182,7 @@ func (l *loop) flush(slot int32) {
 		return
 	}
 	c.wroteAt = uint32(l.now)
-	c.out.consume(n)
+	l.consumeOut(c, n)
 	switch {
 	case c.out.len() > 0:
 		if n == total {
@@ -191,8 +191,34 @@ func (l *loop) flush(slot int32) {
 	case c.state == stateResponding:
 		l.responseFlushed(slot)
 	default:
-		c.out.release()
+		l.releaseOut(c)
 	}
+}
+
+// pushOut, consumeOut and releaseOut change a connection's backlog and
+// keep the loop's backlog gauges (Stats.Backlogged, BacklogBytes) exact.
+func (l *loop) pushOut(c *conn, f []byte) {
+	if c.out.bytes == 0 {
+		l.backlogged++
+	}
+	c.out.push(f)
+	l.backlogBytes += int64(len(f))
+}
+
+func (l *loop) consumeOut(c *conn, n int) {
+	c.out.consume(n)
+	l.backlogBytes -= int64(n)
+	if c.out.bytes == 0 && n > 0 {
+		l.backlogged--
+	}
+}
+
+func (l *loop) releaseOut(c *conn) {
+	if c.out.bytes > 0 {
+		l.backlogged--
+		l.backlogBytes -= int64(c.out.bytes)
+	}
+	c.out.release()
 }
 
 // backlog is a connection's unsent bytes: references to shared frames

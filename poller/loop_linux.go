@@ -76,8 +76,10 @@ type loop struct {
 	again        []connRef
 	doomed       []connRef
 	deadlines    deadlines // request-head, lingering and long-poll deadlines
-	sweepAt      int64
-	loopRules    // the per-channel rules as this loop last took them
+	wheel        wheel     // heartbeats (heartbeat_linux.go)
+	backlogged   int64     // connections with unsent bytes now, for Stats
+	backlogBytes int64     // their unsent bytes
+	loopRules              // the per-channel rules as this loop last took them
 
 	slowLog   logLimit // slow-consumer closes
 	refuseLog logLimit // refused requests
@@ -183,7 +185,8 @@ func (l *loop) run() {
 			l.log.Info("io_uring unavailable: delivering with sendmsg")
 		}
 	}
-	l.sweepAt = l.heartbeatMs() / 4
+	l.now = int64(time.Since(l.start) / time.Millisecond)
+	l.startWheel()
 	for !l.stop.Load() {
 		l.turn()
 	}
@@ -227,7 +230,7 @@ func (l *loop) waitTimeout() int {
 	if len(l.again) > 0 || l.cursor.Pending() || l.stop.Load() || l.replayReady() {
 		return 0
 	}
-	next := l.sweepAt
+	next := l.wheel.at()
 	if at, ok := l.deadlines.next(); ok && at < next {
 		next = at
 	}
@@ -335,6 +338,8 @@ func (l *loop) closeAll() {
 			l.close(i, CloseShutdown)
 		}
 	}
+	l.stats.backlogged.Store(l.backlogged) // 0 now: no turn follows to store it
+	l.stats.backlogBytes.Store(l.backlogBytes)
 	l.srv.cfg.Hub.Unsubscribe(l.cursor)
 }
 
