@@ -18,7 +18,7 @@ import (
 // Defaults for Config fields left zero.
 const (
 	DefaultHeaderTimeout    = 10 * time.Second
-	DefaultHeartbeat        = 15 * time.Second
+	DefaultHeartbeat        = 30 * time.Second // well inside nginx's 60 s proxy_read_timeout; idle streams cost half what 15 s did
 	DefaultMaxBacklogBytes  = 1 << 20
 	DefaultMaxBacklogFrames = 1024
 	DefaultMaxChannels      = 32
@@ -135,8 +135,9 @@ type Stats struct {
 	Replayed          uint64               // history frames queued for resuming subscribers
 	Gaps              uint64               // ssedge.gap events sent (and gaps in long-poll answers)
 	GapsByReason      [gapReasons]uint64   // Gaps by GapReason
-	Backlogged        int64                // connections with unsent bytes, as of the last heartbeat sweep (every Heartbeat/4)
-	BacklogBytes      int64                // their unsent bytes then
+	Heartbeats        uint64               // heartbeat comments sent to silent streams
+	Backlogged        int64                // connections with unsent bytes, as of each loop's last turn
+	BacklogBytes      int64                // their unsent bytes
 	LongPollsParked   uint64               // long-poll requests that waited for an event
 	LongPollsAnswered uint64               // long-poll answers sent (at once, on an event, or at the deadline)
 	UpstreamFetches   uint64               // reads from the cluster's stream started for resumes and polls its memory no longer covers

@@ -43,6 +43,7 @@ type conn struct {
 	proxy      bool        // a PROXY protocol header must come first
 	perIP      bool        // counted in Server.perIP under peer
 	subscriber bool        // counted in Stats.Subscribers
+	hbBucket   uint8       // heartbeat wheel bucket + 1; 0 when off the wheel (heartbeat_linux.go)
 	peer       netip.Addr  // the socket peer, or what a trusted proxy's PROXY header said; invalid for unix sockets
 	client     netip.Addr  // who the current request speaks for (peer, or X-Real-IP / X-Forwarded-For from a trusted peer)
 	readMore   bool        // input may be left unread (a per-turn cap, or held back while responding)
@@ -50,6 +51,8 @@ type conn struct {
 	wroteAt    uint32      // loop ms (wrapping) of the last write, for heartbeats
 	pendHead   int32       // this turn's frames, as a list in loop.refs; -1 if none
 	pendTail   int32
+	hbNext     int32 // neighbours on the heartbeat wheel's list; -1 at its ends
+	hbPrev     int32
 	deadline   int64       // loop ms by which the request head must be complete
 	rbuf       []byte      // partial request head; nil once parsed
 	subs       []subRef    // channels of a streaming connection (non-nil once subscribed)
@@ -118,6 +121,7 @@ func (l *loop) open(fd int, peer netip.Addr, proxy bool) {
 	}
 	l.stats.accepted.Add(1)
 	l.stats.active.Add(1)
+	l.wheelAdd(slot)
 	if !l.admitConn(slot) {
 		return
 	}
@@ -151,13 +155,14 @@ func (l *loop) close(slot int32, reason CloseReason) {
 		l.stats.responding.Add(-1)
 	}
 	l.leave(slot)
+	l.wheelRemove(slot)
 	unix.Close(int(c.fd))
 	l.stats.active.Add(-1)
 	l.stats.closed[reason].Add(1)
 	if reason == CloseSlowConsumer {
 		l.logSlowConsumer(c)
 	}
-	c.out.release()
+	l.releaseOut(c)
 	*c = conn{gen: c.gen, state: stateFree, pendHead: -1, pendTail: -1}
 	l.free = append(l.free, slot)
 }
@@ -332,7 +337,6 @@ func (l *loop) send(slot int32, b []byte) bool {
 		n, errno = l.write(c.fd, b)
 		l.stats.writes.Add(1)
 		l.stats.bytes.Add(uint64(n)) // n is 0 on error
-		l.stats.bytes.Add(uint64(n)) // n is 0 on error
 		if errno != 0 && errno != unix.EAGAIN {
 			l.close(slot, ClosePeerReset)
 			return false
@@ -340,7 +344,7 @@ func (l *loop) send(slot int32, b []byte) bool {
 		c.wroteAt = uint32(l.now)
 	}
 	if n < len(b) {
-		c.out.push(append([]byte(nil), b[n:]...))
+		l.pushOut(c, append([]byte(nil), b[n:]...))
 	}
 	return true
 }

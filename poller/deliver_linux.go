@@ -45,8 +45,12 @@ func (l *loop) deliver() {
 			c.pendTail = ref
 		}
 	}
-	for _, slot := range l.dirty {
-		l.writePending(slot)
+	if l.ring != nil {
+		l.writePendingBatched()
+	} else {
+		for _, slot := range l.dirty {
+			l.writePending(slot)
+		}
 	}
 	l.closeDoomed()
 	clear(l.batch) // drop the references so frames can be collected
@@ -71,6 +75,14 @@ func (l *loop) writePending(slot int32) {
 	if c.state != stateStreaming {
 		return
 	}
+	iov, total := l.pendingIov(head)
+	n, errno := l.writev(c.fd, iov)
+	clear(iov)
+	l.pendingWritten(slot, head, total, n, errno)
+}
+
+// pendingIov points l.iov at a connection's frames of this batch.
+func (l *loop) pendingIov(head int32) ([]unix.Iovec, int) {
 	total := 0
 	iov := l.iov[:0]
 	for r := head; r >= 0; r = l.refs[r].next {
@@ -80,8 +92,14 @@ func (l *loop) writePending(slot int32) {
 		iov = append(iov, v)
 		total += len(f)
 	}
-	n, errno := l.writev(c.fd, iov)
-	clear(iov)
+	return iov, total
+}
+
+// pendingWritten handles the result of writing a connection's frames of
+// this batch (head, total bytes): n bytes taken or errno; the rest goes to
+// the backlog.
+func (l *loop) pendingWritten(slot, head int32, total, n int, errno unix.Errno) {
+	c := l.conns.at(slot)
 	l.stats.writes.Add(1)
 	l.stats.bytes.Add(uint64(n)) // n is 0 on error
 	if errno != 0 && errno != unix.EAGAIN {
@@ -114,7 +132,7 @@ func (l *loop) enqueue(slot int32, f []byte) bool {
 	if c.state == stateDoomed {
 		return false
 	}
-	c.out.push(f)
+	l.pushOut(c, f)
 	if c.out.bytes > l.cfg.MaxBacklogBytes || c.out.len() > l.cfg.MaxBacklogFrames {
 		c.state = stateDoomed
 		l.doomed = append(l.doomed, connRef{slot, c.gen})
@@ -164,7 +182,7 @@ func (l *loop) flush(slot int32) {
 		return
 	}
 	c.wroteAt = uint32(l.now)
-	c.out.consume(n)
+	l.consumeOut(c, n)
 	switch {
 	case c.out.len() > 0:
 		if n == total {
@@ -173,8 +191,34 @@ func (l *loop) flush(slot int32) {
 	case c.state == stateResponding:
 		l.responseFlushed(slot)
 	default:
-		c.out.release()
+		l.releaseOut(c)
 	}
+}
+
+// pushOut, consumeOut and releaseOut change a connection's backlog and
+// keep the loop's backlog gauges (Stats.Backlogged, BacklogBytes) exact.
+func (l *loop) pushOut(c *conn, f []byte) {
+	if c.out.bytes == 0 {
+		l.backlogged++
+	}
+	c.out.push(f)
+	l.backlogBytes += int64(len(f))
+}
+
+func (l *loop) consumeOut(c *conn, n int) {
+	c.out.consume(n)
+	l.backlogBytes -= int64(n)
+	if c.out.bytes == 0 && n > 0 {
+		l.backlogged--
+	}
+}
+
+func (l *loop) releaseOut(c *conn) {
+	if c.out.bytes > 0 {
+		l.backlogged--
+		l.backlogBytes -= int64(c.out.bytes)
+	}
+	c.out.release()
 }
 
 // backlog is a connection's unsent bytes: references to shared frames

@@ -110,7 +110,7 @@ func TestSlowConsumerClosed(t *testing.T) {
 }
 
 // A subscriber that stops reading shows in the backlog gauges once the
-// kernel's buffers are full, as of the next heartbeat sweep, and leaves
+// kernel's buffers are full (the gauges follow each loop turn), and leaves
 // them when it is closed.
 func TestBacklogGauges(t *testing.T) {
 	h := start(t, poller.Config{Loops: 1, Heartbeat: 200 * time.Millisecond, MaxBacklogBytes: 64 << 20, MaxBacklogFrames: 100000})

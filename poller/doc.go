@@ -25,12 +25,14 @@
 //	revoke_linux.go    re-checking streams when the rules change: ssedge.revoked
 //	index_linux.go     the loop's channel index: join and leave
 //	deliver_linux.go   delivery: ring to writev, backlogs, slow consumers
+//	uring_linux.go     a delivery pass's writes as one io_uring batch (send/sendmsg where refused)
 //	resume_linux.go    resume: history replay and gap events
 //	longpoll_linux.go  long-poll: answers from history, parked polls
 //	upstream_linux.go  resume from the durable log (cluster mode) for what memory lost
 //	pollupstream_linux.go long-poll from the durable log: parked while it is read
 //	limits_linux.go    connection limits (global, derived, per address)
 //	timers_linux.go    what runs on time: deadlines, heartbeats, accept retry
+//	heartbeat_linux.go the heartbeat wheel: heartbeats without a sweep
 //	drain_linux.go     Server.Drain: graceful shutdown, closes spread over a window
 //	handoff_linux.go   Server.Pause and Import: a binary upgrade's hand-off of sockets and state
 //	deadlines_linux.go the loop's deadline heap
@@ -89,14 +91,20 @@
 // per listener per turn), read requests (at most readBurst reads per
 // connection per turn), flush backlogs on EPOLLOUT, then drain up to
 // maxBatch events from the ring and deliver them, then run the timers
-// (request-header deadline, heartbeats, accept back-off). Work cut short
+// (request-header deadline, the heartbeat wheel's due steps, accept back-off). Work cut short
 // by a cap goes on the loop's "again" list and is resumed next turn without
 // waiting for a new edge.
 //
 // Delivery: for each drained batch, the loop links, per subscriber, the
 // batch's frames for that subscriber's channels (a per-loop arena, no
 // allocation), then writes each touched subscriber with one writev of
-// references to the shared frames (at most IOV_MAX iovecs). Bytes the
+// references to the shared frames (at most IOV_MAX iovecs). Where the
+// kernel allows io_uring (UseIOURing, on unless SSEDGE_IO_URING=0), the
+// pass's writes go to the kernel as SEND/SENDMSG entries of one
+// submission, 256 at a time, and each completion is handled as that
+// writev's result would be; uring_linux.go keeps that path's invariants
+// (all completions reaped before any result is handled or any buffer
+// reused, ring memory fixed per loop). Bytes the
 // kernel did not take become the connection's backlog: references to the
 // same shared frames plus an offset into the first. A backlog is flushed on
 // the next EPOLLOUT edge; while it is non-empty new frames are appended to
@@ -187,9 +195,18 @@
 // descriptors are then what is short.
 //
 // Heartbeats: a streaming connection that has not been written for
-// Config.Heartbeat gets the shared sse.Heartbeat comment frame; the sweep
-// runs every Heartbeat/4, so a stream is silent for at most 1.25x the
-// interval.
+// Config.Heartbeat gets the shared sse.Heartbeat comment frame, never
+// sooner. Each loop keeps a heartbeat wheel (heartbeat_linux.go): its
+// connections on 32 lists linked through the connection table (three
+// small fields of conn, no allocation), an interval cut in 16 steps; a
+// step visits only the list due then, sends to the silent streams and
+// files the ones written since by their last write. Writes do not touch
+// the wheel. So each connection is visited about once per interval, no
+// step scans the table, and a stream is silent for at most 1.0625x the
+// interval (one step, rounded up to a millisecond, plus the turn's delay).
+// The backlog gauges (Stats.Backlogged, BacklogBytes) are kept as the
+// backlogs change (pushOut, consumeOut, releaseOut) and stored once per
+// turn.
 //
 // Listeners: TCP addresses get one SO_REUSEPORT socket per loop;
 // "unix:PATH" is one socket every loop watches with EPOLLEXCLUSIVE.

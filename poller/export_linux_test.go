@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -10,7 +11,11 @@ import (
 type Driver struct{ l *loop }
 
 // Drive returns a driver for loop i. The server must not be started.
-func (s *Server) Drive(i int) *Driver { return &Driver{s.loops[i]} }
+func (s *Server) Drive(i int) *Driver {
+	l := s.loops[i]
+	l.startWheel()
+	return &Driver{l}
+}
 
 // Subscribe adopts fd as a connection and feeds it a subscribe request
 // for channels, as if the client had sent it.
@@ -28,6 +33,50 @@ func (d *Driver) Deliver() { d.l.deliver() }
 
 // Flush runs the work cut short by per-turn caps.
 func (d *Driver) Flush() { d.l.runAgain() }
+
+// SetClock sets the loop's clock (ms since it started) for what runs
+// next: writes stamp it, timers compare against it.
+func (d *Driver) SetClock(ms int64) { d.l.now = ms }
+
+// Timers runs the loop's timers (the heartbeat wheel among them).
+func (d *Driver) Timers() { d.l.runTimers() }
+
+// Close closes the connection the n-th Subscribe adopted.
+func (d *Driver) Close(n int) { d.l.close(int32(n), ClosePeer) }
+
+// CheckWheel reports an error unless every open connection is on the
+// heartbeat wheel exactly once, in a bucket whose list links back and
+// forth consistently.
+func (d *Driver) CheckWheel() error {
+	l := d.l
+	seen := make(map[int32]bool)
+	for b, s := range l.wheel.head {
+		prev := int32(-1)
+		for ; s >= 0; s = l.conns.at(s).hbNext {
+			c := l.conns.at(s)
+			switch {
+			case seen[s]:
+				return fmt.Errorf("slot %d twice on the wheel (bucket %d)", s, b)
+			case c.state == stateFree:
+				return fmt.Errorf("closed slot %d on the wheel (bucket %d)", s, b)
+			case int(c.hbBucket) != b+1 || c.hbPrev != prev:
+				return fmt.Errorf("slot %d in bucket %d: hbBucket %d, hbPrev %d, want %d, %d", s, b, c.hbBucket, c.hbPrev, b+1, prev)
+			}
+			seen[s] = true
+			prev = s
+		}
+	}
+	for s := range l.conns.len() {
+		if l.conns.at(s).state != stateFree && !seen[s] {
+			return fmt.Errorf("open slot %d is not on the wheel", s)
+		}
+	}
+	return nil
+}
+
+// WheelSteps is the heartbeat wheel's steps per interval: a stream is
+// silent at most Heartbeat/WheelSteps (rounded up to a ms) past it.
+const WheelSteps = wheelSteps
 
 // ConnLimit is connLimit: the connection limit derived for MaxConns 0.
 var ConnLimit = connLimit

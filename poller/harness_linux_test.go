@@ -69,10 +69,11 @@ func startHub(t *testing.T, cfg poller.Config, hubCfg pubsub.Config) *harness {
 		h.hub.Close()
 		h.srv.Close()
 		// Every connection is closed now: the gauges must be back at zero,
-		// or a path counted a connection in or out twice.
-		if st := h.srv.Stats(); st.Active != 0 || st.Subscribers != 0 || st.Replaying != 0 || st.Responding != 0 {
-			t.Errorf("after Close: active %d, subscribers %d, replaying %d, responding %d; want all 0",
-				st.Active, st.Subscribers, st.Replaying, st.Responding)
+		// or a path counted a connection (or backlog bytes) in or out twice.
+		if st := h.srv.Stats(); st.Active != 0 || st.Subscribers != 0 || st.Replaying != 0 || st.Responding != 0 ||
+			st.Backlogged != 0 || st.BacklogBytes != 0 {
+			t.Errorf("after Close: active %d, subscribers %d, replaying %d, responding %d, backlogged %d (%d bytes); want all 0",
+				st.Active, st.Subscribers, st.Replaying, st.Responding, st.Backlogged, st.BacklogBytes)
 		}
 	})
 	return h

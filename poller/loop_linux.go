@@ -69,14 +69,17 @@ type loop struct {
 	req          httpmin.Request
 	iov          []unix.Iovec
 	msg          unix.Msghdr // sendmsg header; points at iov only during the call
+	ring         *uring      // batched sends of a delivery pass (uring_linux.go); nil: send/sendmsg
 	batch        []*pubsub.Event
 	refs         []pendRef
 	dirty        []int32
 	again        []connRef
 	doomed       []connRef
 	deadlines    deadlines // request-head, lingering and long-poll deadlines
-	sweepAt      int64
-	loopRules    // the per-channel rules as this loop last took them
+	wheel        wheel     // heartbeats (heartbeat_linux.go)
+	backlogged   int64     // connections with unsent bytes now, for Stats
+	backlogBytes int64     // their unsent bytes
+	loopRules              // the per-channel rules as this loop last took them
 
 	slowLog   logLimit // slow-consumer closes
 	refuseLog logLimit // refused requests
@@ -175,7 +178,15 @@ func (l *loop) run() {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	l.running.Store(true)
-	l.sweepAt = l.heartbeatMs() / 4
+	if UseIOURing {
+		l.ring = openURing() // on the loop's own thread: the ring's only submitter
+		defer l.ring.close()
+		if l.ring == nil && l.id == 0 {
+			l.log.Info("io_uring unavailable: delivering with sendmsg")
+		}
+	}
+	l.now = int64(time.Since(l.start) / time.Millisecond)
+	l.startWheel()
 	for !l.stop.Load() {
 		l.turn()
 	}
@@ -219,7 +230,7 @@ func (l *loop) waitTimeout() int {
 	if len(l.again) > 0 || l.cursor.Pending() || l.stop.Load() || l.replayReady() {
 		return 0
 	}
-	next := l.sweepAt
+	next := l.wheel.at()
 	if at, ok := l.deadlines.next(); ok && at < next {
 		next = at
 	}
@@ -327,6 +338,8 @@ func (l *loop) closeAll() {
 			l.close(i, CloseShutdown)
 		}
 	}
+	l.stats.backlogged.Store(l.backlogged) // 0 now: no turn follows to store it
+	l.stats.backlogBytes.Store(l.backlogBytes)
 	l.srv.cfg.Hub.Unsubscribe(l.cursor)
 }
 

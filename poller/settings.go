@@ -12,7 +12,8 @@ import (
 // server runs, without closing any connection. Zero values take the same
 // defaults as in Config. What a change does to a connection already open:
 //
-//   - Heartbeat: from each loop's next heartbeat sweep, on every stream.
+//   - Heartbeat: from each loop's next turn (within a second), on every
+//     stream: the heartbeat wheel is laid out again for the new interval.
 //   - MaxBacklogBytes, MaxBacklogFrames: from the next event queued.
 //   - HeaderTimeout: for connections accepted from then on.
 //   - MaxConns: for connections accepted from then on; connections over

@@ -15,15 +15,16 @@ import (
 // one consistent set of settings.
 
 // loadSettings takes the settings in force for this turn. When a reload
-// has changed them, the heartbeat sweep is brought forward to the new
-// interval (a longer old one would otherwise delay it).
+// has changed the heartbeat, the wheel is laid out again for it: every
+// connection is looked at on the next step (a longer old interval would
+// otherwise delay it).
 func (l *loop) loadSettings() {
 	c := l.srv.live.Load()
 	if c == l.cfg {
 		return
 	}
 	l.cfg = c
-	l.sweepAt = min(l.sweepAt, l.now+max(l.heartbeatMs()/4, 1))
+	l.rewheel()
 }
 
 // setLive makes c the settings the loops use from their next turn.

@@ -18,8 +18,9 @@ type loopStats struct {
 	requests          atomic.Uint64
 	replayed          atomic.Uint64
 	gaps              [gapReasons]atomic.Uint64
-	backlogged        atomic.Int64 // sampled by the heartbeat sweep
-	backlogBytes      atomic.Int64 // sampled by the heartbeat sweep
+	heartbeats        atomic.Uint64 // one add per wheel step
+	backlogged        atomic.Int64  // stored once per turn
+	backlogBytes      atomic.Int64  // stored once per turn
 	longPollsParked   atomic.Uint64
 	longPollsAnswered atomic.Uint64
 	upstreamFetches   atomic.Uint64
@@ -45,6 +46,7 @@ func (s *loopStats) addTo(st *Stats) {
 		st.GapsByReason[i] += n
 		st.Gaps += n
 	}
+	st.Heartbeats += s.heartbeats.Load()
 	st.Backlogged += s.backlogged.Load()
 	st.BacklogBytes += s.backlogBytes.Load()
 	st.LongPollsParked += s.longPollsParked.Load()

@@ -18,7 +18,12 @@ const (
 	// µs at 100,000 and 200,000 streams (15 s heartbeat), 18.4 µs at
 	// 1,000,000 (45 s), where a million sockets no longer fit the caches
 	// (bench/scale.sh, docs/BENCH.md "1M streams"). The figure at scale is
-	// taken: it is where the cores run out.
+	// taken: it is where the cores run out. The heartbeat wheel that
+	// replaced the sweep did not lower it where it could be measured
+	// here: 6.1 to 8.0 µs with either at 30,000 to 100,000 streams, the
+	// wheel's medians 1.00 to 1.09x the sweep's (bench/idle.sh, 1-2 s
+	// heartbeat, docs/BENCH.md "Idle cost"); the send, not finding who
+	// is due, is the cost.
 	HeartbeatCPU = 18 * time.Microsecond
 	// DeliveryCPU is ssedge's CPU per delivery of one event to many
 	// subscribers: 9.9 to 11.1 µs at 200,000 streams, 16.1 µs at
@@ -79,7 +84,7 @@ func (c *checker) cpu() Item {
 			c.t.Conns, 4*hb, p.IdleCores/4)
 	case p.IdleCores > cpuHeadroom*p.Cores:
 		it.Verdict = Warn
-		it.Fix = fmt.Sprintf("heartbeats alone take over half the cores, leaving little for events and connects: a longer heartbeat (--heartbeat %s: %.2f cores) or more cores", 2*hb, p.IdleCores/2)
+		it.Fix = fmt.Sprintf("heartbeats alone take over half the cores, leaving little for events and connects: a longer heartbeat (--heartbeat %s: %.2f cores; keep it under the proxies' read timeout, SYSCTL.md) or more cores", 2*hb, p.IdleCores/2)
 	}
 	return it
 }

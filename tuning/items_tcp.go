@@ -153,7 +153,7 @@ func (c *checker) orphans() Item {
 
 func (c *checker) keepalive() Item {
 	const key = "net.ipv4.tcp_keepalive_time"
-	why := "seconds idle before TCP keepalive probes, for sockets that ask for them. ssedge does not: its heartbeat comment (--heartbeat, 15 s) keeps streams busy, and a dead client is found by the retransmission timeout (tcp_retries2). nginx's idle upstream keepalive connections use it"
+	why := "seconds idle before TCP keepalive probes, for sockets that ask for them. ssedge does not: its heartbeat comment (--heartbeat, 30 s) keeps streams busy, and a dead client is found by the retransmission timeout (tcp_retries2). nginx's idle upstream keepalive connections use it"
 	cur, err := c.s.ints(key, 1)
 	if err != nil {
 		return unknown(key, err, why)

@@ -97,7 +97,7 @@ type idleCPU struct {
 	PercentOfCore float64 `json:"percent_of_core"` // CPUSeconds / Seconds x 100
 	// HeartbeatsPerS is streams / the server's heartbeat (--heartbeat), and
 	// CPUPerHeartbeatUs the idle CPU divided by them: what one heartbeat
-	// costs the server, its share of the wake-ups and sweeps included.
+	// costs the server, its share of the wake-ups and timers included.
 	HeartbeatsPerS    float64 `json:"heartbeats_per_s,omitempty"`
 	CPUPerHeartbeatUs float64 `json:"cpu_per_heartbeat_us,omitempty"`
 }

@@ -186,7 +186,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 			t.Errorf("--help does not list --%s:\n%s", f, out)
 		}
 	}
-	if !strings.Contains(out, "(default 127.0.0.1:8080)") || !strings.Contains(out, "(default 15s)") {
+	if !strings.Contains(out, "(default 127.0.0.1:8080)") || !strings.Contains(out, "(default 30s)") {
 		t.Errorf("--help does not show defaults:\n%s", out)
 	}
 }

@@ -218,3 +218,27 @@ func TestScrapeDuringFanout(t *testing.T) {
 	}
 	t.Logf("%d scrapes during the fan-out of %d events to %d subscribers", scrapes, events, subscribers)
 }
+
+// Heartbeats sent to a silent stream show in ssedge_heartbeats_total and
+// in /stats.
+func TestHeartbeatsCounted(t *testing.T) {
+	s := start(t, poller.Config{Loops: 1, Heartbeat: 100 * time.Millisecond})
+	streams := s.subscribe(t, 1, "quiet")
+	before := scrape(t, s.admin)
+	comments := 0
+	for comments < 2 {
+		f, err := streams[0].Next(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		comments += len(f.Comments)
+	}
+	ssetest.WaitFor(t, 10*time.Second, "the heartbeats the client read in the metric", func() bool {
+		after := scrape(t, s.admin)
+		return after.value(t, "ssedge_heartbeats_total")-before.value(t, "ssedge_heartbeats_total") >= 2
+	})
+	_, _, body := get(t, s.admin, "GET", "/stats")
+	if !strings.Contains(body, `"heartbeats":`) {
+		t.Errorf("/stats has no heartbeats count: %s", body)
+	}
+}

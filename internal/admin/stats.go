@@ -17,6 +17,7 @@ type CountsJSON struct {
 	Deliveries        uint64            `json:"deliveries"`
 	Writes            uint64            `json:"writes"`
 	Bytes             uint64            `json:"bytes"`
+	Heartbeats        uint64            `json:"heartbeats"`
 	AcceptErrors      uint64            `json:"accept_errors"`
 	Replayed          uint64            `json:"replayed"`
 	Gaps              uint64            `json:"gaps"`
@@ -28,7 +29,7 @@ type CountsJSON struct {
 func countsOf(st poller.Stats) CountsJSON {
 	c := CountsJSON{Accepted: st.Accepted, Open: st.Active, Subscribers: st.Subscribers, Replaying: st.Replaying,
 		Responding: st.Responding, Closed: make(map[string]uint64), Requests: st.Requests, Deliveries: st.Deliveries,
-		Writes: st.Writes, Bytes: st.Bytes, AcceptErrors: st.AcceptErrors, Replayed: st.Replayed, Gaps: st.Gaps,
+		Writes: st.Writes, Bytes: st.Bytes, Heartbeats: st.Heartbeats, AcceptErrors: st.AcceptErrors, Replayed: st.Replayed, Gaps: st.Gaps,
 		LongPollsParked: st.LongPollsParked, LongPollsAnswered: st.LongPollsAnswered}
 	for r, n := range st.Closed {
 		if poller.CloseReason(r) != poller.CloseNone {
