@@ -52,6 +52,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -232,6 +233,15 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger, up *upgrad
 	if up != nil {
 		if s.takeover, err = newTakeover(up, o.procs); err != nil {
 			return fail(err)
+		}
+		s.takeover.pids = func() string {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			var b []byte
+			for _, p := range s.procs {
+				b = append(strconv.AppendInt(b, int64(p.Pid), 10), ' ')
+			}
+			return string(b)
 		}
 	}
 	rctx, stopRelay := context.WithCancel(context.Background())

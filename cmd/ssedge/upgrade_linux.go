@@ -307,17 +307,29 @@ func rawFD(f *os.File) int {
 type newProcess struct {
 	cmd    *exec.Cmd
 	exited chan error
+
+	mu sync.Mutex
+	// workers are a new --procs supervisor's workers (pidfd-backed), killed
+	// with it: one that has taken connections must not outlive a failed
+	// upgrade, its predecessor waits for its end (upgrade_procs_linux.go).
+	workers []*os.Process
 }
 
 // expect waits for message kind from the new process; its failure
 // message, its exit or a timeout is the error.
 func (p *newProcess) expect(conn *fdpass.Conn, kind byte) error {
+	_, err := p.expectPayload(conn, kind)
+	return err
+}
+
+// expectPayload is expect, with the message's payload.
+func (p *newProcess) expectPayload(conn *fdpass.Conn, kind byte) ([]byte, error) {
 	m, err := conn.Recv(upgradeTimeout)
 	if err == nil {
 		fdpass.CloseFDs(m.FDs) // none is expected
 	}
 	if err == nil && m.Kind == kind {
-		return nil
+		return m.Payload, nil
 	}
 	if err == nil && m.Kind == msgFailed {
 		err = fmt.Errorf("it says: %s", m.Payload)
@@ -333,12 +345,17 @@ func (p *newProcess) expect(conn *fdpass.Conn, kind byte) error {
 		}
 	}
 	p.kill()
-	return err
+	return nil, err
 }
 
 // kill ends the new process if it is still there: after a failed
 // upgrade it must not serve.
 func (p *newProcess) kill() {
+	p.mu.Lock()
+	for _, w := range p.workers {
+		w.Kill()
+	}
+	p.mu.Unlock()
 	select {
 	case werr := <-p.exited:
 		p.exited <- werr

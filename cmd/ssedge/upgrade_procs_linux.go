@@ -199,9 +199,11 @@ func (u *procsUpgrader) attempt(ctx context.Context) bool {
 		return abort(fmt.Sprintf("cannot hand the state over within %v (the new supervisor does not read it?)", upgradeTimeout), err)
 	}
 	sent := time.Now()
-	if err := child.expect(conn, msgBound); err != nil {
+	pids, err := child.expectPayload(conn, msgBound)
+	if err != nil {
 		return abort("the new workers did not start", err)
 	}
+	child.adopt(pids)
 	bound := time.Now()
 	// From the signal on, a worker that exits may have handed its
 	// connections over: it is restarted only if the upgrade fails (a
@@ -343,6 +345,24 @@ func announceNewMain(o *serveOptions, log *zap.Logger, newPid int) {
 	}
 }
 
+// adopt takes the new supervisor's worker pids (msgBound's payload), to
+// kill them with it if the upgrade fails. A pidfd is opened for each at
+// once, while each is alive (it just said it is bound), so a later kill
+// reaches that process and no other.
+func (p *newProcess) adopt(payload []byte) {
+	var ws []*os.Process
+	for _, f := range strings.Fields(string(payload)) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+			if w, err := os.FindProcess(pid); err == nil {
+				ws = append(ws, w)
+			}
+		}
+	}
+	p.mu.Lock()
+	p.workers = ws
+	p.mu.Unlock()
+}
+
 // signalWorkers sends sig to every worker; an error if one is not
 // running and ready (being restarted): it could not hand over (and one
 // still starting may not catch the signal yet).
@@ -415,6 +435,9 @@ type takeover struct {
 	// when run has returned, committed or not.
 	committed atomic.Bool
 	verdict   chan struct{}
+	// pids lists the workers' pids (for msgBound: the old supervisor kills
+	// them with this one if the upgrade fails).
+	pids func() string
 }
 
 // waitCommitted waits for the take-over's outcome and reports whether it
@@ -500,7 +523,7 @@ func (t *takeover) run(ctx context.Context, log *zap.Logger) error {
 	if err := expectAll(msgBound, "did not start", upgradeTimeout); err != nil {
 		return err
 	}
-	if err := t.up.conn.Send(msgBound, nil, nil); err != nil {
+	if err := t.up.conn.Send(msgBound, []byte(t.pids()), nil); err != nil {
 		return fmt.Errorf("upgrade: telling the old supervisor: %w", err)
 	}
 	if err := expectAll(msgTookOver, "did not take over", upgradeTimeout+upgradePauseTimeout); err != nil {
