@@ -18,21 +18,22 @@ package main
 //  4. W2_i reads the relay hello (at T, or it fails), builds its server
 //     without starting it, listens on the abstract name
 //     handoffName(S1's pid, i) and says msgBound on its control socket.
-//  5. With every W2 bound, S2 says msgBound to S1, which sends SIGUSR2 to
-//     each W1_i: W1_i connects to that name (the peer must be its own
-//     user), gets msgHello with T, pauses its loops at T (its hub gets
-//     there through S1's relay) and sends its connections as the single
-//     process does (descriptors, then the document), nothing else.
+//  5. With every W2 bound, S2 says msgBound (with the W2 pids) to S1,
+//     which sends SIGUSR2 to each W1_i: W1_i connects to that name (the
+//     peer must be its own user), gets msgHello with T, pauses its loops
+//     at T (its hub gets there through S1's relay) and sends its
+//     connections as the single process does (descriptors, then the
+//     document), nothing else.
 //  6. W2_i imports them and says msgTookOver to S2 (or msgFailed: why).
 //  7. With every W2 in, S2 says msgTookOver to S1 (or fails: it exits,
 //     and S1 hears msgFailed or the close).
 //  8. S1 decides. Commit: msgCommit to S2, then as a single process (the
 //     pid file and MAINPID name S2, publishes go forward to S2, sockets
 //     disowned); its workers then exit, and it exits 0 once they have.
-//     Anything else: S1 kills S2, resumes its gate and serves on; each
-//     W2 sees its control socket close and exits without serving, and
-//     each W1 sees its hand-off socket close and takes everything back
-//     (poller.Handoff.Abort).
+//     Anything else: S1 kills S2 and the W2s, resumes its gate and serves
+//     on; a W2 not killed sees its control socket close and exits without
+//     serving, and each W1 sees its hand-off socket close and takes
+//     everything back (poller.Handoff.Abort).
 //  9. S2 passes msgCommit to each W2_i, which passes it to W1_i, then
 //     starts its loops and follows the relay; W1_i lets go
 //     (Handoff.Commit) and exits. S2 serves its publish socket.
@@ -41,7 +42,8 @@ package main
 // connections back only when W2's end closes without msgCommit, and W2
 // starts only after sending msgCommit, so no connection is ever served
 // by both. W2's end closes when W2 gives up, which it does when S2's
-// control socket closes (S2 failed, or S1 killed it).
+// control socket closes (S2 failed, or S1 killed it), or when S1 kills
+// it on a failure.
 
 import (
 	"context"
