@@ -214,7 +214,10 @@
 // once in the supervisor — workers x loops SO_REUSEPORT sockets per TCP
 // address, one shared unix socket — and each worker serves its set as
 // Config.Inherited; the supervisor keeps them open, so a dead worker's
-// sockets keep queueing connections for its successor.
+// sockets keep queueing connections for its successor. On a binary
+// upgrade the supervisor hands them to its successor (Bound.Handoff, then
+// BoundFrom there: worker w's sockets stay worker w's, in order) and
+// disowns the unix socket files (Bound.Disown).
 // ProxyListen listeners require a PROXY protocol header (v1 or v2,
 // httpmin.ParseProxy) from a TrustedProxies peer; the client address
 // (conn.client, per request) is the socket peer, or what a trusted proxy

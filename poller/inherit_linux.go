@@ -3,6 +3,7 @@ package poller
 import (
 	"fmt"
 	"net"
+	"os"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -115,4 +116,117 @@ func (b *Bound) Close() {
 		u.sock.Remove()
 	}
 	b.fds, b.unix = nil, nil
+}
+
+// Handoff describes the sockets for a supervisor's binary upgrade: one
+// HandoffListener per address, in Addrs order; a TCP address's FDs are
+// every worker's, worker by worker (Sets order), a unix one's its one
+// socket and a duplicate of its file's lock (closed by done). The
+// descriptors stay the Bound's: send them, then call done.
+func (b *Bound) Handoff() (lns []HandoffListener, done func(), err error) {
+	var locks []*os.File
+	done = func() {
+		for _, f := range locks {
+			f.Close()
+		}
+	}
+	for k, a := range b.Addrs {
+		ln := HandoffListener{Network: a.Network(), Addr: a.String(), Lock: -1}
+		if len(b.Sets) > 0 {
+			ln.Proxy = b.Sets[0][k].Proxy
+		}
+		if a.Network() == "unix" {
+			fd := b.Sets[0][k].FDs[0]
+			ln.FDs = []int{fd}
+			for _, u := range b.unix {
+				if u.fd != fd || u.sock == nil {
+					continue
+				}
+				lock, err := u.sock.LockFile()
+				if err != nil {
+					done()
+					return nil, nil, fmt.Errorf("poller: cannot hand off the lock of %s: %w", a, err)
+				}
+				if lock != nil {
+					locks = append(locks, lock)
+					ln.Lock, ln.HasLock = int(lock.Fd()), true
+				}
+			}
+		} else {
+			for _, set := range b.Sets {
+				ln.FDs = append(ln.FDs, set[k].FDs...)
+			}
+		}
+		ln.N = len(ln.FDs)
+		lns = append(lns, ln)
+	}
+	return lns, done, nil
+}
+
+// BoundFrom rebuilds a Bound from the sockets another supervisor handed
+// over (its Handoff, received with SCM_RIGHTS) for workers processes: a
+// TCP address's sockets are split evenly, worker by worker, so worker w
+// gets the very sockets the previous supervisor's worker w had. The
+// descriptors (and Lock, taken as the unix socket file's lock) are the
+// Bound's from then on, closed on error too.
+func BoundFrom(lns []HandoffListener, workers int) (*Bound, error) {
+	b := &Bound{Sets: make([][]Inherited, workers)}
+	fail := func(err error) (*Bound, error) {
+		for _, ln := range lns {
+			for _, fd := range ln.FDs {
+				unix.Close(fd)
+			}
+			if ln.HasLock && ln.Lock >= 0 {
+				unix.Close(ln.Lock)
+			}
+		}
+		return nil, err
+	}
+	for _, ln := range lns {
+		if ln.Network == "unix" {
+			if len(ln.FDs) != 1 {
+				return fail(fmt.Errorf("poller: handed-over unix listener %s has %d sockets, expected 1", ln.Addr, len(ln.FDs)))
+			}
+			continue
+		}
+		if ln.Network != "tcp" || len(ln.FDs) == 0 || len(ln.FDs)%workers != 0 {
+			return fail(fmt.Errorf("poller: handed-over %s listener %s has %d sockets for %d workers", ln.Network, ln.Addr, len(ln.FDs), workers))
+		}
+		if _, err := net.ResolveTCPAddr("tcp", ln.Addr); err != nil {
+			return fail(fmt.Errorf("poller: handed-over listener %q: %w", ln.Addr, err))
+		}
+	}
+	for _, ln := range lns {
+		if ln.Network == "unix" {
+			addr := &net.UnixAddr{Name: ln.Addr, Net: "unix"}
+			u := unixListener{fd: ln.FDs[0], adopted: true}
+			if ln.HasLock && ln.Lock >= 0 {
+				u.sock = sockfile.Adopt(ln.Addr, nil, os.NewFile(uintptr(ln.Lock), ln.Addr+".lock"))
+			}
+			b.unix = append(b.unix, u)
+			for w := range b.Sets {
+				b.Sets[w] = append(b.Sets[w], Inherited{Addr: addr, FDs: []int{u.fd}, Proxy: ln.Proxy})
+			}
+			b.Addrs = append(b.Addrs, addr)
+			continue
+		}
+		addr, _ := net.ResolveTCPAddr("tcp", ln.Addr)
+		per := len(ln.FDs) / workers
+		b.fds = append(b.fds, ln.FDs...)
+		for w := range b.Sets {
+			b.Sets[w] = append(b.Sets[w], Inherited{Addr: addr, FDs: ln.FDs[w*per : (w+1)*per], Proxy: ln.Proxy})
+		}
+		b.Addrs = append(b.Addrs, addr)
+	}
+	return b, nil
+}
+
+// Disown leaves the unix socket files and their locks to the supervisor
+// that took them over: Close then only closes this process's copies.
+func (b *Bound) Disown() {
+	for _, u := range b.unix {
+		if u.sock != nil {
+			u.sock.Disown()
+		}
+	}
 }

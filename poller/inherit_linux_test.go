@@ -165,3 +165,82 @@ func TestBindWorkers(t *testing.T) {
 		t.Fatalf("Bound.Close left the socket file: %v", err)
 	}
 }
+
+// sockIno is the inode of a socket descriptor: two descriptors of one
+// socket share it.
+func sockIno(t *testing.T, fd int) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
+// A supervisor's sockets handed over (Handoff, duplicated as SCM_RIGHTS
+// would) and rebuilt (BoundFrom): each worker gets the very sockets it
+// had, in order; the old Bound, disowned, leaves the unix socket file and
+// its lock to the new one, which still keeps a third server off the path
+// and removes the file when it closes.
+func TestBoundHandoff(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub.sock")
+	old, err := poller.Bind(poller.Config{Listen: []string{"127.0.0.1:0", "unix:" + path}, ProxyListen: []string{"127.0.0.1:0"}, Loops: 2}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	lns, done, err := old.Handoff()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range lns { // what the receiver gets: its own descriptors
+		for k, fd := range lns[i].FDs {
+			d, err := unix.Dup(fd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lns[i].FDs[k] = d
+		}
+		if lns[i].HasLock {
+			if lns[i].Lock, err = unix.Dup(lns[i].Lock); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	done()
+	if lns[0].N != 6 || lns[1].N != 1 || !lns[1].HasLock || !lns[2].Proxy {
+		t.Fatalf("handed listeners %+v: want 6 TCP sockets, a unix socket with its lock, a proxy listener", lns)
+	}
+	nb, err := poller.BoundFrom(lns, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for w := range old.Sets {
+		for k := range old.Sets[w] {
+			o, n := old.Sets[w][k], nb.Sets[w][k]
+			if o.Addr.String() != n.Addr.String() || o.Proxy != n.Proxy || len(o.FDs) != len(n.FDs) {
+				t.Fatalf("worker %d listener %d: %v %v, want %v %v", w, k, n.Addr, n.Proxy, o.Addr, o.Proxy)
+			}
+			for i := range o.FDs {
+				if sockIno(t, o.FDs[i]) != sockIno(t, n.FDs[i]) {
+					t.Fatalf("worker %d listener %d socket %d is another socket", w, k, i)
+				}
+			}
+		}
+	}
+	old.Disown()
+	old.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the disowned Bound removed the socket file: %v", err)
+	}
+	if _, err := poller.Bind(poller.Config{Listen: []string{"unix:" + path}}, 1); err == nil {
+		t.Fatal("a third server took the unix socket the new Bound holds")
+	}
+	nb.Close()
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("the new Bound left the socket file: %v", err)
+	}
+	if _, err := poller.BoundFrom([]poller.HandoffListener{{Network: "tcp", Addr: "127.0.0.1:1", FDs: []int{-1, -1}, N: 2, Lock: -1}}, 3); err == nil {
+		t.Fatal("BoundFrom split 2 sockets over 3 workers")
+	}
+}

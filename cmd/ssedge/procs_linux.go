@@ -20,6 +20,12 @@ package main
 // Reload: SIGHUP to the supervisor is checked there and passed on to each
 // ready worker (reload.go).
 //
+// Upgrade: SIGUSR2 to the supervisor starts a new supervisor from the
+// binary on disk, which takes the listening sockets, publish socket,
+// admin endpoint and history; each old worker then hands its connections
+// to its successor, all or nothing (upgrade_procs_linux.go). A worker
+// that exits once the old supervisor has committed is not restarted.
+//
 // Lifecycle: workers ignore SIGINT and SIGTERM and drain when the relay
 // stream ends (drain_linux.go): the supervisor, on SIGINT or SIGTERM,
 // closes the publish socket, relays what was published, closes the
@@ -46,6 +52,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -94,14 +101,19 @@ type supervisor struct {
 	keys    *workerKeys      // the key files in force, for the workers (workerkeys_linux.go)
 	quit    chan struct{}    // closed when stopping
 
-	mu       sync.Mutex // guards stopping, procs and reloads
+	mu       sync.Mutex // guards stopping, procs, reloads, commit and wasReady
 	stopping bool
 	procs    map[int]*os.Process
+	commit   chan struct{} // restarts held during an upgrade (holdRestarts): closed with the outcome
+	wasReady []bool        // each worker has been ready once (s.ready told)
+	takeover *takeover     // set in a new supervisor until its workers have taken over (upgrade_procs_linux.go)
 	reloads  workerReloads // reload_linux.go
 	wg       sync.WaitGroup
 }
 
-func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
+// supervise runs the supervisor: from scratch, or (up set) from what an
+// old supervisor handed over on a binary upgrade (upgrade_procs_linux.go).
+func supervise(ctx context.Context, o *serveOptions, log *zap.Logger, up *upgradeChild, usr2 <-chan os.Signal) error {
 	hup := notifyHUP()
 	raiseFileLimit(log, 0)
 	side, err := o.subscriberSide()
@@ -111,16 +123,36 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 	// The supervisor numbers events and relays them, and serves no
 	// subscriber; it keeps a history too, the one each worker starts with
 	// (the relay's hello carries it), so a restarted worker starts warm.
-	hub, stopHub, err := o.supervisorHub(ctx, log) // cluster.go
+	hub, stopHub, err := up.supervisorHub(ctx, o, log) // cluster.go, or the handed-over history
 	if err != nil {
 		return err
 	}
 	defer stopHub()
-	bound, err := poller.Bind(o.pollerConfig(side, hub, log), o.procs)
+	// The gate lets an upgrade stop publishing at one id (upgrade.go); in
+	// cluster mode the stream numbers events and there is no upgrade.
+	var gate *publishGate
+	if o.cluster.publisher == nil {
+		gate = newPublishGate(hub)
+		o.cluster.publisher = gate
+	}
+	var bound *poller.Bound
+	if up != nil {
+		bound, err = up.bound(o)
+	} else {
+		bound, err = poller.Bind(o.pollerConfig(side, hub, log), o.procs)
+	}
 	if err != nil {
 		return err
 	}
 	defer bound.Close()
+	if up != nil {
+		// Until the old supervisor has let go, the socket files are its.
+		defer func() {
+			if !up.done {
+				bound.Disown()
+			}
+		}()
+	}
 	devNull, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return os.NewSyscallError("open /dev/null", err)
@@ -131,29 +163,42 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 		return err
 	}
 	defer ids.close()
-	// The publish socket last: once it exists, publishers may connect.
-	in, err := o.ingest(hub, log)
+	// The publish socket last: once it exists, publishers may connect
+	// (a handed-over one serves from in.Serve, after the take-over).
+	in, err := up.ingestServer(o, hub, log)
 	if err != nil {
 		return err
 	}
+	o.adminHandoff = up.adminHandoff()
+	// fail gives up before serving: what was handed over stays the old
+	// supervisor's (no socket file removed).
+	fail := func(err error) error {
+		if up != nil {
+			in.Disown()
+			bound.Disown()
+			if a := o.adminHandoff; a.srv != nil {
+				a.srv.Disown()
+			}
+		}
+		in.Close(context.Background())
+		return err
+	}
 	s := &supervisor{o: o, log: log, bound: bound, devNull: devNull, ids: ids, quit: make(chan struct{}),
-		ready: make(chan int, o.procs), fail: make(chan error, o.procs), procs: make(map[int]*os.Process)}
+		ready: make(chan int, o.procs), fail: make(chan error, o.procs), procs: make(map[int]*os.Process),
+		wasReady: make([]bool, o.procs)}
 	if o.file != nil {
 		if s.config, err = newConfigSnapshot(o.file.src); err != nil {
-			in.Close(context.Background())
-			return err
+			return fail(err)
 		}
 		defer s.config.remove()
 	}
 	if s.keys, err = newWorkerKeys(o); err != nil {
-		in.Close(context.Background())
-		return err
+		return fail(err)
 	}
 	defer s.keys.remove()
 	r, err := newReloader(o, nil, log, hub, nil, in)
 	if err != nil {
-		in.Close(context.Background())
-		return err
+		return fail(err)
 	}
 	// The supervisor's history is what a restarted worker starts with: it
 	// keeps the workers' bounds, rules included, and takes a reload's as
@@ -182,16 +227,45 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 	s.relay = pubsub.NewRelay(hub, relayStall, ids.word().Store)
 	var stopAdmin func()
 	if s.admin, stopAdmin, err = startSupervisorAdmin(ctx, o, log, hub, in, s.relay); err != nil {
-		in.Close(context.Background())
-		return err
+		return fail(err)
 	}
 	defer stopAdmin()
+	if up != nil {
+		if s.takeover, err = newTakeover(up, o.procs); err != nil {
+			return fail(err)
+		}
+		s.takeover.pids = func() string {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			var b []byte
+			for _, p := range s.procs {
+				b = append(strconv.AppendInt(b, int64(p.Pid), 10), ' ')
+			}
+			return string(b)
+		}
+	}
 	rctx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
 	go func() { s.relay.Run(rctx); close(relayDone) }()
 	for i := range o.procs {
 		s.wg.Add(1)
 		go s.keep(i)
+	}
+	if up != nil {
+		err := s.takeover.run(ctx, log)
+		close(s.takeover.verdict)
+		if err != nil {
+			// Not one new worker has served: they go, and the old
+			// supervisor serves on (up.failed, in serve, tells it).
+			s.abandon(stopRelay, relayDone)
+			s.takeover.close()
+			return fail(err)
+		}
+		in.Serve()
+		if err := o.writePidFile(); err != nil {
+			log.Error("cannot write the pid file", zap.Error(err))
+		}
+		log.Info("upgrade: took over from the old supervisor", zap.Int("old_pid", up.state.PID), zap.Uint64("last_id", up.state.LastID))
 	}
 
 	var startErr error
@@ -208,16 +282,35 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 			startErr = ctx.Err()
 		}
 	}
+	upgraded := make(chan struct{})
+	var u *procsUpgrader
 	if startErr == nil {
 		logServing(log, bound.Addrs, in.Path(), zap.Int("procs", o.procs), zap.Int("loops_per_proc", o.loops))
 		// Every worker serves: a Type=notify unit is started. (The
-		// workers send nothing: the supervisor is the main process.)
-		if err := sdNotify("READY=1"); err != nil {
-			log.Warn("cannot tell systemd the server is ready (NOTIFY_SOCKET)", zap.Error(err))
+		// workers send nothing: the supervisor is the main process; after
+		// an upgrade the old one named this one MAINPID.)
+		if up == nil {
+			if err := sdNotify("READY=1"); err != nil {
+				log.Warn("cannot tell systemd the server is ready (NOTIFY_SOCKET)", zap.Error(err))
+			}
+		}
+		if gate != nil {
+			u = &procsUpgrader{s: s, o: o, log: log, hub: hub, in: in, gate: gate}
+			go u.run(ctx, usr2, upgraded)
+		} else {
+			refuseUpgradesOn(ctx, log, usr2, "cluster mode: a new node restores from the stream; restart instead")
 		}
 		select {
 		case <-ctx.Done():
+			if u != nil && u.stopping() {
+				s.handedOverExit(stopRelay, relayDone)
+				return nil
+			}
 			log.Info("stopping")
+		case <-upgraded:
+			s.handedOverExit(stopRelay, relayDone)
+			log.Info("stopped: handed over", zap.Uint64("published", in.Published()))
+			return nil
 		case startErr = <-s.fail:
 			log.Error("stopping: a worker cannot be restarted", zap.Error(startErr))
 		}
@@ -236,12 +329,31 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
 	return nil
 }
 
+// abandon kills every worker at once (a new supervisor's take-over
+// failed: none has served) and waits for them.
+func (s *supervisor) abandon(stopRelay context.CancelFunc, relayDone <-chan struct{}) {
+	s.mu.Lock()
+	if !s.stopping {
+		s.stopping = true
+		close(s.quit)
+	}
+	for _, p := range s.procs {
+		p.Kill()
+	}
+	s.mu.Unlock()
+	stopRelay()
+	<-relayDone
+	s.wg.Wait()
+}
+
 // stop ends the relay streams (the workers then stop by themselves) and
 // waits for the workers, killing those that take too long.
 func (s *supervisor) stop(stopRelay context.CancelFunc, relayDone <-chan struct{}) {
 	s.mu.Lock()
-	s.stopping = true
-	close(s.quit)
+	if !s.stopping {
+		s.stopping = true
+		close(s.quit)
+	}
 	s.mu.Unlock()
 	stopRelay()
 	// One deadline for both: a stuck worker holds the relay's last
@@ -271,7 +383,9 @@ func (s *supervisor) keep(i int) {
 		if errors.Is(err, errStopping) || s.isStopping() {
 			return
 		}
-		if first && !ready {
+		// A new supervisor's worker that dies before it serves: fatal
+		// unless the take-over commits (then it is restarted, warm).
+		if first && !ready && !s.takeover.waitCommitted() {
 			s.fail <- fmt.Errorf("worker %d failed to start: %w (its log is above)", i, err)
 			return
 		}
@@ -299,7 +413,16 @@ func (s *supervisor) keep(i int) {
 	}
 }
 
+// isStopping reports whether no worker is to be restarted; during an
+// upgrade's commit it waits for the commit's outcome (a worker that exits
+// then may have handed over).
 func (s *supervisor) isStopping() bool {
+	s.mu.Lock()
+	c := s.commit
+	s.mu.Unlock()
+	if c != nil {
+		<-c
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stopping
@@ -341,6 +464,10 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 		return false, err
 	}
 	env := append(os.Environ(), fmt.Sprintf("%s=%d", workerEnv, i), workerListenersEnv+"="+string(layout))
+	if f, v := s.takeover.workerFile(i, len(files)); f != nil && first {
+		files = append(files, f.Fd()) // a control socket: blocking mode is what it wants
+		env = append(env, v)
+	}
 	env = append(env, s.admin.workerEnv(i)...)
 	env = append(env, s.config.env()...)
 	env = append(env, s.keys.env()...)
@@ -358,6 +485,9 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 	}
 	pid, err := syscall.ForkExec("/proc/self/exe", argv, &syscall.ProcAttr{Env: env, Files: files})
 	unix.Close(pair[1])
+	if first {
+		s.takeover.started(i)
+	}
 	var p *os.Process
 	if err == nil {
 		p, err = os.FindProcess(pid)
@@ -386,8 +516,14 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 		if ok {
 			s.workerReady(i, p, gen)
 		}
-		if ok && first {
-			s.ready <- i
+		s.mu.Lock()
+		once := ok && !s.wasReady[i]
+		if once {
+			s.wasReady[i] = true
+		}
+		s.mu.Unlock()
+		if once {
+			s.ready <- i // a worker's first start, or a new one's first after dying during a take-over
 		}
 		readyc <- ok
 	}()
@@ -412,7 +548,12 @@ func (s *supervisor) runWorker(i int, first bool) (ready bool, err error) {
 // until the relay stream ends.
 func serveWorker(o *serveOptions, index string) error {
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM)
-	hup := notifyHUP() // the supervisor passes reloads on (reload.go)
+	hup := notifyHUP()   // the supervisor passes reloads on (reload.go)
+	usr2 := notifyUSR2() // an upgrade: hand the connections to the successor (upgrade_procs_linux.go)
+	tk, err := workerTakeoverFromEnv()
+	if err != nil {
+		return err
+	}
 	log, err := newLogger(o.logFormat, o.logLevel)
 	if err != nil {
 		return err
@@ -451,6 +592,11 @@ func serveWorker(o *serveOptions, index string) error {
 	snap, err := pubsub.ReadRelayHello(conn, o.hubConfig(0).History.SnapshotLimit())
 	if err != nil {
 		return err
+	}
+	if tk != nil && snap.LastID() != tk.last {
+		// The new supervisor published before its workers took over: the
+		// connections, paused at the old id, would miss events.
+		return tk.fail(fmt.Errorf("upgrade: the relay starts after id %d, the old workers pause at %d", snap.LastID(), tk.last))
 	}
 	hub, stopHub, relay, err := o.workerHub(snap.LastID(), ids.word().Load, conn, log) // cluster.go
 	if err != nil {
@@ -491,8 +637,31 @@ func serveWorker(o *serveOptions, index string) error {
 	if err != nil {
 		return err
 	}
+	if tk != nil {
+		if err := tk.run(srv, index, log); err != nil {
+			return err // srv.Close closes the imported copies without a write: the old worker serves them
+		}
+	}
 	go r.run(context.Background(), hup)
 	srv.Start()
+	// SIGUSR2 from the supervisor: an upgrade. handing is held while a
+	// hand-off is under way, so that a drain waits for its outcome.
+	var handing sync.Mutex
+	handed := make(chan struct{})
+	go func() {
+		for range usr2 {
+			handing.Lock()
+			ok, err := handToSuccessor(srv, index, log)
+			if ok {
+				close(handed)
+				conn.Close() // ends Follow
+				handing.Unlock()
+				return
+			}
+			handing.Unlock()
+			log.Warn("SIGUSR2: connections not handed over; serving on", zap.Error(err))
+		}
+	}()
 	stopAdmin, err := startWorkerAdmin(log, srv, hub)
 	if err != nil {
 		return err
@@ -502,6 +671,14 @@ func serveWorker(o *serveOptions, index string) error {
 		return fmt.Errorf("worker: telling the supervisor: %w", err)
 	}
 	err = hub.Follow(relay)
+	handing.Lock()
+	select {
+	case <-handed:
+		hub.Close()
+		log.Info("worker stopped: handed over to the new worker")
+		return nil
+	default:
+	}
 	drainWorker(drainCtx, o, hub, srv, err) // drain_linux.go
 	st := srv.Stats()
 	log.Info("worker stopped", zap.Uint64("accepted", st.Accepted), zap.Uint64("slow_consumers", st.SlowConsumers()))

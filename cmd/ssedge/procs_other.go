@@ -5,13 +5,14 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
 
 	"go.uber.org/zap"
 )
 
 var errProcsNeedsLinux = errors.New("serve --procs needs Linux")
 
-func supervise(ctx context.Context, o *serveOptions, log *zap.Logger) error {
+func supervise(ctx context.Context, o *serveOptions, log *zap.Logger, up *upgradeChild, usr2 <-chan os.Signal) error {
 	return errProcsNeedsLinux
 }
 

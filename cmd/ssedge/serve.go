@@ -287,19 +287,30 @@ func serve(args []string) error {
 	if o.upgrade.exe, err = resolveExe(os.Args[0]); err != nil {
 		log.Warn("cannot find this binary on disk: SIGUSR2 upgrades will fail", zap.String("arg0", os.Args[0]), zap.Error(err))
 	}
+	version := handoffVersion
 	if o.procs > 1 {
-		refuseUpgrades(ctx, log, "--procs: a supervisor and its workers do not hand over yet; restart instead")
-		if err := o.writePidFile(); err != nil {
-			return err
-		}
-		defer o.removePidFile()
-		return supervise(ctx, o, log)
+		version = handoffProcsVersion
 	}
-	up, err := acceptUpgrade(log) // upgrade_linux.go: nil unless an upgrade started this process
+	up, err := acceptUpgrade(log, version) // upgrade_child.go: nil unless an upgrade started this process
 	if err != nil {
 		return err
 	}
 	usr2 := notifyUSR2()
+	if o.procs > 1 {
+		// After an upgrade the pid file is written once the old supervisor
+		// has let go (supervise).
+		if up == nil {
+			if err := o.writePidFile(); err != nil {
+				return err
+			}
+		}
+		defer o.removePidFile()
+		err := supervise(ctx, o, log, up, usr2) // procs_linux.go, upgrade_procs_linux.go
+		if err != nil {
+			up.failed(err)
+		}
+		return err
+	}
 	err = serveSingle(ctx, o, log, up, usr2)
 	if err != nil {
 		up.failed(err)

@@ -11,7 +11,9 @@ package main
 // until msgCommit; the old process can take everything back (Abort) until
 // it sends msgCommit, and does so on any failure, a send past its
 // deadline, or a stop (SIGTERM). upgrade_linux.go holds the old side,
-// upgrade_child.go the new; this file what they share.
+// upgrade_child.go the new; this file what they share. Under --procs the
+// supervisors run the same exchange without connections, and the workers
+// hand those over pairwise (upgrade_procs_linux.go).
 
 import (
 	"errors"
@@ -107,12 +109,23 @@ type handoffState struct {
 	Admin     *handedSocket            `json:"admin,omitempty"`
 	Conns     []poller.HandoffConn     `json:"conns"`
 	Upgrades  [2]uint64                `json:"upgrades"` // ok, failed so far
+	// Under --procs (handoffProcsVersion): the old supervisor's workers and
+	// loops per worker, which the new one must have (each TCP listener's
+	// sockets are Procs×Loops, worker by worker). Conns is empty then: each
+	// worker hands its own to its successor (upgrade_procs_linux.go).
+	Procs int `json:"procs,omitempty"`
+	Loops int `json:"loops,omitempty"`
 }
 
 // handoffVersion is the state document's version: a new process refuses
 // any other (the old one then serves on). 2: the history travels
 // (msgHistory) and a unix listener's lock with its socket.
 const handoffVersion = 2
+
+// handoffProcsVersion is the state document of a --procs supervisor
+// (Procs and Loops set, no connections): a single process refuses it,
+// and a supervisor refuses a single process's.
+const handoffProcsVersion = 3
 
 // errUpgraded answers a publish that waited while the process handed
 // over: it reached no hub; the publisher publishes again on a new
@@ -312,16 +325,24 @@ func (st *handoffState) check(nfds int) error {
 			want++
 		}
 	}
-	for i, c := range st.Conns {
+	if err := checkConns(st.Conns); err != nil {
+		return err
+	}
+	if want += len(st.Conns); want != nfds {
+		return fmt.Errorf("%d descriptors received, the state names %d", nfds, want)
+	}
+	return nil
+}
+
+// checkConns checks the handed connections' kinds and loops.
+func checkConns(conns []poller.HandoffConn) error {
+	for i, c := range conns {
 		if c.Kind < poller.HandoffStream || c.Kind > poller.HandoffResponding {
 			return fmt.Errorf("connection %d: kind %d, expected %d to %d", i, c.Kind, poller.HandoffStream, poller.HandoffResponding)
 		}
 		if c.Loop < 0 {
 			return fmt.Errorf("connection %d: loop %d", i, c.Loop)
 		}
-	}
-	if want += len(st.Conns); want != nfds {
-		return fmt.Errorf("%d descriptors received, the state names %d", nfds, want)
 	}
 	return nil
 }

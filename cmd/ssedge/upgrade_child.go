@@ -31,7 +31,9 @@ type upgradeChild struct {
 
 // acceptUpgrade connects to the old process if this process was started
 // by an upgrade, and receives the state; nil, nil otherwise.
-func acceptUpgrade(log *zap.Logger) (*upgradeChild, error) {
+// version is the state document this process reads: handoffVersion for a
+// single process, handoffProcsVersion for a --procs supervisor.
+func acceptUpgrade(log *zap.Logger, version int) (*upgradeChild, error) {
 	v, ok := os.LookupEnv(upgradeEnv)
 	if !ok {
 		return nil, nil
@@ -47,6 +49,14 @@ func acceptUpgrade(log *zap.Logger) (*upgradeChild, error) {
 	}
 	c := &upgradeChild{conn: conn, log: log}
 	if err := conn.Send(msgHello, []byte(strconv.Itoa(os.Getpid())), nil); err != nil {
+		return nil, err
+	}
+	// A state this binary cannot take: the old process is told why (its
+	// failure line says it), then this one exits.
+	refuse := func(err error) (*upgradeChild, error) {
+		fdpass.CloseFDs(c.fds)
+		conn.Send(msgFailed, []byte(err.Error()), nil)
+		conn.Close()
 		return nil, err
 	}
 	var doc []byte
@@ -67,16 +77,13 @@ func acceptUpgrade(log *zap.Logger) (*upgradeChild, error) {
 		}
 	}
 	if err := json.Unmarshal(doc, &c.state); err != nil {
-		fdpass.CloseFDs(c.fds)
-		return nil, fmt.Errorf("upgrade: the state: %w", err)
+		return refuse(fmt.Errorf("upgrade: the state: %w", err))
 	}
-	if c.state.Version != handoffVersion {
-		fdpass.CloseFDs(c.fds)
-		return nil, fmt.Errorf("upgrade: state version %d, this binary reads %d", c.state.Version, handoffVersion)
+	if c.state.Version != version {
+		return refuse(fmt.Errorf("upgrade: state version %d, this binary reads %d here (--procs on one side only?)", c.state.Version, version))
 	}
 	if err := c.assign(); err != nil {
-		fdpass.CloseFDs(c.fds)
-		return nil, err
+		return refuse(err)
 	}
 	upgrades.OK.Store(c.state.Upgrades[0] + 1)
 	upgrades.Failed.Store(c.state.Upgrades[1])

@@ -37,7 +37,9 @@ func sendHistory(conn *fdpass.Conn, hub *pubsub.Hub, last uint64) (events int, e
 // historyHub is the new process's hub: seeded at the snapshot's id (ids
 // continue from the next), its history loaded before anything
 // subscribes, so a resume answers as it did in the old process.
-func historyHub(o *serveOptions, raw []byte, last uint64) (*pubsub.Hub, error) {
+// setup runs on the hub before the history loads (a supervisor's rules'
+// history limits, so a channel a rule gives more keeps all of it).
+func historyHub(o *serveOptions, raw []byte, last uint64, setup ...func(*pubsub.Hub)) (*pubsub.Hub, error) {
 	cfg := o.hubConfig(last)
 	snap, err := pubsub.ReadSnapshot(bytes.NewReader(raw), cfg.History.SnapshotLimit())
 	if err != nil {
@@ -47,6 +49,9 @@ func historyHub(o *serveOptions, raw []byte, last uint64) (*pubsub.Hub, error) {
 		return nil, fmt.Errorf("upgrade: history snapshot at id %d, the state says %d", snap.LastID(), last)
 	}
 	hub := pubsub.NewHub(cfg)
+	for _, f := range setup {
+		f(hub)
+	}
 	if err := hub.LoadSnapshot(snap); err != nil {
 		hub.Close()
 		return nil, err

@@ -167,6 +167,18 @@ func (u *upgrader) attempt(ctx context.Context) bool {
 		return u.abort(h, child, "cannot tell the new process to serve", err)
 	}
 	h.Commit()
+	// No publisher may land here any more: the forwarded publishes must
+	// reach the new process, not this one. The admin endpoint closes here
+	// too, before the pid file names the new process: a scrape or probe
+	// from then on is the new process's to answer, not this one's on its
+	// way out.
+	u.in.Disown()
+	u.in.StopAccepting()
+	u.gate.handOff(u.in.Path())
+	if u.admin != nil {
+		u.admin.Disown()
+		u.admin.Close()
+	}
 	// The new process rewrites the pid file too; writing it here first
 	// means it names the new process before this one exits, as a
 	// supervisor following PIDFile= (or MAINPID=) needs.
@@ -182,14 +194,6 @@ func (u *upgrader) attempt(ctx context.Context) bool {
 		// Before this process exits: systemd must have the new main pid
 		// first, or it takes the exit for the service's.
 		u.log.Warn("systemd did not confirm the new main pid (BARRIER=1); exiting anyway", zap.Error(err))
-	}
-	// No publisher may land here any more: the forwarded publishes must
-	// reach the new process, not this one.
-	u.in.Disown()
-	u.in.StopAccepting()
-	u.gate.handOff(u.in.Path())
-	if u.admin != nil {
-		u.admin.Disown()
 	}
 	u.log.Info("upgraded: the new process serves every listener and connection; this one exits",
 		zap.Int("new_pid", newPid), zap.Int("connections", len(h.Conns)), zap.Uint64("last_id", target),
@@ -303,17 +307,29 @@ func rawFD(f *os.File) int {
 type newProcess struct {
 	cmd    *exec.Cmd
 	exited chan error
+
+	mu sync.Mutex
+	// workers are a new --procs supervisor's workers (pidfd-backed), killed
+	// with it: one that has taken connections must not outlive a failed
+	// upgrade, its predecessor waits for its end (upgrade_procs_linux.go).
+	workers []*os.Process
 }
 
 // expect waits for message kind from the new process; its failure
 // message, its exit or a timeout is the error.
 func (p *newProcess) expect(conn *fdpass.Conn, kind byte) error {
+	_, err := p.expectPayload(conn, kind)
+	return err
+}
+
+// expectPayload is expect, with the message's payload.
+func (p *newProcess) expectPayload(conn *fdpass.Conn, kind byte) ([]byte, error) {
 	m, err := conn.Recv(upgradeTimeout)
 	if err == nil {
 		fdpass.CloseFDs(m.FDs) // none is expected
 	}
 	if err == nil && m.Kind == kind {
-		return nil
+		return m.Payload, nil
 	}
 	if err == nil && m.Kind == msgFailed {
 		err = fmt.Errorf("it says: %s", m.Payload)
@@ -329,12 +345,17 @@ func (p *newProcess) expect(conn *fdpass.Conn, kind byte) error {
 		}
 	}
 	p.kill()
-	return err
+	return nil, err
 }
 
 // kill ends the new process if it is still there: after a failed
 // upgrade it must not serve.
 func (p *newProcess) kill() {
+	p.mu.Lock()
+	for _, w := range p.workers {
+		w.Kill()
+	}
+	p.mu.Unlock()
 	select {
 	case werr := <-p.exited:
 		p.exited <- werr

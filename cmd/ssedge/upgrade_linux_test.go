@@ -274,16 +274,6 @@ func TestUpgradeLongPoll(t *testing.T) {
 	}
 }
 
-// Under --procs, SIGUSR2 is refused with a clear line (not yet supported).
-func TestUpgradeRefusedUnderProcs(t *testing.T) {
-	s := startServer(t, "--procs", "2")
-	syscall.Kill(s.cmd.Process.Pid, syscall.SIGUSR2)
-	s.logs.Wait(t, 10*time.Second, 1, `"msg":"SIGUSR2: binary upgrade refused, the server goes on as it is"`, `--procs`)
-	if id := publishID(t, s.socket, "a", "still here"); id == 0 {
-		t.Fatal("no id")
-	}
-}
-
 // readHTTP reads one response with a Content-Length body and returns the body.
 func readHTTP(t *testing.T, br *bufio.Reader) string {
 	t.Helper()
@@ -344,6 +334,9 @@ func metrics(t *testing.T, addr string) string {
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "ssedge_upgrades_total") {
+		t.Logf("GET /metrics: %s, %d bytes without the upgrade counters: %.300q", resp.Status, len(b), b)
 	}
 	return string(b)
 }
@@ -409,8 +402,14 @@ func TestUpgradeAbortAfterPause(t *testing.T) {
 
 // Under a Type=notify unit: READY=1 once serving, and on an upgrade the
 // old process names the new one with MAINPID= before it exits, after the
-// pid file already names it.
+// pid file already names it. Under --procs too: the supervisor is the
+// main process.
 func TestUpgradeSystemdNotify(t *testing.T) {
+	t.Run("single", func(t *testing.T) { testUpgradeSystemdNotify(t) })
+	t.Run("procs", func(t *testing.T) { testUpgradeSystemdNotify(t, "--procs", "2", "--loops", "1") })
+}
+
+func testUpgradeSystemdNotify(t *testing.T, args ...string) {
 	dir := t.TempDir()
 	notify := filepath.Join(dir, "notify.sock")
 	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
@@ -430,7 +429,7 @@ func TestUpgradeSystemdNotify(t *testing.T) {
 		return string(b[:n])
 	}
 	pidFile := filepath.Join(dir, "ssedge.pid")
-	s := startServer(t, "--pid-file", pidFile)
+	s := startServer(t, append([]string{"--pid-file", pidFile}, args...)...)
 	if m := next(); m != "READY=1" {
 		t.Fatalf("first notification %q, want READY=1", m)
 	}
@@ -468,13 +467,21 @@ func TestUpgradeSystemdNotify(t *testing.T) {
 }
 
 // Unix sockets move too: a stream on a unix:PATH listener goes on, and
-// the admin endpoint on a unix socket answers from the new process.
+// the admin endpoint on a unix socket answers from the new process; under
+// --procs too (the workers share the unix listener).
 func TestUpgradeUnixSockets(t *testing.T) {
+	t.Run("single", func(t *testing.T) { testUpgradeUnixSockets(t, `ssedge_upgrades_total{result="ok"} 1`) })
+	t.Run("procs", func(t *testing.T) {
+		testUpgradeUnixSockets(t, `ssedge_upgrades_total{result="ok",worker="supervisor"} 1`, "--procs", "2", "--loops", "1")
+	})
+}
+
+func testUpgradeUnixSockets(t *testing.T, okMetric string, args ...string) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "ssedge.pid")
 	subSock := filepath.Join(dir, "sub.sock")
 	adminSock := filepath.Join(dir, "admin.sock")
-	s := startServer(t, "--pid-file", pidFile, "--listen", "unix:"+subSock, "--admin-listen", "unix:"+adminSock)
+	s := startServer(t, append([]string{"--pid-file", pidFile, "--listen", "unix:" + subSock, "--admin-listen", "unix:" + adminSock}, args...)...)
 	st := &stream{ssetest.MustSubscribe(t, ssetest.Request{Network: "unix", Addr: subSock, Target: "/events?channel=u"})}
 	s.waitSubscribed(t, 1)
 	first := publishID(t, s.socket, "u", "one")
@@ -515,7 +522,7 @@ func TestUpgradeUnixSockets(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if !strings.Contains(string(b), `ssedge_upgrades_total{result="ok"} 1`) {
+	if !strings.Contains(string(b), okMetric) {
 		t.Fatalf("the admin socket's metrics:\n%s", grepLines(string(b), "upgrades"))
 	}
 }

@@ -3,7 +3,10 @@
 // MaxPayload bytes and at most MaxFDs descriptors (SCM_RIGHTS). The
 // socket keeps message boundaries, so a message's descriptors arrive with
 // it and never with the next. It carries ssedge's upgrade hand-off
-// between an old and a new process (cmd/ssedge/upgrade*.go).
+// between an old and a new process (cmd/ssedge/upgrade*.go): over a Pair
+// (the new process inherits one end), and under --procs between an old
+// and a new worker over an abstract socket name (Listen, Dial), where
+// both ends check that the peer runs as the same user (SO_PEERCRED).
 //
 // A Conn is used by one goroutine at a time for sending and one for
 // receiving. A send blocks while the peer's queue is full; a deadline

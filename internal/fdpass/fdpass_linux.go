@@ -109,11 +109,12 @@ func (c *Conn) Send(kind byte, payload []byte, fds []int) error {
 
 // Recv waits up to timeout (0: no limit) for the next message.
 func (c *Conn) Recv(timeout time.Duration) (*Message, error) {
+	var tv unix.Timeval // zero: no limit (also after a call that had one)
 	if timeout > 0 {
-		tv := unix.NsecToTimeval(timeout.Nanoseconds())
-		if err := unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return nil, os.NewSyscallError("setsockopt", err)
-		}
+		tv = unix.NsecToTimeval(timeout.Nanoseconds())
+	}
+	if err := unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return nil, os.NewSyscallError("setsockopt", err)
 	}
 	for {
 		n, oobn, flags, _, err := unix.Recvmsg(c.fd, c.buf, c.oob, unix.MSG_CMSG_CLOEXEC)
@@ -167,4 +168,100 @@ func CloseFDs(fds []int) {
 	for _, fd := range fds {
 		unix.Close(fd)
 	}
+}
+
+// Listener accepts hand-off connections on an abstract unix socket name
+// (no file: it goes away with its last descriptor). Used between two
+// worker processes that have no socket pair in common (ssedge serve
+// --procs upgrades each worker to its successor).
+type Listener struct{ fd int }
+
+// Listen binds the abstract name ("\x00" is prepended).
+func Listen(name string) (*Listener, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: "@" + name}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("fdpass: bind %q: %w", name, err)
+	}
+	if err := unix.Listen(fd, 1); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("listen", err)
+	}
+	return &Listener{fd: fd}, nil
+}
+
+// Accept waits up to timeout in all for a connection whose peer runs as
+// this process's user (SO_PEERCRED); one from another user is refused and
+// the wait goes on.
+func (l *Listener) Accept(timeout time.Duration) (*Conn, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, fmt.Errorf("%w: no connection within %v", ErrTimeout, timeout)
+		}
+		tv := unix.NsecToTimeval(max(left, time.Millisecond).Nanoseconds())
+		if err := unix.SetsockoptTimeval(l.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return nil, os.NewSyscallError("setsockopt", err)
+		}
+		fd, _, err := unix.Accept4(l.fd, unix.SOCK_CLOEXEC)
+		if err == unix.EINTR || err == unix.ECONNABORTED {
+			continue
+		}
+		if err == unix.EAGAIN {
+			return nil, fmt.Errorf("%w: no connection within %v", ErrTimeout, timeout)
+		}
+		if err != nil {
+			return nil, os.NewSyscallError("accept4", err)
+		}
+		if err := sameUser(fd); err != nil {
+			unix.Close(fd)
+			continue
+		}
+		return newConn(fd), nil
+	}
+}
+
+// Close closes the listener (the name goes with it); again, nothing.
+func (l *Listener) Close() error {
+	if l.fd < 0 {
+		return nil
+	}
+	err := unix.Close(l.fd)
+	l.fd = -1
+	return err
+}
+
+// Dial connects to the abstract name and checks that the peer runs as
+// this process's user.
+func Dial(name string) (*Conn, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: "@" + name}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("fdpass: connect %q: %w", name, err)
+	}
+	if err := sameUser(fd); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return newConn(fd), nil
+}
+
+// sameUser checks the peer's uid (SO_PEERCRED): descriptors go only to,
+// and come only from, a process of the same user.
+func sameUser(fd int) error {
+	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+	if err != nil {
+		return os.NewSyscallError("getsockopt SO_PEERCRED", err)
+	}
+	if int(cred.Uid) != os.Getuid() {
+		return fmt.Errorf("fdpass: peer pid %d runs as uid %d, not %d", cred.Pid, cred.Uid, os.Getuid())
+	}
+	return nil
 }

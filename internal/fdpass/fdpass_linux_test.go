@@ -17,7 +17,7 @@ func TestSendRecvBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := FromFD(int(bf.Fd()))
+	b, err := fromFile(bf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestLimitsAndEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := FromFD(int(bf.Fd()))
+	b, err := fromFile(bf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,4 +153,90 @@ func TestRightsMalformed(t *testing.T) {
 	if _, err := unix.ParseSocketControlMessage(append(oob, bad...)); err == nil {
 		t.Fatal("the malformed buffer parses: the test proves nothing")
 	}
+}
+
+// An abstract name: Dial reaches Listen's Accept (the same user on both
+// sides), a descriptor goes through, Close frees the name (a second Close
+// does nothing: it must not close a descriptor that took its number), and
+// a Dial with nobody listening fails at once.
+func TestListenDial(t *testing.T) {
+	name := "ssedge-fdpass-test/" + t.Name() + "/" + time.Now().Format("150405.000000000")
+	ln, err := Listen(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Listen(name); err == nil {
+		t.Fatal("a second Listen on the name")
+	}
+	accepted := make(chan *Conn, 1)
+	go func() {
+		c, err := ln.Accept(5 * time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		accepted <- c
+	}()
+	c, err := Dial(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s := <-accepted
+	if s == nil {
+		t.FailNow()
+	}
+	defer s.Close()
+	f, err := os.CreateTemp(t.TempDir(), "fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := c.Send('x', []byte("hi"), []int{int(f.Fd())}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Recv(5 * time.Second)
+	if err != nil || m.Kind != 'x' || string(m.Payload) != "hi" || len(m.FDs) != 1 {
+		t.Fatalf("got %+v, %v", m, err)
+	}
+	CloseFDs(m.FDs)
+	ln.Close()
+	other, err := os.Open(os.DevNull) // may take the listener's old number
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	ln.Close()
+	if _, err := other.Stat(); err != nil {
+		t.Fatalf("a second Close closed another descriptor: %v", err)
+	}
+	if _, err := Dial(name); err == nil {
+		t.Fatal("Dial reached a closed listener")
+	}
+	if _, err := s.Recv(50 * time.Millisecond); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Recv with nothing sent: %v, want a timeout", err)
+	}
+	// Recv(0) waits without a limit, even after a Recv that had one.
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		time.Sleep(300 * time.Millisecond) // longer than the earlier limit, not synchronisation
+		c.Send('y', nil, nil)
+	}()
+	m, err = s.Recv(0)
+	<-sent
+	if err != nil || m.Kind != 'y' {
+		t.Fatalf("Recv(0): %+v, %v", m, err)
+	}
+}
+
+// fromFile is FromFD on the child's end of a Pair, taken out of its
+// os.File: the File's finalizer would otherwise close the descriptor
+// under the Conn when the File is collected.
+func fromFile(f *os.File) (*Conn, error) {
+	fd, err := unix.Dup(int(f.Fd()))
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	return FromFD(fd)
 }
