@@ -161,6 +161,16 @@ func newRestartRig(t *testing.T, clients int, data string, args ...string) *rest
 	rig.s.waitSubscribed(t, clients)
 	pub := ssetest.NewPublisher(rig.s.socket)
 	t.Cleanup(pub.Close)
+	// A test that fails before finish stops the publisher before the
+	// server goes, so no goroutine reports after the test has ended.
+	t.Cleanup(func() {
+		select {
+		case <-rig.stop:
+		default:
+			close(rig.stop)
+		}
+		<-rig.done
+	})
 	go func() {
 		defer close(rig.done)
 		tick := time.NewTicker(5 * time.Millisecond) // about 200 events a second
