@@ -331,18 +331,28 @@ func (l *loop) writev(fd int32, iov []unix.Iovec) (int, unix.Errno) {
 // if the connection was closed.
 func (l *loop) send(slot int32, b []byte) bool {
 	c := l.conns.at(slot)
-	n := 0
-	if c.out.len() == 0 {
-		var errno unix.Errno
-		n, errno = l.write(c.fd, b)
-		l.stats.writes.Add(1)
-		l.stats.bytes.Add(uint64(n)) // n is 0 on error
-		if errno != 0 && errno != unix.EAGAIN {
-			l.close(slot, ClosePeerReset)
-			return false
-		}
-		c.wroteAt = uint32(l.now)
+	if c.out.len() > 0 {
+		l.pushOut(c, append([]byte(nil), b...)) // behind the backlog
+		return true
 	}
+	n, errno := l.write(c.fd, b)
+	return l.sent(slot, b, n, errno)
+}
+
+// sent handles the result of one write of b to a connection with no
+// backlog (a send(2), or an io_uring send of a heartbeat step): it counts
+// the write and its bytes, closes the connection on an error other than
+// EAGAIN (reporting false), and otherwise stamps the write and keeps what
+// the kernel did not take as a private copy in the backlog.
+func (l *loop) sent(slot int32, b []byte, n int, errno unix.Errno) bool {
+	c := l.conns.at(slot)
+	l.stats.writes.Add(1)
+	l.stats.bytes.Add(uint64(n)) // n is 0 on error
+	if errno != 0 && errno != unix.EAGAIN {
+		l.close(slot, ClosePeerReset)
+		return false
+	}
+	c.wroteAt = uint32(l.now)
 	if n < len(b) {
 		l.pushOut(c, append([]byte(nil), b[n:]...))
 	}

@@ -204,6 +204,8 @@
 // the wheel. So each connection is visited about once per interval, no
 // step scans the table, and a stream is silent for at most 1.0625x the
 // interval (one step, rounded up to a millisecond, plus the turn's delay).
+// Where the loop has an io_uring, a step's heartbeats go to the kernel as
+// one batch of sends (uring_linux.go), their results handled as send's.
 // The backlog gauges (Stats.Backlogged, BacklogBytes) are kept as the
 // backlogs change (pushOut, consumeOut, releaseOut) and stored once per
 // turn.

@@ -84,3 +84,24 @@ var ConnLimit = connLimit
 // SetUpstreamGiveUp changes how long the loops wait for a read from the
 // cluster's log before they give up on it (upstreamGiveUpMs by default).
 func (s *Server) SetUpstreamGiveUp(d time.Duration) { s.upstreamGiveUpMs.Store(d.Milliseconds()) }
+
+// SetHeartbeatFrame makes the wheel send f instead of sse.Heartbeat: a
+// frame larger than a small socket buffer makes heartbeats short writes.
+func (d *Driver) SetHeartbeatFrame(f []byte) { d.l.hbFrame = f }
+
+// Backlog is the unsent bytes of the connection the n-th Subscribe adopted.
+func (d *Driver) Backlog(n int) int { return d.l.conns.at(int32(n)).out.bytes }
+
+// Open reports whether the connection the n-th Subscribe adopted is open.
+func (d *Driver) Open(n int) bool { return d.l.conns.at(int32(n)).state != stateFree }
+
+// FlushBacklogs writes every open connection's backlog once, as an
+// EPOLLOUT edge on each would.
+func (d *Driver) FlushBacklogs() {
+	l := d.l
+	for s := range l.conns.len() {
+		if c := l.conns.at(s); c.state != stateFree && c.out.len() > 0 {
+			l.flush(s)
+		}
+	}
+}

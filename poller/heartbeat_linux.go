@@ -1,6 +1,6 @@
 package poller
 
-import "github.com/ssedge/ssedge/sse"
+import "golang.org/x/sys/unix"
 
 // The heartbeat wheel. Every open connection of a loop is on one of
 // wheelSize lists (buckets), linked through the connection table itself
@@ -153,14 +153,55 @@ func (l *loop) wheelStep(k int64) uint64 {
 			// Not silent: waiting for the client to read. Look again at the
 			// next step, so it is not left silent long once it drains.
 			l.link(slot, k+1)
+		case l.ring != nil:
+			// Queued on the ring, off the wheel until its result is
+			// handled (finishHeartbeats links it back).
+			if !l.ring.room(1) {
+				sent += l.finishHeartbeats()
+			}
+			f := l.hbFrame
+			iov := [1]unix.Iovec{{Base: &f[0], Len: uint64(len(f))}}
+			l.ring.queueSend(c.fd, iov[:], uringSend{slot: slot, head: -1, total: len(f)})
 		default:
-			if !l.send(slot, sse.Heartbeat) {
+			if !l.send(slot, l.hbFrame) {
 				continue // closed; close found it off the wheel
 			}
 			sent++
 			l.link(slot, l.dueStep(c))
 		}
 	}
+	if l.ring != nil {
+		sent += l.finishHeartbeats()
+	}
+	return sent
+}
+
+// finishHeartbeats submits the heartbeats a step queued on the ring,
+// waits for all of them, then handles each result as send handles a
+// send(2)'s (sent), in the order queued, and puts each stream still open
+// back on the wheel an interval ahead. It returns the heartbeats sent.
+func (l *loop) finishHeartbeats() uint64 {
+	u := l.ring
+	if len(u.sends) == 0 {
+		return 0
+	}
+	u.submit()
+	var sent uint64
+	for i := range u.sends {
+		s := &u.sends[i]
+		c := l.conns.at(s.slot)
+		if !s.done {
+			s.n, s.errno = l.write(c.fd, l.hbFrame)
+		} else if s.n < s.total && (s.errno == 0 || s.errno == unix.EAGAIN) {
+			uringShort.Add(1)
+		}
+		if !l.sent(s.slot, l.hbFrame, s.n, s.errno) {
+			continue // closed; close found it off the wheel
+		}
+		sent++
+		l.link(s.slot, l.dueStep(c))
+	}
+	u.reset()
 	return sent
 }
 

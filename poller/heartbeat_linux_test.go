@@ -3,6 +3,7 @@ package poller_test
 import (
 	"bytes"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -61,10 +62,65 @@ func heartbeatsIn(t *testing.T, fd int) int {
 // been silent for the interval, never before and at most one step of the
 // wheel (Heartbeat/WheelSteps) later; a stream that events keep writing
 // gets none until the interval has passed since its last event.
-func TestHeartbeatWheelTiming(t *testing.T) {
+func TestHeartbeatWheelTiming(t *testing.T) { heartbeatWheelTiming(t, viaSend) }
+
+// The same through the ring, and through a ring whose every submission
+// is refused (each heartbeat withdrawn and written with send(2)).
+func TestURingHeartbeatWheelTiming(t *testing.T)    { heartbeatWheelTiming(t, viaRing) }
+func TestURingHeartbeatWheelWithdrawn(t *testing.T) { heartbeatWheelTiming(t, viaRingElsewhere) }
+
+// How a hand-driven loop's wheel sends: send(2), the ring, or a ring the
+// kernel refuses every submission from (SINGLE_ISSUER, another thread).
+type ringMode int
+
+const (
+	viaSend ringMode = iota
+	viaRing
+	viaRingElsewhere
+)
+
+// useRing gives d's loop a ring as mode says, or skips the test where the
+// kernel does not allow it; for viaRing it locks the calling goroutine to
+// its thread, the ring's only submitter, for the rest of the test.
+func useRing(t *testing.T, d *poller.Driver, mode ringMode) {
+	t.Helper()
+	switch mode {
+	case viaRing:
+		withURing(t)
+		runtime.LockOSThread()
+		t.Cleanup(runtime.UnlockOSThread)
+		if !d.OpenRing() {
+			t.Fatal("io_uring refused")
+		}
+	case viaRingElsewhere:
+		withURing(t)
+		if !d.OpenRingElsewhere() {
+			t.Skip("the kernel did not take IORING_SETUP_SINGLE_ISSUER: no way to make it refuse a submission")
+		}
+	default:
+		return
+	}
+	t.Cleanup(d.CloseRing) // before the socket pairs close (cleanups run last first)
+}
+
+// withdrawnSince checks, for a ring that refuses every submission, that
+// each of the heartbeats was withdrawn from it (so all went through it).
+func withdrawnSince(t *testing.T, mode ringMode, before int64, heartbeats uint64) {
+	t.Helper()
+	if mode != viaRingElsewhere {
+		return
+	}
+	if _, _, w, _ := poller.URingCounts(); w-before < int64(heartbeats) {
+		t.Errorf("%d sends withdrawn from the ring, want at least the %d heartbeats", w-before, heartbeats)
+	}
+}
+
+func heartbeatWheelTiming(t *testing.T, mode ringMode) {
 	const hb = 1600 // ms: a whole number of steps for 4, 8 or 16 steps
 	const late = hb / poller.WheelSteps
 	hub, srv, d, peers := wheelLoop(t, hb*time.Millisecond, "channel=quiet", "channel=busy")
+	useRing(t, d, mode)
+	_, _, withdrawn, _ := poller.URingCounts()
 	quiet, busy := peers[0], peers[1]
 	events := map[int64]bool{1000: true, 2500: true} // when "busy" gets one; the heads went out at 0
 	var quietAt, busyAt []int64
@@ -104,6 +160,7 @@ func TestHeartbeatWheelTiming(t *testing.T) {
 	if got, want := srv.Stats().Heartbeats, uint64(len(quietAt)+len(busyAt)); got != want {
 		t.Errorf("Stats.Heartbeats = %d, want %d (what the clients read)", got, want)
 	}
+	withdrawnSince(t, mode, withdrawn, srv.Stats().Heartbeats)
 	if err := d.CheckWheel(); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +169,10 @@ func TestHeartbeatWheelTiming(t *testing.T) {
 // Connections closing between and during steps, busy and silent ones
 // mixed, leave the wheel's lists whole: every open connection on it
 // once, no closed one.
-func TestHeartbeatWheelCloses(t *testing.T) {
+func TestHeartbeatWheelCloses(t *testing.T)      { heartbeatWheelCloses(t, viaSend) }
+func TestURingHeartbeatWheelCloses(t *testing.T) { heartbeatWheelCloses(t, viaRing) }
+
+func heartbeatWheelCloses(t *testing.T, mode ringMode) {
 	const n = 300
 	queries := make([]string, n)
 	for i := range queries {
@@ -122,6 +182,7 @@ func TestHeartbeatWheelCloses(t *testing.T) {
 		}
 	}
 	hub, _, d, peers := wheelLoop(t, 160*time.Millisecond, queries...)
+	useRing(t, d, mode)
 	closed := make([]bool, n)
 	got := make([]int, n) // heartbeats each client read
 	for ms := int64(0); ms <= 2000; ms++ {
@@ -236,4 +297,176 @@ func TestHeartbeatReload(t *testing.T) {
 			return
 		}
 	}
+}
+
+// Each heartbeat's result is handled as a send(2)'s: the bytes counted
+// once, a short write's rest and an EAGAIN's whole frame kept in the
+// backlog (and no heartbeat sent ahead of a backlog), an error closing
+// the stream. A heartbeat frame larger than the small send buffers makes
+// the writes short; 300 more streams make one step more than a ring's
+// batch of SQEs.
+func TestHeartbeatShortWrites(t *testing.T)      { heartbeatShortWrites(t, viaSend) }
+func TestURingHeartbeatShortWrites(t *testing.T) { heartbeatShortWrites(t, viaRing) }
+func TestURingHeartbeatShortWritesWithdrawn(t *testing.T) {
+	heartbeatShortWrites(t, viaRingElsewhere)
+}
+
+func heartbeatShortWrites(t *testing.T, mode ringMode) {
+	const hb = 160 // ms
+	const (
+		reader  = iota // reads all it has at every ms
+		slow           // small send buffer, reads 1000 bytes a ms: short writes
+		full           // its send buffer filled before the first heartbeat: EAGAIN
+		gone           // its client closed: the heartbeat fails, the stream closes
+		streams = 304
+	)
+	queries := make([]string, streams)
+	for i := range queries {
+		queries[i] = "channel=quiet"
+	}
+	hub := pubsub.NewHub(pubsub.Config{})
+	srv, err := poller.New(poller.Config{Hub: hub, Loops: 1, Heartbeat: hb * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(); hub.Close() })
+	d := srv.Drive(0)
+	peers := make([]int, streams)
+	fullFD := -1
+	for i := range peers {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sndbuf := 1 << 20 // the heartbeat whole, whatever net.core.wmem_default says
+		if i == slow || i == full {
+			sndbuf = 4096
+		}
+		unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_SNDBUF, sndbuf)
+		d.Subscribe(fds[0], "channel=quiet")
+		peers[i] = fds[1]
+		t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+		if i == full {
+			fullFD = fds[0]
+		}
+	}
+	useRing(t, d, mode)
+	frame := []byte(":" + strings.Repeat("x", 20000) + "\n\n")
+	d.SetHeartbeatFrame(frame)
+	var buf [64 << 10]byte
+	got := make([][]byte, streams) // what each client read after its response head
+	read := func(i, limit int) {
+		for limit > 0 {
+			k, err := unix.Read(peers[i], buf[:min(limit, len(buf))])
+			if k <= 0 || err != nil {
+				return
+			}
+			got[i] = append(got[i], buf[:k]...)
+			limit -= k
+		}
+	}
+	for i := range peers { // the response heads
+		read(i, 1<<30)
+		got[i] = got[i][:0]
+	}
+	for { // fill what the full stream's client does not read
+		if _, err := unix.Write(fullFD, []byte("junk")); err != nil {
+			break
+		}
+	}
+	unix.Close(peers[gone])
+	base := srv.Stats()
+	_, _, withdrawn, short := poller.URingCounts()
+
+	// The first step: every stream silent since 0 is due.
+	d.SetClock(hb + hb/poller.WheelSteps)
+	d.Timers()
+	if b := d.Backlog(reader); b != 0 {
+		t.Errorf("reader: %d bytes in the backlog after its heartbeat, want 0", b)
+	}
+	if b := d.Backlog(slow); b <= 0 || b >= len(frame) {
+		t.Errorf("slow: %d bytes in the backlog after its heartbeat, want part of its %d", b, len(frame))
+	}
+	if b := d.Backlog(full); b != len(frame) {
+		t.Errorf("full: %d bytes in the backlog after its heartbeat, want all %d (EAGAIN)", b, len(frame))
+	}
+	if d.Open(gone) {
+		t.Error("the stream whose client closed is still open after a heartbeat to it")
+	}
+	st := srv.Stats()
+	if got, want := st.Heartbeats-base.Heartbeats, uint64(streams-1); got != want {
+		t.Errorf("the first step sent %d heartbeats, want %d (all but the closed one)", got, want)
+	}
+	if got, want := st.Writes-base.Writes, uint64(streams); got != want {
+		t.Errorf("the first step made %d writes, want %d (one per stream)", got, want)
+	}
+	if mode == viaRing {
+		if _, _, _, sh := poller.URingCounts(); sh-short < 2 {
+			t.Errorf("%d sends through the ring were short, want at least 2 (slow, full)", sh-short)
+		}
+	}
+	for i := range peers {
+		if i != gone && i != full {
+			read(i, 1<<30)
+		}
+	}
+	// The junk read, the full stream's heartbeat goes out of its backlog.
+	read(full, 1<<30)
+	got[full] = bytes.TrimLeft(got[full], "junk")
+	if err := d.CheckWheel(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Ten intervals more, the slow client reading 1000 bytes a ms, the
+	// backlogs flushed at every ms as EPOLLOUT would.
+	for ms := int64(hb + hb/poller.WheelSteps); ms <= 11*hb; ms++ {
+		d.SetClock(ms)
+		d.Timers()
+		for i := range peers {
+			if i == slow {
+				read(i, 1000)
+			} else if i != gone {
+				read(i, 1<<30)
+			}
+		}
+		d.FlushBacklogs()
+	}
+	for range 1000 { // let the slow client catch up
+		if d.Backlog(slow) == 0 {
+			break
+		}
+		read(slow, 1<<30)
+		d.FlushBacklogs()
+	}
+	read(slow, 1<<30)
+	if err := d.CheckWheel(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Every client read whole heartbeats only; together as many as were
+	// counted, and as many bytes as Stats.Bytes counted.
+	st = srv.Stats()
+	var frames, bytesRead uint64
+	for i, b := range got {
+		if i == gone {
+			continue
+		}
+		n := bytes.Count(b, frame)
+		if len(b) != n*len(frame) {
+			t.Fatalf("stream %d read %d bytes, not whole heartbeats of %d: %.40q...", i, len(b), len(frame), b)
+		}
+		if n < 2 {
+			t.Errorf("stream %d read %d heartbeats in 10 intervals, want 2 or more", i, n)
+		}
+		frames += uint64(n)
+		bytesRead += uint64(len(b))
+	}
+	if got := st.Heartbeats - base.Heartbeats; got != frames {
+		t.Errorf("Stats.Heartbeats counted %d, the clients read %d", got, frames)
+	}
+	if got := st.Bytes - base.Bytes; got != bytesRead {
+		t.Errorf("Stats.Bytes counted %d, the clients read %d", got, bytesRead)
+	}
+	withdrawnSince(t, mode, withdrawn, frames)
+	t.Logf("%d heartbeats; the slow stream read %d", frames, len(got[slow])/len(frame))
 }

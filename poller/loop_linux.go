@@ -11,6 +11,7 @@ import (
 
 	"github.com/ssedge/ssedge/httpmin"
 	"github.com/ssedge/ssedge/pubsub"
+	"github.com/ssedge/ssedge/sse"
 )
 
 // Per-turn caps (fairness) and sizes.
@@ -77,6 +78,7 @@ type loop struct {
 	doomed       []connRef
 	deadlines    deadlines // request-head, lingering and long-poll deadlines
 	wheel        wheel     // heartbeats (heartbeat_linux.go)
+	hbFrame      []byte    // the heartbeat the wheel sends: sse.Heartbeat (tests set another)
 	backlogged   int64     // connections with unsent bytes now, for Stats
 	backlogBytes int64     // their unsent bytes
 	loopRules              // the per-channel rules as this loop last took them
@@ -118,6 +120,7 @@ func newLoop(s *Server, id int) (*loop, error) {
 		events:  make([]unix.EpollEvent, maxEvents),
 		scratch: make([]byte, scratchSize),
 		iov:     make([]unix.Iovec, 0, iovMax),
+		hbFrame: sse.Heartbeat,
 	}
 	l.wakeBuf[0] = 1 // little-endian uint64(1)
 	var err error

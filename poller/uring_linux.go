@@ -13,8 +13,11 @@ import (
 // one send/sendmsg each. On by default (UseIOURing; SSEDGE_IO_URING=0 turns
 // it off): it cut the server's CPU per delivery of a broadcast to 15,000
 // subscribers by about a third, docs/BENCH.md "io_uring batched sends
-// (item 7)". Only delivery passes go through the ring; responses, backlog
-// flushes and heartbeats still use send/sendmsg.
+// (item 7)". A step of the heartbeat wheel sends its heartbeats the same
+// way (wheelStep, finishHeartbeats: one send SQE of the shared frame per
+// silent stream), which cut the CPU per heartbeat of idle streams,
+// docs/BENCH.md "Heartbeats through the ring". Responses and backlog
+// flushes still use send/sendmsg.
 //
 // Invariants:
 //
@@ -23,9 +26,16 @@ import (
 //     tries it once, inline, and completes it with what send(2) would have
 //     returned: bytes taken (possibly short) or -EAGAIN, never parking it
 //     for later. The completion is then handled exactly as a writev's
-//     result (pendingWritten): short writes and EAGAIN go to the backlog.
+//     result (pendingWritten) or, for a heartbeat, a send's (sent): short
+//     writes and EAGAIN go to the backlog.
+//   - A batch is a delivery pass's or a wheel step's, never both: each
+//     submits and handles all it queued before it returns, so the ring is
+//     empty between them.
 //   - A batch holds at most one SQE per connection, so the order of bytes
-//     on a socket is the order of its passes, as with send(2).
+//     on a socket is the order of its passes, as with send(2). A heartbeat
+//     goes only to a stream with no backlog, never ahead of one; while
+//     queued the stream is off the wheel, and goes back on (an interval
+//     after the write) when its result is handled.
 //   - Every SQE of a batch is completed (all CQEs reaped, waiting if need
 //     be) before any result is handled: until then nothing closes a
 //     descriptor in the batch, and the frames (l.batch), iovecs and

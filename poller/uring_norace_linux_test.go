@@ -116,3 +116,55 @@ func BenchmarkFanoutURing(b *testing.B) {
 		})
 	}
 }
+
+// Heartbeats through the ring allocate nothing either: 300 streams, more
+// than one batch of SQEs in a step.
+func TestURingHeartbeatAllocs(t *testing.T) {
+	withURing(t)
+	runtime.LockOSThread() // the ring's only submitter
+	defer runtime.UnlockOSThread()
+	_, d, peers := fanout(t, 300)
+	if !d.OpenRing() {
+		t.Fatal("io_uring refused")
+	}
+	defer d.CloseRing()
+	now := int64(0)
+	step := func() {
+		now += poller.DefaultHeartbeat.Milliseconds() * 2 // every stream due
+		d.SetClock(now)
+		d.Timers()
+		drain(peers)
+	}
+	step()
+	if a := testing.AllocsPerRun(50, step); a != 0 {
+		t.Fatalf("heartbeats to 300 streams through io_uring: %v allocs, want 0", a)
+	}
+}
+
+// BenchmarkHeartbeatWheelURing is BenchmarkHeartbeatWheel's "idle" case
+// with the heartbeats of a step batched through io_uring.
+func BenchmarkHeartbeatWheelURing(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	const n = 2000
+	_, d, peers := fanout(b, n)
+	if !d.OpenRing() {
+		b.Skip("io_uring refused")
+	}
+	defer d.CloseRing()
+	stepMs := (poller.DefaultHeartbeat.Milliseconds() + poller.WheelSteps - 1) / poller.WheelSteps
+	now := int64(0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for t := 0; t <= poller.WheelSteps; t++ {
+			b.StopTimer()
+			drain(peers)
+			now += stepMs
+			d.SetClock(now)
+			b.StartTimer()
+			d.Timers()
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/conn-interval")
+}
