@@ -14,22 +14,20 @@ import (
 const (
 	// HeartbeatCPU is ssedge's CPU per heartbeat frame sent to an idle
 	// stream, the kernel's loopback work charged to it included: server
-	// CPU with nothing published / heartbeats per second. 12.1 and 12.4
-	// µs at 100,000 and 200,000 streams (15 s heartbeat), 18.4 µs at
-	// 1,000,000 (45 s), where a million sockets no longer fit the caches
-	// (bench/scale.sh, docs/BENCH.md "1M streams"). The figure at scale is
-	// taken: it is where the cores run out. The heartbeat wheel that
-	// replaced the sweep did not lower it where it could be measured
-	// here: 6.1 to 8.0 µs with either at 30,000 to 100,000 streams, the
-	// wheel's medians 1.00 to 1.09x the sweep's (bench/idle.sh, 1-2 s
-	// heartbeat, docs/BENCH.md "Idle cost"); the send, not finding who
-	// is due, is the cost.
-	HeartbeatCPU = 18 * time.Microsecond
+	// CPU with nothing published / heartbeats per second. 11.4 µs at
+	// 1,000,000 streams (30 s heartbeat, the wheel sending a step's
+	// heartbeats as one io_uring batch; bench/scale.sh, docs/BENCH.md
+	// "1M streams at the defaults"), where a million sockets no longer
+	// fit the caches; 4.8-5.2 µs at 50,000-100,000 (bench/idle.sh). The
+	// figure at scale is taken, rounded up: it is where the cores run out.
+	// Without io_uring (SSEDGE_IO_URING=0, or a kernel that refuses it)
+	// a heartbeat costs more: 18.4 µs at 1M, 6-8 µs at 30k-100k.
+	HeartbeatCPU = 12 * time.Microsecond
 	// DeliveryCPU is ssedge's CPU per delivery of one event to many
-	// subscribers: 9.9 to 11.1 µs at 200,000 streams, 16.1 µs at
-	// 1,000,000, the client on the same cores (bench/scale.sh); the
-	// figure at scale is taken.
-	DeliveryCPU = 16 * time.Microsecond
+	// subscribers: 11.6 µs at 1,000,000 with io_uring sends (16.1 µs
+	// with sendmsg), 9.9 to 11.1 µs at 200,000 (sendmsg), the client on
+	// the same cores (bench/scale.sh); the figure at scale is taken.
+	DeliveryCPU = 12 * time.Microsecond
 	// ConnectCPU bounds ssedge's CPU per accepted stream (accept, request
 	// parse, head write, joining the channel): 200,000 streams connected
 	// in 13.3 s on two cores that also ran the client, at most 133 µs of
