@@ -113,7 +113,9 @@ func (b *Bound) Close() {
 	}
 	for _, u := range b.unix {
 		unix.Close(u.fd)
-		u.sock.Remove()
+		if u.sock != nil { // nil for a handed socket that came without its lock
+			u.sock.Remove()
+		}
 	}
 	b.fds, b.unix = nil, nil
 }

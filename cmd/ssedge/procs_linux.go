@@ -651,7 +651,7 @@ func serveWorker(o *serveOptions, index string) error {
 	go func() {
 		for range usr2 {
 			handing.Lock()
-			ok, err := handToSuccessor(srv, index, log)
+			ok, err := handToSuccessor(srv, hub, index, log)
 			if ok {
 				close(handed)
 				conn.Close() // ends Follow

@@ -46,6 +46,7 @@ package main
 // it on a failure.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -408,6 +409,12 @@ func (s *supervisor) holdRestarts() (release func(committed bool)) {
 // that has not after upgradeTimeout is killed. Nothing handed over is
 // closed or removed here.
 func (s *supervisor) handedOverExit(stopRelay context.CancelFunc, relayDone <-chan struct{}) {
+	// The relay ends first: a worker that committed exits as it would; one
+	// whose successor died before the commit and that took its
+	// connections back drains at once (its hub is frozen here, publishes
+	// go to the new supervisor) instead of serving streams without
+	// events beside the restarted successor until killed.
+	stopRelay()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -421,7 +428,6 @@ func (s *supervisor) handedOverExit(stopRelay context.CancelFunc, relayDone <-ch
 		s.mu.Unlock()
 		<-done
 	}
-	stopRelay()
 	<-relayDone
 }
 
@@ -678,12 +684,19 @@ func (w *workerTakeover) run(srv *poller.Server, index string, log *zap.Logger) 
 // handToSuccessor is an old worker's part, on SIGUSR2 from its
 // supervisor: true once its successor has its connections (srv is then
 // closed and the worker exits).
-func handToSuccessor(srv *poller.Server, index string, log *zap.Logger) (bool, error) {
+func handToSuccessor(srv *poller.Server, hub *pubsub.Hub, index string, log *zap.Logger) (bool, error) {
 	conn, err := fdpass.Dial(handoffName(os.Getppid(), index))
 	if err != nil {
 		return false, fmt.Errorf("no new worker waits (a SIGUSR2 not from an upgrade?): %w", err)
 	}
 	defer conn.Close()
+	// The name is public in the network namespace (another instance's
+	// supervisor may have this one's pid in its own pid namespace): the
+	// peer must be a worker of a supervisor this one's supervisor
+	// started.
+	if err := successorOf(conn, os.Getppid()); err != nil {
+		return false, err
+	}
 	m, err := conn.Recv(upgradeTimeout)
 	if err != nil {
 		return false, err
@@ -699,6 +712,13 @@ func handToSuccessor(srv *poller.Server, index string, log *zap.Logger) (bool, e
 	cancel()
 	if err != nil {
 		return false, err
+	}
+	// Publishing is paused at the old supervisor, so this worker's hub
+	// stops at the successor's seam; anything else (a worker ahead, a
+	// peer from elsewhere) would lose or repeat events.
+	if mine := hub.LastID(); mine != last {
+		h.Abort()
+		return false, fmt.Errorf("the new worker starts after id %d, this one is at %d", last, mine)
 	}
 	conn.SetSendDeadline(time.Now().Add(upgradeTimeout))
 	fds := make([]int, len(h.Conns))
@@ -756,4 +776,43 @@ func (c *upgradeChild) bound(o *serveOptions) (*poller.Bound, error) {
 		return nil, fmt.Errorf("upgrade: %w", err)
 	}
 	return b, nil
+}
+
+// successorOf checks that the peer of conn descends from supervisor: a
+// new worker of the new supervisor the old one started (its grandchild),
+// or a process the old supervisor started itself (its child).
+func successorOf(conn *fdpass.Conn, supervisor int) error {
+	pid, err := conn.PeerPID()
+	if err != nil {
+		return err
+	}
+	parent, err := parentOf(pid)
+	if err == nil && parent != supervisor {
+		var grand int
+		if grand, err = parentOf(parent); err == nil && grand != supervisor {
+			err = fmt.Errorf("neither it nor its parent %d was started by this worker's supervisor %d", parent, supervisor)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("the process %d waiting for this worker's connections is not its successor: %w", pid, err)
+	}
+	return nil
+}
+
+// parentOf reads a process's parent pid from /proc/PID/stat.
+func parentOf(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no ')'", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, fmt.Errorf("/proc/%d/stat: too short", pid)
+	}
+	return strconv.Atoi(f[1])
 }

@@ -235,6 +235,16 @@ func (l *Listener) Close() error {
 	return err
 }
 
+// PeerPID is the pid of the process at the other end (SO_PEERCRED: the
+// one that created its socket).
+func (c *Conn) PeerPID() (int, error) {
+	cred, err := unix.GetsockoptUcred(c.fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+	if err != nil {
+		return 0, os.NewSyscallError("getsockopt SO_PEERCRED", err)
+	}
+	return int(cred.Pid), nil
+}
+
 // Dial connects to the abstract name and checks that the peer runs as
 // this process's user.
 func Dial(name string) (*Conn, error) {
