@@ -50,6 +50,7 @@ type config struct {
 	idle           time.Duration // kernmem.go
 	heartbeat      time.Duration
 	storm          bool // storm.go
+	publishRedial  bool // publishEach
 	stormAfter     int
 	stormConc      int
 	stormSample    time.Duration
@@ -89,6 +90,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&c.label, "label", "", "name of the server under test, carried into the JSON (for compare)")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress line")
+	fs.BoolVar(&c.publishRedial, "publish-redial", false, "publish one event at a time, and dial again when the server closes the publish connection (a binary upgrade during the run)")
 	fs.DurationVar(&c.idle, "idle", 0, "after connecting, measure the server's CPU this long with nothing published (needs --server-pid; 0: skip)")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 0, "the server's heartbeat interval, to give --idle's CPU per heartbeat (0: not known)")
 	fs.BoolVar(&c.storm, "storm", false, "reconnect storm: once every stream has --storm-after events, drop them all at once and reconnect each with Last-Event-ID while the events go on (storm.go)")

@@ -144,6 +144,9 @@ func runLoad(cfg *config, log io.Writer) (*result, error) {
 // carrying its send time, pipelined: a slow answer delays no later event.
 // It returns once every answer is in.
 func publishAll(cfg *config, pub *publisher, log io.Writer) ([]published, error) {
+	if cfg.publishRedial {
+		return publishEach(cfg, pub, log)
+	}
 	type answered struct {
 		id  uint64
 		at  time.Time
@@ -205,6 +208,51 @@ func publishAll(cfg *config, pub *publisher, log io.Writer) ([]published, error)
 	}
 	if !cfg.quiet {
 		fmt.Fprintf(log, "\rpublished %d/%d, %d answered   \n", cfg.events, cfg.events, got)
+	}
+	return sends, nil
+}
+
+// publishEach is publishAll one request at a time (--publish-redial): each
+// answer is read before the next event goes, and when the server has
+// closed the connection before taking a request (a binary upgrade closes
+// the old process's publisher connections), the publisher dials again and
+// sends that request again. A request the old process did take gets its
+// answer first, so nothing is published twice; the report's duplicate
+// count would show it if it were.
+func publishEach(cfg *config, pub *publisher, log io.Writer) ([]published, error) {
+	sends := make([]published, cfg.events)
+	var body []byte
+	start := time.Now()
+	for seq := 1; seq <= cfg.events; seq++ {
+		time.Sleep(time.Until(start.Add(time.Duration(seq-1) * cfg.interval)))
+		sent := time.Now()
+		body = appendPayload(body[:0], cfg.run, seq, sent.UnixNano(), cfg.size)
+		var id uint64
+		var err error
+		for try := 0; try < 3; try++ {
+			if err = pub.send(body); err == nil {
+				id, err = pub.answer(false)
+			}
+			if err == nil || !closedByServer(err) {
+				break
+			}
+			if !cfg.quiet {
+				fmt.Fprintf(log, "\rpublish connection closed by the server (%v): dialing again\n", err)
+			}
+			if err = pub.redial(); err != nil {
+				break
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w (event %d of %d)", err, seq, cfg.events)
+		}
+		sends[seq-1] = published{Seq: seq, SentNs: sent.UnixNano(), ID: id, RTTNs: time.Now().UnixNano() - sent.UnixNano()}
+		if !cfg.quiet {
+			fmt.Fprintf(log, "\rpublished %d/%d, %d answered   ", seq, cfg.events, seq)
+		}
+	}
+	if !cfg.quiet {
+		fmt.Fprintln(log)
 	}
 	return sends, nil
 }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -29,6 +31,7 @@ type publisher struct {
 	wbuf   []byte        // written by send
 	head   string        // request line and headers up to Content-Length's value
 	target string        // for errors
+	dial   func() (net.Conn, error)
 }
 
 func newPublisher(socket, publishURL, channel, event string) (*publisher, error) {
@@ -52,7 +55,8 @@ func newPublisher(socket, publishURL, channel, event string) (*publisher, error)
 		q.Set("event", event)
 	}
 	u.RawQuery = q.Encode()
-	conn, err := net.DialTimeout(network, addr, publishTimeout)
+	dial := func() (net.Conn, error) { return net.DialTimeout(network, addr, publishTimeout) }
+	conn, err := dial()
 	if err != nil {
 		return nil, fmt.Errorf("ssedge-load: publish: %w", err)
 	}
@@ -61,7 +65,28 @@ func newPublisher(socket, publishURL, channel, event string) (*publisher, error)
 		br:     bufio.NewReader(conn),
 		head:   "POST " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nUser-Agent: ssedge-load\r\nContent-Type: text/plain\r\nContent-Length: ",
 		target: network + ":" + addr,
+		dial:   dial,
 	}, nil
+}
+
+// redial replaces the connection with a new one to the same place (the
+// server closed it: a binary upgrade hands publishing to a new process,
+// which serves the same socket).
+func (p *publisher) redial() error {
+	conn, err := p.dial()
+	if err != nil {
+		return fmt.Errorf("ssedge-load: publish: dialing again: %w", err)
+	}
+	p.conn.Close()
+	p.conn, p.br = conn, bufio.NewReader(conn)
+	return nil
+}
+
+// closedByServer reports whether err says the server closed the
+// connection before it took the request: a write into a closed socket,
+// or no byte of an answer before the end.
+func closedByServer(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // send writes one publish request; a later answer call reads its answer.

@@ -83,3 +83,56 @@ func TestPublishPipelines(t *testing.T) {
 		})
 	}
 }
+
+// TestPublishRedial: with --publish-redial, a server that answers one
+// request and closes the connection (as an old process does after a
+// binary upgrade) gets the next request on a new connection, once; every
+// event gets its id.
+func TestPublishRedial(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "pub.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	requests := make(chan int, 16) // the connection number of each request read
+	go func() {
+		for n := 0; ; n++ {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			req, err := http.ReadRequest(bufio.NewReader(conn))
+			if err == nil {
+				io.ReadAll(req.Body)
+				requests <- n
+				body := fmt.Sprintf("%d\n", 500+len(requests))
+				fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+			}
+			conn.Close() // one request per connection
+		}
+	}()
+	pub, err := newPublisher(sock, "", "bench", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.close()
+	cfg := &config{events: 3, interval: 10 * time.Millisecond, size: 20, quiet: true, publishRedial: true}
+	sends, err := publishAll(cfg, pub, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range sends {
+		if s.ID == 0 || s.Seq != i+1 {
+			t.Fatalf("event %d: %+v", i+1, s)
+		}
+	}
+	if n := len(requests); n != 3 {
+		t.Fatalf("the server read %d requests, want 3 (one each, none twice)", n)
+	}
+	for want := range 3 {
+		if got := <-requests; got != want {
+			t.Fatalf("request %d came on connection %d, want a new connection for each", want, got)
+		}
+	}
+}
