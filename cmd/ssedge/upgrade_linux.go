@@ -28,11 +28,7 @@ const sdBarrierTimeout = 5 * time.Second
 
 // upgrader is the old process's side: on each SIGUSR2 it tries once.
 type upgrader struct {
-	// mu is held during an attempt, and by a shutdown (stopping) so that
-	// a SIGTERM during an upgrade waits for its outcome instead of
-	// closing sockets a new process may have taken.
-	mu       sync.Mutex
-	upgraded bool // guarded by mu: the new process took over
+	upgradeLatch
 
 	o     *serveOptions
 	log   *zap.Logger
@@ -43,20 +39,29 @@ type upgrader struct {
 	admin *admin.Server // nil without --admin-listen
 }
 
-// run handles SIGUSR2 until ctx ends or an upgrade succeeds; then it
+// upgradeLatch runs a server's upgrade attempts, one at a time. mu is
+// held during an attempt, and by a shutdown (stopping) so that a SIGTERM
+// during an upgrade waits for its outcome instead of closing sockets a
+// new process may have taken.
+type upgradeLatch struct {
+	mu       sync.Mutex
+	upgraded bool // guarded by mu: the new process took over
+}
+
+// loop handles SIGUSR2 until ctx ends or an attempt succeeds; then it
 // closes done (the process exits without touching what it handed over).
-func (u *upgrader) run(ctx context.Context, sig <-chan os.Signal, done chan<- struct{}) {
+func (l *upgradeLatch) loop(ctx context.Context, sig <-chan os.Signal, done chan<- struct{}, attempt func(context.Context) bool) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-sig:
-			u.mu.Lock()
-			if ctx.Err() == nil && !u.upgraded {
-				u.upgraded = u.attempt(ctx)
+			l.mu.Lock()
+			if ctx.Err() == nil && !l.upgraded {
+				l.upgraded = attempt(ctx)
 			}
-			ok := u.upgraded
-			u.mu.Unlock()
+			ok := l.upgraded
+			l.mu.Unlock()
 			if ok {
 				close(done)
 				return
@@ -70,9 +75,14 @@ func (u *upgrader) run(ctx context.Context, sig <-chan os.Signal, done chan<- st
 // not shut anything down). A stop before the old process lets go ends
 // the attempt at once (attempt), so that the process drains as usual; a
 // stop after that is the new process's to receive.
-func (u *upgrader) stopping() bool {
-	u.mu.Lock()
-	return u.upgraded
+func (l *upgradeLatch) stopping() bool {
+	l.mu.Lock()
+	return l.upgraded
+}
+
+// run handles SIGUSR2 for a single process (upgradeLatch.loop).
+func (u *upgrader) run(ctx context.Context, sig <-chan os.Signal, done chan<- struct{}) {
+	u.loop(ctx, sig, done, u.attempt)
 }
 
 // notifyUSR2 catches SIGUSR2 (whose default action ends the process).

@@ -55,7 +55,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -98,8 +97,7 @@ type workerState struct {
 
 // procsUpgrader is the old supervisor's side.
 type procsUpgrader struct {
-	mu       sync.Mutex // held during an attempt; see upgrader.mu
-	upgraded bool
+	upgradeLatch
 
 	s    *supervisor
 	o    *serveOptions
@@ -109,30 +107,9 @@ type procsUpgrader struct {
 	gate *publishGate
 }
 
+// run handles SIGUSR2 for a supervisor (upgradeLatch.loop).
 func (u *procsUpgrader) run(ctx context.Context, sig <-chan os.Signal, done chan<- struct{}) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-sig:
-			u.mu.Lock()
-			if ctx.Err() == nil && !u.upgraded {
-				u.upgraded = u.attempt(ctx)
-			}
-			ok := u.upgraded
-			u.mu.Unlock()
-			if ok {
-				close(done)
-				return
-			}
-		}
-	}
-}
-
-// stopping: see upgrader.stopping.
-func (u *procsUpgrader) stopping() bool {
-	u.mu.Lock()
-	return u.upgraded
+	u.loop(ctx, sig, done, u.attempt)
 }
 
 func (u *procsUpgrader) failed(why string, err error) bool {
