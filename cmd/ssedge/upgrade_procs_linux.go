@@ -585,7 +585,7 @@ func (w *workerTakeover) run(srv *poller.Server, index string, log *zap.Logger) 
 	}
 	// The old supervisor signals its worker once every new one is bound:
 	// two upgrade timeouts cover its wait for the others.
-	conn, err := ln.Accept(2 * upgradeTimeout)
+	conn, err := ln.AcceptWatching(2*upgradeTimeout, w.ctl) // the new supervisor gone (a failed upgrade): stop waiting
 	if err != nil {
 		return w.fail(fmt.Errorf("the old worker did not connect: %w", err))
 	}

@@ -2,6 +2,7 @@ package fdpass
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -197,11 +198,39 @@ func Listen(name string) (*Listener, error) {
 // this process's user (SO_PEERCRED); one from another user is refused and
 // the wait goes on.
 func (l *Listener) Accept(timeout time.Duration) (*Conn, error) {
+	return l.AcceptWatching(timeout, nil)
+}
+
+// ErrWatchEnded: AcceptWatching's watched connection was closed by its
+// peer, or spoke, before a connection came.
+var ErrWatchEnded = errors.New("fdpass: the watched connection ended the wait")
+
+// AcceptWatching is Accept that also gives up as soon as watch (if not
+// nil) becomes readable or is hung up: the process that should still be
+// there while this one waits has gone, or has something to say.
+func (l *Listener) AcceptWatching(timeout time.Duration, watch *Conn) (*Conn, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
 			return nil, fmt.Errorf("%w: no connection within %v", ErrTimeout, timeout)
+		}
+		if watch != nil {
+			fds := []unix.PollFd{{Fd: int32(l.fd), Events: unix.POLLIN}, {Fd: int32(watch.fd), Events: unix.POLLIN | unix.POLLRDHUP}}
+			n, err := unix.Poll(fds, int(max(left, time.Millisecond)/time.Millisecond))
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return nil, os.NewSyscallError("poll", err)
+			}
+			if n == 0 {
+				continue // the deadline, checked above
+			}
+			if fds[1].Revents != 0 {
+				return nil, ErrWatchEnded
+			}
+			left = time.Until(deadline)
 		}
 		tv := unix.NsecToTimeval(max(left, time.Millisecond).Nanoseconds())
 		if err := unix.SetsockoptTimeval(l.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {

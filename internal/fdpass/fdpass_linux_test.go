@@ -2,6 +2,7 @@ package fdpass
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -239,4 +240,38 @@ func fromFile(f *os.File) (*Conn, error) {
 		return nil, err
 	}
 	return FromFD(fd)
+}
+
+// AcceptWatching gives up at once when the watched connection's peer
+// goes (the process that should be there while this one waits), and
+// still accepts while it stays.
+func TestAcceptWatching(t *testing.T) {
+	name := fmt.Sprintf("ssedge-test-watch/%d", os.Getpid())
+	ln, err := Listen(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	watch, peer, err := Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	go func() {
+		c, err := Dial(name)
+		if err == nil {
+			defer c.Close()
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	c, err := ln.AcceptWatching(5*time.Second, watch)
+	if err != nil {
+		t.Fatalf("with the watched peer there: %v", err)
+	}
+	c.Close()
+	peer.Close()
+	// Not ErrTimeout: the wait ends because the peer went.
+	if _, err := ln.AcceptWatching(5*time.Second, watch); !errors.Is(err, ErrWatchEnded) {
+		t.Fatalf("with the watched peer gone: %v, want ErrWatchEnded", err)
+	}
 }
