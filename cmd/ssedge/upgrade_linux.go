@@ -105,44 +105,14 @@ func refuseUpgrades(ctx context.Context, log *zap.Logger, why string) {
 func (u *upgrader) attempt(ctx context.Context) bool {
 	begin := time.Now()
 	u.log.Info("SIGUSR2: upgrading to the binary on disk", zap.String("binary", u.o.upgrade.exe))
-	conn, childEnd, err := fdpass.Pair()
+	sc, step, err := startSuccessor(ctx, u.o.upgrade.exe, "new process")
 	if err != nil {
-		return u.failed("cannot make the hand-off socket", err)
+		return upgradeFailed(u.log, step, err)
 	}
-	defer conn.Close()
-	cmd := exec.Command(u.o.upgrade.exe, os.Args[1:]...)
-	cmd.Env = append(os.Environ(), upgradeEnv+"=3")
-	cmd.ExtraFiles = []*os.File{childEnd}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	err = cmd.Start()
-	childEnd.Close()
-	if err != nil {
-		return u.failed("cannot start the new binary", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	child := &newProcess{cmd: cmd, exited: exited}
-	// phase: trying, then either stopped (by ctx, which kills the new
-	// process) or committing (past which ctx changes nothing here).
-	const (
-		trying = iota
-		stopped
-		committing
-	)
-	var phase atomic.Int32
-	defer context.AfterFunc(ctx, func() {
-		if phase.CompareAndSwap(trying, stopped) {
-			child.kill()
-		}
-	})()
-	why := func(what string) string {
-		if phase.Load() == stopped {
-			return "stopped (SIGTERM or SIGINT) during the upgrade, before the new process took over: it was killed and this process drains (at: " + what + ")"
-		}
-		return what
-	}
+	defer sc.close()
+	conn, child, why := sc.conn, sc.child, sc.why
 	if err := child.expect(conn, msgHello); err != nil {
-		return u.failed(why("the new process did not start"), err)
+		return upgradeFailed(u.log, why("the new process did not start"), err)
 	}
 	started := time.Now()
 	// From here on nothing is published and the loops stop at one id.
@@ -154,7 +124,7 @@ func (u *upgrader) attempt(ctx context.Context) bool {
 	if err != nil {
 		u.gate.resume()
 		child.kill()
-		return u.failed(why("the loops did not pause"), err)
+		return upgradeFailed(u.log, why("the loops did not pause"), err)
 	}
 	paused := time.Now()
 	// A new process that stops reading must not hold this one paused: past
@@ -169,7 +139,7 @@ func (u *upgrader) attempt(ctx context.Context) bool {
 		return u.abort(h, child, why("the new process did not take over"), err)
 	}
 	took := time.Now()
-	if !phase.CompareAndSwap(trying, committing) {
+	if !sc.commit() {
 		return u.abort(h, child, why("the new process was ready"), ctx.Err())
 	}
 	conn.SetSendDeadline(time.Now().Add(upgradeTimeout)) // the state's deadline may have passed while the new process took over
@@ -182,29 +152,12 @@ func (u *upgrader) attempt(ctx context.Context) bool {
 	// too, before the pid file names the new process: a scrape or probe
 	// from then on is the new process's to answer, not this one's on its
 	// way out.
-	u.in.Disown()
-	u.in.StopAccepting()
-	u.gate.handOff(u.in.Path())
-	if u.admin != nil {
-		u.admin.Disown()
-		u.admin.Close()
-	}
+	handOffPublishing(u.in, u.gate, u.admin)
 	// The new process rewrites the pid file too; writing it here first
 	// means it names the new process before this one exits, as a
 	// supervisor following PIDFile= (or MAINPID=) needs.
-	newPid := cmd.Process.Pid
-	if u.o.upgrade.pidFile != "" {
-		if err := writePidFile(u.o.upgrade.pidFile, newPid); err != nil {
-			u.log.Error("cannot write the new process's pid", zap.Error(err))
-		}
-	}
-	if err := sdNotify("MAINPID=" + strconv.Itoa(newPid)); err != nil {
-		u.log.Error("cannot tell systemd the new main pid (NOTIFY_SOCKET)", zap.Error(err))
-	} else if err := sdNotifyBarrier(sdBarrierTimeout); err != nil {
-		// Before this process exits: systemd must have the new main pid
-		// first, or it takes the exit for the service's.
-		u.log.Warn("systemd did not confirm the new main pid (BARRIER=1); exiting anyway", zap.Error(err))
-	}
+	newPid := child.cmd.Process.Pid
+	announceNewMain(u.o, u.log, newPid)
 	u.log.Info("upgraded: the new process serves every listener and connection; this one exits",
 		zap.Int("new_pid", newPid), zap.Int("connections", len(h.Conns)), zap.Uint64("last_id", target),
 		zap.Duration("new_process_start", started.Sub(begin)), zap.Duration("loops_pause", paused.Sub(started)),
@@ -220,17 +173,32 @@ func (u *upgrader) attempt(ctx context.Context) bool {
 	return true
 }
 
+// handOffPublishing lets go of the publish socket and the admin endpoint
+// (adm nil: none) once the new process has them: no publisher lands here
+// any more, and those that wait are forwarded to the new process.
+func handOffPublishing(in *ingest.Server, gate *publishGate, adm *admin.Server) {
+	in.Disown()
+	in.StopAccepting()
+	gate.handOff(in.Path())
+	if adm != nil {
+		adm.Disown()
+		adm.Close()
+	}
+}
+
 // abort takes everything back after the loops paused.
 func (u *upgrader) abort(h *poller.Handoff, child *newProcess, why string, err error) bool {
 	child.kill()
 	h.Abort()
 	u.gate.resume()
-	return u.failed(why, err)
+	return upgradeFailed(u.log, why, err)
 }
 
-func (u *upgrader) failed(why string, err error) bool {
+// upgradeFailed logs and counts a failed attempt (single or --procs);
+// false, for the attempt to return.
+func upgradeFailed(log *zap.Logger, why string, err error) bool {
 	upgrades.Failed.Add(1)
-	u.log.Error("upgrade failed: this process goes on serving everything", zap.String("why", why), zap.Error(err))
+	log.Error("upgrade failed: this process goes on serving everything", zap.String("why", why), zap.Error(err))
 	return false
 }
 
@@ -240,6 +208,18 @@ func (u *upgrader) send(conn *fdpass.Conn, h *poller.Handoff, last uint64) error
 	st := handoffState{Version: handoffVersion, PID: os.Getpid(), LastID: last, Listeners: h.Listeners,
 		Publish: handedSocket{Path: u.in.Path()}, Conns: h.Conns,
 		Upgrades: [2]uint64{upgrades.OK.Load(), upgrades.Failed.Load()}}
+	conns := make([]int, len(h.Conns))
+	for i, c := range h.Conns {
+		conns[i] = c.FD
+	}
+	return sendState(conn, &st, u.in, u.admin, u.o.adminListen, conns, u.hub)
+}
+
+// sendState sends st (single process or supervisor) in send's order: the
+// listeners' descriptors with their locks, the publish socket's and the
+// admin endpoint's (adm nil: none; its path is adminPath), then conns,
+// the document, the history up to st.LastID, and the end.
+func sendState(conn *fdpass.Conn, st *handoffState, in *ingest.Server, adm *admin.Server, adminPath string, conns []int, hub *pubsub.Hub) error {
 	var fds []int
 	var opened []*os.File
 	defer func() {
@@ -247,7 +227,7 @@ func (u *upgrader) send(conn *fdpass.Conn, h *poller.Handoff, last uint64) error
 			f.Close()
 		}
 	}()
-	for _, ln := range h.Listeners {
+	for _, ln := range st.Listeners {
 		fds = append(fds, ln.FDs...)
 		if ln.HasLock {
 			fds = append(fds, ln.Lock)
@@ -262,21 +242,30 @@ func (u *upgrader) send(conn *fdpass.Conn, h *poller.Handoff, last uint64) error
 		}
 		return lock != nil
 	}
-	ln, lock, err := u.in.Files()
+	ln, lock, err := in.Files()
 	if err != nil {
 		return fmt.Errorf("publish socket: %w", err)
 	}
 	st.Publish.HasLock = addSocket(ln, lock)
-	if u.admin != nil {
-		ln, lock, err := u.admin.Files()
+	if adm != nil {
+		ln, lock, err := adm.Files()
 		if err != nil {
 			return fmt.Errorf("admin endpoint: %w", err)
 		}
-		st.Admin = &handedSocket{Path: u.o.adminListen, HasLock: addSocket(ln, lock)}
+		st.Admin = &handedSocket{Path: adminPath, HasLock: addSocket(ln, lock)}
 	}
-	for _, c := range h.Conns {
-		fds = append(fds, c.FD)
+	if err := sendDoc(conn, append(fds, conns...), st); err != nil {
+		return err
 	}
+	if _, err := sendHistory(conn, hub, st.LastID); err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
+	return conn.Send(msgEnd, nil, nil)
+}
+
+// sendDoc sends descriptors (fdpass.MaxFDs a message), then doc as JSON
+// in pieces.
+func sendDoc(conn *fdpass.Conn, fds []int, doc any) error {
 	for len(fds) > 0 {
 		n := min(len(fds), fdpass.MaxFDs)
 		if err := conn.Send(msgFDs, nil, fds[:n]); err != nil {
@@ -284,21 +273,33 @@ func (u *upgrader) send(conn *fdpass.Conn, h *poller.Handoff, last uint64) error
 		}
 		fds = fds[n:]
 	}
-	doc, err := json.Marshal(&st)
+	b, err := json.Marshal(doc)
 	if err != nil {
 		return err
 	}
-	for len(doc) > 0 {
-		n := min(len(doc), fdpass.MaxPayload)
-		if err := conn.Send(msgPart, doc[:n], nil); err != nil {
+	for len(b) > 0 {
+		n := min(len(b), fdpass.MaxPayload)
+		if err := conn.Send(msgPart, b[:n], nil); err != nil {
 			return err
 		}
-		doc = doc[n:]
+		b = b[n:]
 	}
-	if _, err := sendHistory(conn, u.hub, last); err != nil {
-		return fmt.Errorf("history: %w", err)
+	return nil
+}
+
+// announceNewMain names the new main process in the pid file and to
+// systemd (MAINPID=, confirmed before this process exits).
+func announceNewMain(o *serveOptions, log *zap.Logger, newPid int) {
+	if o.upgrade.pidFile != "" {
+		if err := writePidFile(o.upgrade.pidFile, newPid); err != nil {
+			log.Error("cannot write the new process's pid", zap.Error(err))
+		}
 	}
-	return conn.Send(msgEnd, nil, nil)
+	if err := sdNotify("MAINPID=" + strconv.Itoa(newPid)); err != nil {
+		log.Error("cannot tell systemd the new main pid (NOTIFY_SOCKET)", zap.Error(err))
+	} else if err := sdNotifyBarrier(sdBarrierTimeout); err != nil {
+		log.Warn("systemd did not confirm the new main pid (BARRIER=1); exiting anyway", zap.Error(err))
+	}
 }
 
 // rawFD is f's descriptor number, valid while f is open. Not f.Fd():
@@ -311,6 +312,74 @@ func rawFD(f *os.File) int {
 		rc.Control(func(d uintptr) { fd = int(d) })
 	}
 	return fd
+}
+
+// successor is the process an attempt (single or --procs) started from
+// the binary on disk, its end of the hand-off socket, and the attempt's
+// phase: trying, then either stopped (by the attempt's ctx: SIGTERM or
+// SIGINT, which kills the new process and so ends any wait on it) or
+// committing (past which ctx changes nothing).
+type successor struct {
+	conn    *fdpass.Conn
+	child   *newProcess
+	who     string // "new process", "new supervisor": for the log
+	phase   atomic.Int32
+	unwatch func() bool
+}
+
+const (
+	phaseTrying = iota
+	phaseStopped
+	phaseCommitting
+)
+
+// startSuccessor starts exe with this process's arguments and the
+// hand-off socket as descriptor 3 (upgradeEnv). On error, step says
+// which step failed.
+func startSuccessor(ctx context.Context, exe, who string) (s *successor, step string, err error) {
+	conn, childEnd, err := fdpass.Pair()
+	if err != nil {
+		return nil, "cannot make the hand-off socket", err
+	}
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Env = append(os.Environ(), upgradeEnv+"=3")
+	cmd.ExtraFiles = []*os.File{childEnd}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	err = cmd.Start()
+	childEnd.Close()
+	if err != nil {
+		conn.Close()
+		return nil, "cannot start the new binary", err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	s = &successor{conn: conn, child: &newProcess{cmd: cmd, exited: exited}, who: who}
+	s.unwatch = context.AfterFunc(ctx, func() {
+		if s.phase.CompareAndSwap(phaseTrying, phaseStopped) {
+			s.child.kill()
+		}
+	})
+	return s, "", nil
+}
+
+// why is what for the log, saying so when a stop ended the attempt.
+func (s *successor) why(what string) string {
+	if s.phase.Load() == phaseStopped {
+		return "stopped (SIGTERM or SIGINT) during the upgrade, before the " + s.who + " took over: it was killed and this process drains (at: " + what + ")"
+	}
+	return what
+}
+
+// commit ends the phase in which a stop ends the attempt; false: a stop
+// came first.
+func (s *successor) commit() bool {
+	return s.phase.CompareAndSwap(phaseTrying, phaseCommitting)
+}
+
+// close stops watching ctx and closes the hand-off socket.
+func (s *successor) close() {
+	s.unwatch()
+	s.conn.Close()
 }
 
 // newProcess is the process an upgrade started.

@@ -52,7 +52,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -62,6 +61,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/ssedge/ssedge/internal/admin"
 	"github.com/ssedge/ssedge/internal/fdpass"
 	"github.com/ssedge/ssedge/poller"
 	"github.com/ssedge/ssedge/pubsub"
@@ -112,53 +112,19 @@ func (u *procsUpgrader) run(ctx context.Context, sig <-chan os.Signal, done chan
 	u.loop(ctx, sig, done, u.attempt)
 }
 
-func (u *procsUpgrader) failed(why string, err error) bool {
-	upgrades.Failed.Add(1)
-	u.log.Error("upgrade failed: this process goes on serving everything", zap.String("why", why), zap.Error(err))
-	return false
-}
-
 // attempt upgrades the supervisor and its workers once; false: nothing
 // moved and everything serves on here (logged and counted).
 func (u *procsUpgrader) attempt(ctx context.Context) bool {
 	begin := time.Now()
 	u.log.Info("SIGUSR2: upgrading to the binary on disk", zap.String("binary", u.o.upgrade.exe), zap.Int("procs", u.o.procs))
-	conn, childEnd, err := fdpass.Pair()
+	sc, step, err := startSuccessor(ctx, u.o.upgrade.exe, "new supervisor")
 	if err != nil {
-		return u.failed("cannot make the hand-off socket", err)
+		return upgradeFailed(u.log, step, err)
 	}
-	defer conn.Close()
-	cmd := exec.Command(u.o.upgrade.exe, os.Args[1:]...)
-	cmd.Env = append(os.Environ(), upgradeEnv+"=3")
-	cmd.ExtraFiles = []*os.File{childEnd}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	err = cmd.Start()
-	childEnd.Close()
-	if err != nil {
-		return u.failed("cannot start the new binary", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	child := &newProcess{cmd: cmd, exited: exited}
-	const (
-		trying = iota
-		stopped
-		committing
-	)
-	var phase atomic.Int32
-	defer context.AfterFunc(ctx, func() {
-		if phase.CompareAndSwap(trying, stopped) {
-			child.kill()
-		}
-	})()
-	why := func(what string) string {
-		if phase.Load() == stopped {
-			return "stopped (SIGTERM or SIGINT) during the upgrade, before the new supervisor took over: it was killed and this one drains (at: " + what + ")"
-		}
-		return what
-	}
+	defer sc.close()
+	conn, child, why := sc.conn, sc.child, sc.why
 	if err := child.expect(conn, msgHello); err != nil {
-		return u.failed(why("the new supervisor did not start"), err)
+		return upgradeFailed(u.log, why("the new supervisor did not start"), err)
 	}
 	started := time.Now()
 	// Nothing is published from here on: every worker's hub reaches T
@@ -172,7 +138,7 @@ func (u *procsUpgrader) attempt(ctx context.Context) bool {
 			release(false)
 		}
 		u.gate.resume()
-		return u.failed(why(what), err)
+		return upgradeFailed(u.log, why(what), err)
 	}
 	conn.SetSendDeadline(time.Now().Add(upgradeTimeout))
 	if err := u.send(conn, target); err != nil {
@@ -197,7 +163,7 @@ func (u *procsUpgrader) attempt(ctx context.Context) bool {
 		return abort("the new workers did not take over", err)
 	}
 	took := time.Now()
-	if !phase.CompareAndSwap(trying, committing) {
+	if !sc.commit() {
 		return abort("the new supervisor was ready", ctx.Err())
 	}
 	conn.SetSendDeadline(time.Now().Add(upgradeTimeout))
@@ -205,20 +171,18 @@ func (u *procsUpgrader) attempt(ctx context.Context) bool {
 		return abort("cannot tell the new supervisor to serve", err)
 	}
 	release(true) // no worker is restarted: each has handed over
-	u.in.Disown()
-	u.in.StopAccepting()
-	u.gate.handOff(u.in.Path())
-	if a := u.o.adminHandoff; a != nil && a.srv != nil {
-		// Closed now, not at the exit: this supervisor waits for its
-		// workers to exit first, and a scrape or readiness probe meanwhile
-		// is the new supervisor's to answer.
-		a.srv.Disown()
-		a.srv.Close()
+	// The admin endpoint closes now, not at the exit: this supervisor
+	// waits for its workers to exit first, and a scrape or readiness
+	// probe meanwhile is the new supervisor's to answer.
+	var adm *admin.Server
+	if a := u.o.adminHandoff; a != nil {
+		adm = a.srv
 	}
+	handOffPublishing(u.in, u.gate, adm)
 	u.s.bound.Disown()
 	// Named last: whoever reads the pid file finds the new supervisor
 	// answering on every socket.
-	newPid := cmd.Process.Pid
+	newPid := child.cmd.Process.Pid
 	announceNewMain(u.o, u.log, newPid)
 	u.log.Info("upgraded: the new supervisor and its workers serve every listener and connection; this one exits",
 		zap.Int("new_pid", newPid), zap.Uint64("last_id", target),
@@ -243,86 +207,11 @@ func (u *procsUpgrader) send(conn *fdpass.Conn, last uint64) error {
 	st := handoffState{Version: handoffProcsVersion, PID: os.Getpid(), LastID: last, Listeners: lns,
 		Publish: handedSocket{Path: u.in.Path()}, Procs: u.o.procs, Loops: u.o.loops,
 		Upgrades: [2]uint64{upgrades.OK.Load(), upgrades.Failed.Load()}}
-	var fds []int
-	var opened []*os.File
-	defer func() {
-		for _, f := range opened {
-			f.Close()
-		}
-	}()
-	for _, ln := range lns {
-		fds = append(fds, ln.FDs...)
-		if ln.HasLock {
-			fds = append(fds, ln.Lock)
-		}
+	var adm *admin.Server
+	if a := u.o.adminHandoff; a != nil {
+		adm = a.srv
 	}
-	addSocket := func(ln, lock *os.File) bool {
-		opened = append(opened, ln)
-		fds = append(fds, rawFD(ln))
-		if lock != nil {
-			opened = append(opened, lock)
-			fds = append(fds, rawFD(lock))
-		}
-		return lock != nil
-	}
-	ln, lock, err := u.in.Files()
-	if err != nil {
-		return fmt.Errorf("publish socket: %w", err)
-	}
-	st.Publish.HasLock = addSocket(ln, lock)
-	if a := u.o.adminHandoff; a != nil && a.srv != nil {
-		ln, lock, err := a.srv.Files()
-		if err != nil {
-			return fmt.Errorf("admin endpoint: %w", err)
-		}
-		st.Admin = &handedSocket{Path: u.o.adminListen, HasLock: addSocket(ln, lock)}
-	}
-	if err := sendDoc(conn, fds, &st); err != nil {
-		return err
-	}
-	if _, err := sendHistory(conn, u.hub, last); err != nil {
-		return fmt.Errorf("history: %w", err)
-	}
-	return conn.Send(msgEnd, nil, nil)
-}
-
-// sendDoc sends descriptors (fdpass.MaxFDs a message), then doc as JSON
-// in pieces.
-func sendDoc(conn *fdpass.Conn, fds []int, doc any) error {
-	for len(fds) > 0 {
-		n := min(len(fds), fdpass.MaxFDs)
-		if err := conn.Send(msgFDs, nil, fds[:n]); err != nil {
-			return err
-		}
-		fds = fds[n:]
-	}
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return err
-	}
-	for len(b) > 0 {
-		n := min(len(b), fdpass.MaxPayload)
-		if err := conn.Send(msgPart, b[:n], nil); err != nil {
-			return err
-		}
-		b = b[n:]
-	}
-	return nil
-}
-
-// announceNewMain names the new main process in the pid file and to
-// systemd (MAINPID=, confirmed before this process exits).
-func announceNewMain(o *serveOptions, log *zap.Logger, newPid int) {
-	if o.upgrade.pidFile != "" {
-		if err := writePidFile(o.upgrade.pidFile, newPid); err != nil {
-			log.Error("cannot write the new process's pid", zap.Error(err))
-		}
-	}
-	if err := sdNotify("MAINPID=" + strconv.Itoa(newPid)); err != nil {
-		log.Error("cannot tell systemd the new main pid (NOTIFY_SOCKET)", zap.Error(err))
-	} else if err := sdNotifyBarrier(sdBarrierTimeout); err != nil {
-		log.Warn("systemd did not confirm the new main pid (BARRIER=1); exiting anyway", zap.Error(err))
-	}
+	return sendState(conn, &st, u.in, adm, u.o.adminListen, nil, u.hub)
 }
 
 // adopt takes the new supervisor's worker pids (msgBound's payload), to
