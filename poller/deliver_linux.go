@@ -65,20 +65,30 @@ var _ [iovMax - maxBatch]struct{}
 // writePending writes the connection's frames of this batch with one
 // writev and backlogs what the kernel did not take.
 func (l *loop) writePending(slot int32) {
+	head, ok := l.takePending(slot)
+	if !ok {
+		return
+	}
 	c := l.conns.at(slot)
-	head := c.pendHead
-	c.pendHead, c.pendTail = -1, -1
-	if c.state == stateLongPoll {
-		l.answerLongPoll(slot, head)
-		return
-	}
-	if c.state != stateStreaming {
-		return
-	}
 	iov, total := l.pendingIov(head)
 	n, errno := l.writev(c.fd, iov)
 	clear(iov)
 	l.pendingWritten(slot, head, total, n, errno)
+}
+
+// takePending takes a connection's frames of this batch (the head of
+// their list) and reports whether they are a stream's to write: a
+// parked poll is answered with them here, and a connection in any other
+// state writes nothing.
+func (l *loop) takePending(slot int32) (head int32, ok bool) {
+	c := l.conns.at(slot)
+	head = c.pendHead
+	c.pendHead, c.pendTail = -1, -1
+	if c.state == stateLongPoll {
+		l.answerLongPoll(slot, head)
+		return head, false
+	}
+	return head, c.state == stateStreaming
 }
 
 // pendingIov points l.iov at a connection's frames of this batch.

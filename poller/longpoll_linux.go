@@ -270,7 +270,15 @@ func (l *loop) answerLongPoll(slot int32, head int32) {
 		l.appendLongPollEvent(ev)
 		lastID = ev.ID
 	}
-	origin, after := lp.origin, c.after
+	l.sendPollAnswerThenPipelined(slot, lp.origin, lastID)
+}
+
+// sendPollAnswerThenPipelined sends a poll's answer (its body in l.body),
+// then handles the requests pipelined behind the poll (held in rbuf):
+// at once if the answer went out whole, after it otherwise.
+func (l *loop) sendPollAnswerThenPipelined(slot int32, origin []byte, lastID uint64) {
+	c := l.conns.at(slot)
+	after := c.after
 	c.state = stateReading // as far as respond is concerned
 	held := c.rbuf
 	c.rbuf = nil

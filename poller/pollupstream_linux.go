@@ -105,18 +105,10 @@ func (l *loop) endFetchingPoll(slot int32, status int, reason string, after Clos
 // answer, then handles the requests pipelined behind the poll.
 func (l *loop) finishFetchingPoll(slot int32, lastID uint64) {
 	c := l.conns.at(slot)
-	origin, after := c.longPoll.origin, c.after
+	origin := c.longPoll.origin
 	c.longPoll = nil
 	l.releasePerIP(slot)
-	c.state = stateReading // as far as respond is concerned
-	held := c.rbuf
-	c.rbuf = nil
-	l.sendLongPollAnswer(slot, origin, after, lastID)
-	if c.state == stateReading && held != nil {
-		l.process(slot, held) // requests pipelined behind the poll
-	} else if c.state == stateResponding && held != nil {
-		c.rbuf = held // responseFlushed processes them
-	}
+	l.sendPollAnswerThenPipelined(slot, origin, lastID)
 }
 
 // pollFetched answers a fetching poll whose read is done, and reports

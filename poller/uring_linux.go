@@ -358,16 +358,11 @@ func (u *uring) reset() {
 func (l *loop) writePendingBatched() {
 	u := l.ring
 	for _, slot := range l.dirty {
+		head, ok := l.takePending(slot)
+		if !ok {
+			continue
+		}
 		c := l.conns.at(slot)
-		head := c.pendHead
-		c.pendHead, c.pendTail = -1, -1
-		if c.state == stateLongPoll {
-			l.answerLongPoll(slot, head)
-			continue
-		}
-		if c.state != stateStreaming {
-			continue
-		}
 		iov, total := l.pendingIov(head)
 		if !u.room(len(iov)) {
 			l.finishBatch()
