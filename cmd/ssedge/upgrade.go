@@ -10,10 +10,12 @@ package main
 // rules, admin endpoint) before it says msgTookOver, and serves nothing
 // until msgCommit; the old process can take everything back (Abort) until
 // it sends msgCommit, and does so on any failure, a send past its
-// deadline, or a stop (SIGTERM). upgrade_linux.go holds the old side,
-// upgrade_child.go the new; this file what they share. Under --procs the
-// supervisors run the same exchange without connections, and the workers
-// hand those over pairwise (upgrade_procs_linux.go).
+// deadline, or a stop (SIGTERM). upgrade_linux.go holds the old side
+// (and what a supervisor's attempt shares with it: startSuccessor,
+// sendState, handOffPublishing, announceNewMain), upgrade_child.go the
+// new; this file what they share. Under --procs the supervisors run the
+// same exchange without connections, and the workers hand those over
+// pairwise (upgrade_procs_linux.go).
 
 import (
 	"errors"
