@@ -269,20 +269,26 @@
 // target, waits up to handoffCatchMs for replays, polls reading from the
 // cluster's log (one still reading then gets 503 with Retry-After and
 // ends with this process) and closing answers,
-// then takes its listeners and every movable connection off its epoll
-// and sends their descriptors and state (HandoffConn: channels, grant,
-// token expiry, unsent bytes as one copy, silence for the heartbeat, a
-// half-read request) to Pause, and blocks until the verdict. Commit: the
-// loop closes its descriptors with close(2) only (the sockets live on in
-// the new process; epoll registrations were removed first, as they
-// belong to the open file, not the descriptor) and stops; Abort: the loop
-// registers everything again (edge-triggered registration reports what
-// became ready meanwhile) and reads each connection again. Import runs
-// before Start, on the caller's goroutine (no loop runs yet), and puts
-// each connection in the loop of the same number with its state and its
-// unsent bytes at the head of its backlog, on the loop's again list (its
-// readiness changed while no epoll watched it: the first turn writes and
-// reads it, edge or not). All loops stop at the same id,
+// then takes its listeners off its epoll and sends the descriptors and
+// state of its listeners and every movable connection (HandoffConn:
+// channels, grant, token expiry, unsent bytes as one copy, silence for
+// the heartbeat, a half-read request) to Pause, and blocks until the
+// verdict. The connections stay registered on the loop's epoll while it
+// blocks (removing them one by one was most of a hand-off's cost).
+// Commit: the loop closes its descriptors with close(2) only (the sockets
+// live on in the new process) and stops, and Server.Close closes the
+// epoll, which drops the registrations (they belong to the open file,
+// which lives on, not to the descriptor: until then the old epoll only
+// collects events nobody reads); Abort: the loop registers its listeners
+// again, finds its connections' events of meanwhile waiting on its epoll
+// (edge-triggered, none lost) and also writes and reads each connection
+// again. Import runs before Start, on the caller's goroutine (no loop
+// runs yet), and puts each connection in the loop of the same number
+// with its state and its unsent bytes at the head of its backlog;
+// EPOLL_CTL_ADD reports what is ready at once, and a connection with
+// bytes to write, a request in its buffer or an answer going out is also
+// on the loop's again list (no new edge would come for what is already
+// buffered). All loops stop at the same id,
 // and the new process's ring starts after it: no event twice, none lost.
 // A loop clears handReq when its part ends, and sets it again if
 // Server.hand already names a later attempt (a Pause right after an

@@ -250,10 +250,16 @@ func (l *loop) answerPollsEarly(final bool) {
 	}
 }
 
-// export takes the loop's listeners and movable connections off its
-// epoll and describes them. A connection that cannot move (a resume
-// still replaying, an answer followed by a close, a lingering close)
-// stays and ends with this process.
+// export takes the loop's listeners off its epoll and describes them and
+// its movable connections. The connections stay registered: the loop
+// blocks until the verdict and reads no event meanwhile; on Abort the
+// registration reports what happened (edge-triggered, nothing is lost),
+// on Commit the loop's server closes the epoll, which drops them. An
+// EPOLL_CTL_DEL per connection was the largest cost of a hand-off (at
+// 15k connections per worker), and it sat where publishing is paused. A
+// connection that cannot move (a resume still replaying, an answer
+// followed by a close, a lingering close) stays and ends with this
+// process.
 func (l *loop) export() loopExport {
 	e := loopExport{id: l.id, lns: append([]listener(nil), l.lns...)}
 	for i := range l.lns {
@@ -293,7 +299,6 @@ func (l *loop) export() loopExport {
 		}
 		hc.Out = c.out.appendTo(nil)
 		hc.In = append([]byte(nil), c.rbuf...)
-		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, int(c.fd), nil)
 		e.conns = append(e.conns, hc)
 		e.slots = append(e.slots, connRef{i, c.gen})
 	}
@@ -316,9 +321,9 @@ func (l *loop) commitExport(e *loopExport) {
 	l.stop.Store(true)
 }
 
-// abortExport puts everything back on the epoll; edge-triggered
-// registration reports what became ready meanwhile, and each connection
-// is also read again next turn.
+// abortExport puts the listeners back on the epoll (the connections
+// never left it: their events of meanwhile are waiting there), and each
+// connection is also written and read again next turn.
 func (l *loop) abortExport(e *loopExport) {
 	for i := range l.lns {
 		events := uint32(unix.EPOLLIN | unix.EPOLLET)
@@ -332,10 +337,6 @@ func (l *loop) abortExport(e *loopExport) {
 	}
 	for _, r := range e.slots {
 		c := l.conns.at(r.slot)
-		if err := l.ctl(unix.EPOLL_CTL_ADD, int(c.fd), unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET, r.slot, r.gen); err != nil {
-			l.close(r.slot, CloseShutdown)
-			continue
-		}
 		c.readMore = true
 		l.pushAgain(r.slot)
 	}
@@ -396,12 +397,16 @@ func (l *loop) importConn(hc *HandoffConn) error {
 	if len(hc.Out) > 0 {
 		c.out.push(hc.Out)
 	}
-	// Write (and read) on the first turn, edge or not: the socket's
-	// readiness changed while no epoll watched it. Registering reports
-	// what is ready now; the turn's attempt costs one EAGAIN at most and
-	// does not depend on that.
-	c.readMore = true
-	l.pushAgain(slot)
+	// Registering reports what is ready now (EPOLL_CTL_ADD polls the
+	// socket, edge-triggered or not): a stream with nothing to write
+	// waits for that. Anything else is written (and read) on the first
+	// turn, as a request already in rbuf would see no new edge. A read
+	// per stream was 15k EAGAINs in a worker's first turn after an
+	// upgrade, ahead of the first delivery.
+	if hc.Kind != HandoffStream || len(hc.Out) > 0 || len(hc.In) > 0 {
+		c.readMore = true
+		l.pushAgain(slot)
+	}
 	switch hc.Kind {
 	case HandoffStream:
 		c.state = stateStreaming

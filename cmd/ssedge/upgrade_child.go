@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -76,7 +75,7 @@ func acceptUpgrade(log *zap.Logger, version int) (*upgradeChild, error) {
 			break
 		}
 	}
-	if err := json.Unmarshal(doc, &c.state); err != nil {
+	if err := unmarshalState(doc, &c.state, &c.state.Conns, len(c.fds)); err != nil {
 		return refuse(fmt.Errorf("upgrade: the state: %w", err))
 	}
 	if c.state.Version != version {

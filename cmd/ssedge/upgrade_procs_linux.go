@@ -48,7 +48,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -480,6 +479,7 @@ func (w *workerTakeover) run(srv *poller.Server, index string, log *zap.Logger) 
 	}
 	defer conn.Close()
 	ln.Close()
+	accepted := time.Now()
 	if err := conn.Send(msgHello, []byte(strconv.FormatUint(w.last, 10)), nil); err != nil {
 		return w.fail(err)
 	}
@@ -497,8 +497,9 @@ func (w *workerTakeover) run(srv *poller.Server, index string, log *zap.Logger) 
 			break
 		}
 	}
+	received := time.Now()
 	var st workerState
-	err = json.Unmarshal(doc, &st)
+	err = unmarshalState(doc, &st, &st.Conns, len(fds))
 	switch {
 	case err != nil:
 	case st.Version != workerHandoffVersion:
@@ -525,6 +526,7 @@ func (w *workerTakeover) run(srv *poller.Server, index string, log *zap.Logger) 
 		}
 		return w.fail(err)
 	}
+	imported := time.Now()
 	if err := w.ctl.Send(msgTookOver, nil, nil); err != nil {
 		return w.fail(err)
 	}
@@ -543,7 +545,8 @@ func (w *workerTakeover) run(srv *poller.Server, index string, log *zap.Logger) 
 	if err := conn.Send(msgCommit, nil, nil); err != nil {
 		log.Warn("upgrade: the old worker was not told (it is gone?)", zap.Error(err))
 	}
-	log.Info("upgrade: took over the old worker's connections", zap.Int("old_pid", st.PID), zap.Int("connections", len(st.Conns)), zap.Uint64("last_id", st.LastID))
+	log.Info("upgrade: took over the old worker's connections", zap.Int("old_pid", st.PID), zap.Int("connections", len(st.Conns)), zap.Uint64("last_id", st.LastID),
+		zap.Duration("receive", received.Sub(accepted)), zap.Duration("import", imported.Sub(received)), zap.Duration("commit_wait", time.Since(imported)))
 	return nil
 }
 
@@ -582,6 +585,7 @@ func handToSuccessor(srv *poller.Server, hub *pubsub.Hub, index string, log *zap
 	// Publishing is paused at the old supervisor, so this worker's hub
 	// stops at the successor's seam; anything else (a worker ahead, a
 	// peer from elsewhere) would lose or repeat events.
+	paused := time.Now()
 	if mine := hub.LastID(); mine != last {
 		h.Abort()
 		return false, fmt.Errorf("the new worker starts after id %d, this one is at %d", last, mine)
@@ -599,12 +603,15 @@ func handToSuccessor(srv *poller.Server, hub *pubsub.Hub, index string, log *zap
 		h.Abort()
 		return false, err
 	}
+	sent := time.Now()
 	// No time limit: see the file's comment.
 	m, err = conn.Recv(0)
 	if err == nil && m.Kind == msgCommit {
+		verdict := time.Now()
 		h.Commit()
 		log.Info("handed every connection to the new worker; exiting", zap.Int("connections", len(h.Conns)),
-			zap.Uint64("last_id", last), zap.Duration("elapsed", time.Since(begin)))
+			zap.Uint64("last_id", last), zap.Duration("pause", paused.Sub(begin)), zap.Duration("send", sent.Sub(paused)),
+			zap.Duration("commit_wait", verdict.Sub(sent)), zap.Duration("elapsed", time.Since(begin)))
 		return true, nil
 	}
 	h.Abort()
