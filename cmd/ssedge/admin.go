@@ -149,6 +149,10 @@ func (o *serveOptions) startAdmin(ctx context.Context, log *zap.Logger, src admi
 	}
 	if h := o.adminHandoff; h != nil && h.ln != nil { // upgrade.go
 		cfg.Inherited, cfg.InheritedLock = h.ln, h.lock
+		// The old process answers on the same socket until it lets go
+		// (serveAdmin, after the commit): a probe meanwhile gets its
+		// answer, not one from a process that may still give up.
+		cfg.Deferred = true
 		// The endpoint served is the one handed over: a changed
 		// --admin-listen takes effect at a restart.
 		if h.addr != cfg.Addr {
@@ -283,6 +287,14 @@ func startSupervisorAdmin(ctx context.Context, o *serveOptions, log *zap.Logger,
 		return nil, nil, err
 	}
 	return a, func() { stopAdmin(); os.RemoveAll(a.dir) }, nil
+}
+
+// serveAdmin starts answering on a handed-over admin endpoint, once this
+// process has taken over (startAdmin defers it).
+func (o *serveOptions) serveAdmin() {
+	if h := o.adminHandoff; h != nil && h.srv != nil {
+		h.srv.Serve()
+	}
 }
 
 // startSingleAdmin serves the endpoint of a single-process server.

@@ -137,7 +137,7 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger, up *upgrad
 	}
 	var bound *poller.Bound
 	if up != nil {
-		bound, err = up.bound(o)
+		bound, err = up.bound(o, log)
 	} else {
 		bound, err = poller.Bind(o.pollerConfig(side, hub, log), o.procs)
 	}
@@ -262,6 +262,7 @@ func supervise(ctx context.Context, o *serveOptions, log *zap.Logger, up *upgrad
 			return fail(err)
 		}
 		in.Serve()
+		o.serveAdmin()
 		if err := o.writePidFile(); err != nil {
 			log.Error("cannot write the pid file", zap.Error(err))
 		}

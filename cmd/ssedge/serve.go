@@ -391,6 +391,7 @@ func serveSingle(ctx context.Context, o *serveOptions, log *zap.Logger, up *upgr
 	}
 	defer stopAdmin()
 	in.Serve()
+	o.serveAdmin()
 	srv.Start()
 	if err := o.writePidFile(); err != nil {
 		log.Error("cannot write the pid file", zap.Error(err))

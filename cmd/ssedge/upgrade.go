@@ -113,9 +113,10 @@ type handoffState struct {
 	Admin     *handedSocket            `json:"admin,omitempty"`
 	Conns     []poller.HandoffConn     `json:"conns"`
 	Upgrades  [2]uint64                `json:"upgrades"` // ok, failed so far
-	// Under --procs (handoffProcsVersion): the old supervisor's workers and
-	// loops per worker, which the new one must have (each TCP listener's
-	// sockets are Procs×Loops, worker by worker). Conns is empty then: each
+	// Under --procs (handoffProcsVersion): the old supervisor's workers,
+	// which the new one must have, and loops per worker, which its workers
+	// take on (each TCP listener's sockets are Procs×Loops, worker by
+	// worker; upgradeChild.bound). Conns is empty then: each
 	// worker hands its own to its successor (upgrade_procs_linux.go).
 	Procs int `json:"procs,omitempty"`
 	Loops int `json:"loops,omitempty"`

@@ -530,6 +530,7 @@ func (w *workerTakeover) run(srv *poller.Server, index string, log *zap.Logger) 
 	if err := w.ctl.Send(msgTookOver, nil, nil); err != nil {
 		return w.fail(err)
 	}
+	log.Debug("upgrade: holding the old worker's connections, waiting for the commit", zap.Int("pid", os.Getpid()), zap.Int("connections", len(st.Conns)))
 	// The verdict: msgCommit, or the new supervisor's end closing (it gave
 	// up or was killed), however long that takes.
 	m, err := w.ctl.Recv(0)
@@ -639,14 +640,31 @@ func (c *upgradeChild) supervisorHub(ctx context.Context, o *serveOptions, log *
 }
 
 // bound is the old supervisor's listening sockets, for as many workers:
-// new worker i gets old worker i's.
-func (c *upgradeChild) bound(o *serveOptions) (*poller.Bound, error) {
+// new worker i gets old worker i's. Each worker's TCP sockets are one per
+// loop, so the new workers run the old loop count: a changed --loops is
+// logged and takes effect at a restart (o.loops becomes the old count,
+// which this supervisor reports and hands on).
+func (c *upgradeChild) bound(o *serveOptions, log *zap.Logger) (*poller.Bound, error) {
 	if c.state.Procs != o.procs {
 		return nil, fmt.Errorf("upgrade: the old supervisor runs %d workers, this one is to run %d (--procs changes take a restart)", c.state.Procs, o.procs)
+	}
+	if c.state.Loops < 1 {
+		return nil, fmt.Errorf("upgrade: the old supervisor's state names %d loops per worker, expected 1 or more", c.state.Loops)
+	}
+	for _, ln := range c.state.Listeners {
+		if ln.Network == "tcp" && ln.N != c.state.Procs*c.state.Loops {
+			return nil, fmt.Errorf("upgrade: listener %s has %d sockets, the old supervisor's %d workers × %d loops would have %d",
+				ln.Addr, ln.N, c.state.Procs, c.state.Loops, c.state.Procs*c.state.Loops)
+		}
 	}
 	b, err := poller.BoundFrom(c.state.Listeners, o.procs)
 	if err != nil {
 		return nil, fmt.Errorf("upgrade: %w", err)
+	}
+	if c.state.Loops != o.loops {
+		log.Warn("upgrade: the handed-over listening sockets are split for the old loop count: the workers run that many (a new --loops takes a restart)",
+			zap.Int("loops_per_proc", c.state.Loops), zap.Int("flag", o.loops))
+		o.loops = c.state.Loops
 	}
 	return b, nil
 }

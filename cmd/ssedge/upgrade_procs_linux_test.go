@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -402,5 +403,184 @@ func TestUpgradeProcsCountChanged(t *testing.T) {
 				t.Fatalf("pid file names %d, want the old supervisor %d", pid, s.cmd.Process.Pid)
 			}
 		})
+	}
+}
+
+// answeredBy is the Ssedge-Pid of a fresh connection's GET /healthz on
+// the admin endpoint (0: no answer within the timeout).
+func answeredBy(addr string, timeout time.Duration) int {
+	c := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get("http://" + addr + "/healthz")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	pid, _ := strconv.Atoi(resp.Header.Get("Ssedge-Pid"))
+	return pid
+}
+
+// During a --procs upgrade the admin endpoint is answered by the old
+// supervisor until it lets go: the new one holds the same socket but
+// does not serve it before the commit (a readiness probe or a scrape
+// landing there would see a process that may still give up). One old
+// worker is stopped (SIGSTOP) so the hand-off waits for it while the
+// test probes; then it goes on and the new supervisor answers.
+func TestUpgradeProcsAdminAfterCommit(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "ssedge.pid")
+	adm := "127.0.0.1:" + strconv.Itoa(ssetest.FreePort(t))
+	s := startServer(t, "--procs", "2", "--loops", "1", "--pid-file", pidFile, "--admin-listen", adm)
+	oldPid := s.cmd.Process.Pid
+	ssetest.WaitFor(t, 10*time.Second, "the pid file", func() bool { return readPid(pidFile) == oldPid })
+	if got := answeredBy(adm, 5*time.Second); got != oldPid {
+		t.Fatalf("before the upgrade the admin endpoint was answered by %d, want %d", got, oldPid)
+	}
+	oldWorkers := children(t, oldPid)
+	if len(oldWorkers) != 2 {
+		t.Fatalf("workers %v, want 2", oldWorkers)
+	}
+	syscall.Kill(oldWorkers[0], syscall.SIGSTOP)
+	stopped := true
+	defer func() {
+		if stopped {
+			syscall.Kill(oldWorkers[0], syscall.SIGCONT)
+		}
+	}()
+	syscall.Kill(oldPid, syscall.SIGUSR2)
+	var newPid int
+	ssetest.WaitFor(t, 10*time.Second, "the new supervisor to start its workers", func() bool {
+		for _, p := range children(t, oldPid) {
+			if !slices.Contains(oldWorkers, p) && len(children(t, p)) == 2 {
+				newPid = p
+				return true
+			}
+		}
+		return false
+	})
+	for i := range 40 {
+		if got := answeredBy(adm, 5*time.Second); got != oldPid {
+			t.Fatalf("probe %d during the hand-off was answered by %d, want the old supervisor %d (the new one is %d)", i, got, oldPid, newPid)
+		}
+	}
+	syscall.Kill(oldWorkers[0], syscall.SIGCONT)
+	stopped = false
+	t.Cleanup(func() { syscall.Kill(newPid, syscall.SIGKILL) })
+	ssetest.WaitFor(t, 30*time.Second, "the pid file to name the new supervisor", func() bool { return readPid(pidFile) == newPid })
+	ssetest.WaitFor(t, 10*time.Second, "the new supervisor to answer", func() bool { return answeredBy(adm, 5*time.Second) == newPid })
+}
+
+// A real new worker that has taken over its predecessor's connections
+// dies before the commit, while another is still waiting for its own
+// (its predecessor stopped): the upgrade still commits once that one is
+// done, as the dead worker had said it took over. Its predecessor, which
+// never heard the commit, takes its connections back and, its supervisor
+// gone, ends them: those clients resume by Last-Event-ID on the new
+// workers and get every event exactly; every other stream goes on on its
+// own TCP connection, missing nothing. The dead worker is restarted.
+func TestUpgradeProcsNewWorkerDiesBeforeCommit(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "ssedge.pid")
+	s := startServer(t, "--procs", "2", "--loops", "1", "--pid-file", pidFile, "--heartbeat", "1h", "--drain-window", "1s")
+	oldPid := s.cmd.Process.Pid
+	ssetest.WaitFor(t, 10*time.Second, "the pid file", func() bool { return readPid(pidFile) == oldPid })
+	oldWorkers := children(t, oldPid)
+	if len(oldWorkers) != 2 {
+		t.Fatalf("workers %v, want 2", oldWorkers)
+	}
+	streams := make([]*stream, 40)
+	for i := range streams {
+		streams[i] = openStream(t, s.listen, "/events?channel=a")
+	}
+	s.waitSubscribed(t, len(streams))
+	first := publishID(t, s.socket, "a", "one")
+	checkStreams(t, streams, func(int) string { return "a" }, map[string][]uint64{"a": {first}})
+
+	syscall.Kill(oldWorkers[0], syscall.SIGSTOP)
+	stopped := true
+	defer func() {
+		if stopped {
+			syscall.Kill(oldWorkers[0], syscall.SIGCONT)
+		}
+	}()
+	syscall.Kill(oldPid, syscall.SIGUSR2)
+	const holding = `"msg":"upgrade: holding the old worker's connections, waiting for the commit"`
+	s.logs.Wait(t, 20*time.Second, 1, holding)
+	var line string
+	for _, l := range s.logs.Lines() {
+		if strings.Contains(l, holding) {
+			line = l
+		}
+	}
+	var held struct {
+		PID         int `json:"pid"`
+		Connections int `json:"connections"`
+	}
+	if err := json.Unmarshal([]byte(line), &held); err != nil || held.PID == 0 {
+		t.Fatalf("cannot read the new worker's pid from %q: %v", line, err)
+	}
+	if held.Connections == 0 || held.Connections == len(streams) {
+		t.Fatalf("the new worker holds %d of %d connections: the test needs both workers to have some", held.Connections, len(streams))
+	}
+	syscall.Kill(held.PID, syscall.SIGKILL)
+	syscall.Kill(oldWorkers[0], syscall.SIGCONT)
+	stopped = false
+	var newPid int
+	ssetest.WaitFor(t, 30*time.Second, "the pid file to name the new supervisor", func() bool {
+		newPid = readPid(pidFile)
+		return newPid != oldPid && alive(newPid)
+	})
+	t.Cleanup(func() { syscall.Kill(newPid, syscall.SIGKILL) })
+	ssetest.WaitFor(t, 20*time.Second, "the new supervisor to restart the dead worker", func() bool {
+		kids := children(t, newPid)
+		return len(kids) == 2 && !slices.Contains(kids, held.PID)
+	})
+	ssetest.WaitFor(t, 20*time.Second, "the old workers to exit", func() bool { return !slices.ContainsFunc(oldWorkers, alive) })
+	second := publishID(t, s.socket, "a", "two")
+	third := publishID(t, s.socket, "a", "three")
+	ended := 0
+	for i, st := range streams {
+		got, err := st.ids(2)
+		if err == nil {
+			if !slices.Equal(got, []uint64{second, third}) {
+				t.Fatalf("stream %d went on with %v, want [%d %d]", i, got, second, third)
+			}
+			continue
+		}
+		if !errors.Is(err, io.EOF) || len(got) != 0 {
+			t.Fatalf("stream %d: %v then %v, want the two events or its end (EOF) before them", i, got, err)
+		}
+		ended++
+		r := openStream(t, s.listen, "/events?channel=a", "Last-Event-ID: "+strconv.FormatUint(first, 10))
+		if got, err := r.ids(2); err != nil || !slices.Equal(got, []uint64{second, third}) {
+			t.Fatalf("stream %d resumed from %d: %v %v, want [%d %d]", i, first, got, err, second, third)
+		}
+	}
+	if ended != held.Connections {
+		t.Fatalf("%d streams ended, want the %d the dead worker held", ended, held.Connections)
+	}
+}
+
+// --loops changed in the configuration file before SIGUSR2: the handed
+// listening sockets are split for the old count, so the new workers run
+// that many, say so once, and the upgrade goes through with the stream
+// on its connection.
+func TestUpgradeProcsLoopsChanged(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ssedge.toml")
+	if err := os.WriteFile(cfg, []byte("procs = 2\nloops = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pidFile := filepath.Join(dir, "ssedge.pid")
+	s := startServer(t, "--config", cfg, "--pid-file", pidFile)
+	st := openStream(t, s.listen, "/events?channel=a")
+	s.waitSubscribed(t, 1)
+	first := publishID(t, s.socket, "a", "one")
+	if err := os.WriteFile(cfg, []byte("procs = 2\nloops = 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	upgradeTo(t, s, pidFile)
+	s.logs.Wait(t, 10*time.Second, 1, `"msg":"upgrade: the handed-over listening sockets are split for the old loop count`, `"loops_per_proc":1,"flag":3`)
+	s.logs.Wait(t, 10*time.Second, 1, `"msg":"ssedge serving"`, `"loops_per_proc":1`)
+	second := publishID(t, s.socket, "a", "two")
+	if got, err := st.ids(2); err != nil || slices.Compare(got, []uint64{first, second}) != 0 {
+		t.Fatalf("the stream got %v (%v), want [%d %d]", got, err, first, second)
 	}
 }

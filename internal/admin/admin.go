@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +53,11 @@ type Config struct {
 	// a binary upgrade (Server.Files), served instead of binding Addr;
 	// InheritedLock is a unix socket's lock file.
 	Inherited, InheritedLock *os.File
+	// Deferred binds (or adopts) the endpoint but answers nobody until
+	// Serve: a new process taking over on an upgrade holds the same
+	// listening socket as the old one, which answers until the commit
+	// (connections meanwhile wait in the socket's queue for either).
+	Deferred bool
 }
 
 // Server is a running admin endpoint.
@@ -63,6 +70,7 @@ type Server struct {
 	sock   *sockfile.Socket // unix:PATH only
 	addr   string
 	done   chan struct{}
+	serve  sync.Once // starts the serving goroutine, or (Close first) marks it never started
 }
 
 // ParseAddr splits an --admin-listen value into a network and address.
@@ -79,7 +87,8 @@ func ParseAddr(a string) (network, addr string, err error) {
 	return "tcp", a, nil
 }
 
-// Listen binds cfg.Addr and starts serving.
+// Listen binds cfg.Addr and starts serving (with cfg.Deferred, Serve
+// starts it).
 func Listen(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
@@ -133,13 +142,22 @@ func Listen(cfg Config) (*Server, error) {
 		s.addr = s.ln.Addr().String()
 	}
 	s.http = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(cfg.Log)}
-	go func() {
-		defer close(s.done)
-		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			cfg.Log.Error("admin endpoint stopped", zap.Error(err))
-		}
-	}()
+	if !cfg.Deferred {
+		s.Serve()
+	}
 	return s, nil
+}
+
+// Serve starts answering, once; after Close it does nothing.
+func (s *Server) Serve() {
+	s.serve.Do(func() {
+		go func() {
+			defer close(s.done)
+			if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.cfg.Log.Error("admin endpoint stopped", zap.Error(err))
+			}
+		}()
+	})
 }
 
 // Addr is the bound address: HOST:PORT (the port chosen if 0 was given)
@@ -151,6 +169,10 @@ func (s *Server) Addr() string { return s.addr }
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
+	s.serve.Do(func() { // never served: nothing tracks the listener
+		s.ln.Close()
+		close(s.done)
+	})
 	err := s.http.Shutdown(ctx)
 	if err != nil {
 		s.http.Close()
@@ -174,7 +196,11 @@ func (s *Server) Handler() http.Handler {
 		"/readyz":  s.readyz,
 		"/stats":   s.stats,
 	}
+	pid := strconv.Itoa(os.Getpid())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Which process answered: during an upgrade two share the socket
+		// (the old one answers until it lets go).
+		w.Header().Set("Ssedge-Pid", pid)
 		h, ok := routes[r.URL.Path]
 		switch {
 		case !ok:
