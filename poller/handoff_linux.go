@@ -36,7 +36,8 @@ type loopHandoff struct {
 }
 
 // loopExport is what a loop hands over: its listener sockets (in
-// l.lns order) and its connections, taken off its epoll.
+// l.lns order, taken off its epoll) and its connections (left on it:
+// export).
 type loopExport struct {
 	id    int
 	lns   []listener
@@ -45,7 +46,7 @@ type loopExport struct {
 }
 
 // Handoff is a paused server: every loop has delivered the ring up to
-// the target id and stopped there, its sockets off its epoll. The caller
+// the target id and stopped there, its listeners off its epoll. The caller
 // sends Listeners and Conns (their FDs) to the new process, then calls
 // Commit (the new process has them: the loops close their copies without
 // a write and exit) or Abort (the loops take everything back and go on).
@@ -76,8 +77,8 @@ func (s *Server) unixLock(fd int) (*os.File, error) {
 // again, from the new process), delivers the ring up to target, waits up
 // to handoffCatchMs for resumes to join their channels and for polls'
 // reads from the cluster's log (a poll still reading then gets 503 with
-// Retry-After), then takes its listeners and connections off its epoll
-// and reports. If ctx ends first the attempt is aborted and Pause
+// Retry-After), then takes its listeners off its epoll and reports (its
+// connections stay registered; it reads nothing until the verdict). If ctx ends first the attempt is aborted and Pause
 // returns ctx's error. Call Commit or Abort on the result before
 // anything else on the server; not with a drain under way.
 func (s *Server) Pause(ctx context.Context, target uint64) (*Handoff, error) {
@@ -133,8 +134,8 @@ func (s *Server) Pause(ctx context.Context, target uint64) (*Handoff, error) {
 // the new process) and exit; Close then only waits for them.
 func (h *Handoff) Commit() { h.finish(true) }
 
-// Abort ends the hand-off the other way: the loops put everything back on
-// their epoll and go on where they stopped.
+// Abort ends the hand-off the other way: the loops put their listeners
+// back on their epoll and go on where they stopped.
 func (h *Handoff) Abort() { h.finish(false) }
 
 func (h *Handoff) finish(commit bool) {

@@ -318,19 +318,21 @@ func TestHandoffPauseAgainAtOnce(t *testing.T) {
 }
 
 // A client that hangs up while its stream is paused is noticed by
-// whichever server goes on, with no event published: the connections
-// stay on the old epoll through the pause (Abort finds the hang-up
-// there), and a new server's registration reports it (Import does not
-// read an idle stream by itself).
+// whichever server goes on, with no event published, and so is one that
+// hangs up after: the connections stay on the old epoll through the pause
+// (Abort finds the first hang-up there, and only a registration that
+// survived reports the second), and a new server's registration reports
+// what is pending (Import does not read an idle stream by itself).
 func TestHandoffHangUpWhilePaused(t *testing.T) {
 	for _, commit := range []bool{false, true} {
 		t.Run(map[bool]string{false: "abort", true: "import"}[commit], func(t *testing.T) {
 			h := start(t, poller.Config{})
 			h.subscribe("/events?channel=a") // stays
-			gone := h.subscribe("/events?channel=a")
-			waitFor(t, "the subscribers", func() bool { return h.srv.Stats().Subscribers == 2 })
+			during := h.subscribe("/events?channel=a")
+			after := h.subscribe("/events?channel=a")
+			waitFor(t, "the subscribers", func() bool { return h.srv.Stats().Subscribers == 3 })
 			hd := pause(t, h)
-			gone.c.Close()
+			during.c.Close()
 			time.Sleep(50 * time.Millisecond) // the FIN is in the socket before anyone looks
 			srv := h.srv
 			if commit {
@@ -338,7 +340,9 @@ func TestHandoffHangUpWhilePaused(t *testing.T) {
 			} else {
 				hd.Abort()
 			}
-			waitFor(t, "the hung-up stream closed", func() bool { return srv.Stats().Subscribers == 1 })
+			waitFor(t, "the stream hung up during the pause closed", func() bool { return srv.Stats().Subscribers == 2 })
+			after.c.Close()
+			waitFor(t, "the stream hung up after closed", func() bool { return srv.Stats().Subscribers == 1 })
 			if st := srv.Stats(); st.Active != 1 {
 				t.Fatalf("%d connections active, want 1", st.Active)
 			}

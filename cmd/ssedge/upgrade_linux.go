@@ -146,23 +146,28 @@ func (u *upgrader) attempt(ctx context.Context) bool {
 	if err := conn.Send(msgCommit, nil, nil); err != nil {
 		return u.abort(h, child, "cannot tell the new process to serve", err)
 	}
-	h.Commit()
 	// No publisher may land here any more: the forwarded publishes must
 	// reach the new process, not this one. The admin endpoint closes here
-	// too, before the pid file names the new process: a scrape or probe
+	// too, as the new process starts answering on it: a scrape or probe
 	// from then on is the new process's to answer, not this one's on its
 	// way out.
 	handOffPublishing(u.in, u.gate, u.admin)
+	resumed := time.Now()
 	// The new process rewrites the pid file too; writing it here first
 	// means it names the new process before this one exits, as a
 	// supervisor following PIDFile= (or MAINPID=) needs.
 	newPid := child.cmd.Process.Pid
 	announceNewMain(u.o, u.log, newPid)
+	// The loops let go of their copies and their epoll only now: the new
+	// process serves them already and this one writes nothing while
+	// paused, so that teardown (a registration per connection) is no
+	// longer inside the time publishing was paused.
+	h.Commit()
 	u.log.Info("upgraded: the new process serves every listener and connection; this one exits",
 		zap.Int("new_pid", newPid), zap.Int("connections", len(h.Conns)), zap.Uint64("last_id", target),
 		zap.Duration("new_process_start", started.Sub(begin)), zap.Duration("loops_pause", paused.Sub(started)),
 		zap.Duration("send", sent.Sub(paused)), zap.Duration("takeover", took.Sub(sent)),
-		zap.Duration("publishing_paused", time.Since(started)), zap.Duration("elapsed", time.Since(begin)))
+		zap.Duration("publishing_paused", resumed.Sub(started)), zap.Duration("elapsed", time.Since(begin)))
 	// Publishes that waited are forwarded to the new process; then the
 	// publisher connections here close (idle ones at once) and their
 	// publishers reconnect to the same path. The socket file stays

@@ -276,9 +276,11 @@ func (s *supervisor) holdRestarts() (release func(committed bool)) {
 func (s *supervisor) handedOverExit(stopRelay context.CancelFunc, relayDone <-chan struct{}) {
 	// The relay ends first: a worker that committed exits as it would; one
 	// whose successor died before the commit and that took its
-	// connections back drains at once (its hub is frozen here, publishes
-	// go to the new supervisor) instead of serving streams without
-	// events beside the restarted successor until killed.
+	// connections back starts its drain at once (its hub is frozen here,
+	// publishes go to the new supervisor: its clients get the retry frame
+	// within --drain-window and resume on the new workers) instead of
+	// serving streams without events beside the restarted successor; one
+	// still there after upgradeTimeout is killed.
 	stopRelay()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -640,31 +642,38 @@ func (c *upgradeChild) supervisorHub(ctx context.Context, o *serveOptions, log *
 }
 
 // bound is the old supervisor's listening sockets, for as many workers:
-// new worker i gets old worker i's. Each worker's TCP sockets are one per
-// loop, so the new workers run the old loop count: a changed --loops is
-// logged and takes effect at a restart (o.loops becomes the old count,
-// which this supervisor reports and hands on).
+// new worker i gets old worker i's. A worker runs one loop per TCP
+// socket it is given, so the new workers run the old workers' loop count
+// (each TCP listener's sockets over the workers; the state's Loops is
+// only compared, as an older supervisor named its --loops there even
+// when its workers ran another count): a changed --loops is logged and
+// takes effect at a restart, and o.loops becomes the count that runs,
+// which this supervisor reports and hands on. With only unix listeners a
+// worker runs its own --loops.
 func (c *upgradeChild) bound(o *serveOptions, log *zap.Logger) (*poller.Bound, error) {
 	if c.state.Procs != o.procs {
 		return nil, fmt.Errorf("upgrade: the old supervisor runs %d workers, this one is to run %d (--procs changes take a restart)", c.state.Procs, o.procs)
-	}
-	if c.state.Loops < 1 {
-		return nil, fmt.Errorf("upgrade: the old supervisor's state names %d loops per worker, expected 1 or more", c.state.Loops)
-	}
-	for _, ln := range c.state.Listeners {
-		if ln.Network == "tcp" && ln.N != c.state.Procs*c.state.Loops {
-			return nil, fmt.Errorf("upgrade: listener %s has %d sockets, the old supervisor's %d workers × %d loops would have %d",
-				ln.Addr, ln.N, c.state.Procs, c.state.Loops, c.state.Procs*c.state.Loops)
-		}
 	}
 	b, err := poller.BoundFrom(c.state.Listeners, o.procs)
 	if err != nil {
 		return nil, fmt.Errorf("upgrade: %w", err)
 	}
-	if c.state.Loops != o.loops {
+	loops := 0
+	for _, ln := range c.state.Listeners {
+		if ln.Network != "tcp" {
+			continue
+		}
+		if n := ln.N / o.procs; loops == 0 {
+			loops = n
+		} else if n != loops {
+			b.Close()
+			return nil, fmt.Errorf("upgrade: the handed-over TCP listeners have %d and %d sockets per worker, expected the same count (one per loop)", loops, n)
+		}
+	}
+	if loops > 0 && loops != o.loops {
 		log.Warn("upgrade: the handed-over listening sockets are split for the old loop count: the workers run that many (a new --loops takes a restart)",
-			zap.Int("loops_per_proc", c.state.Loops), zap.Int("flag", o.loops))
-		o.loops = c.state.Loops
+			zap.Int("loops_per_proc", loops), zap.Int("flag", o.loops), zap.Int("state", c.state.Loops))
+		o.loops = loops
 	}
 	return b, nil
 }

@@ -456,8 +456,10 @@ func TestUpgradeProcsAdminAfterCommit(t *testing.T) {
 		}
 		return false
 	})
-	for i := range 40 {
-		if got := answeredBy(adm, 5*time.Second); got != oldPid {
+	// Bounded well inside the old supervisor's 10 s wait for the take-over.
+	probeEnd := time.Now().Add(3 * time.Second)
+	for i := 0; i < 40 && time.Now().Before(probeEnd); i++ {
+		if got := answeredBy(adm, time.Second); got != oldPid {
 			t.Fatalf("probe %d during the hand-off was answered by %d, want the old supervisor %d (the new one is %d)", i, got, oldPid, newPid)
 		}
 	}
@@ -577,10 +579,17 @@ func TestUpgradeProcsLoopsChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	upgradeTo(t, s, pidFile)
-	s.logs.Wait(t, 10*time.Second, 1, `"msg":"upgrade: the handed-over listening sockets are split for the old loop count`, `"loops_per_proc":1,"flag":3`)
+	s.logs.Wait(t, 10*time.Second, 1, `"msg":"upgrade: the handed-over listening sockets are split for the old loop count`, `"loops_per_proc":1,"flag":3,"state":1`)
 	s.logs.Wait(t, 10*time.Second, 1, `"msg":"ssedge serving"`, `"loops_per_proc":1`)
 	second := publishID(t, s.socket, "a", "two")
 	if got, err := st.ids(2); err != nil || slices.Compare(got, []uint64{first, second}) != 0 {
 		t.Fatalf("the stream got %v (%v), want [%d %d]", got, err, first, second)
+	}
+	// The next upgrade hands on the count that runs.
+	upgradeTo(t, s, pidFile)
+	s.logs.Wait(t, 10*time.Second, 2, `"msg":"upgrade: the handed-over listening sockets are split for the old loop count`, `"loops_per_proc":1,"flag":3,"state":1`)
+	third := publishID(t, s.socket, "a", "three")
+	if got, err := st.ids(1); err != nil || got[0] != third {
+		t.Fatalf("after the second upgrade the stream got %v (%v), want [%d]", got, err, third)
 	}
 }
