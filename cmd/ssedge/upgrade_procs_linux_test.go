@@ -370,25 +370,34 @@ func TestUpgradeProcsStopDuringHandOff(t *testing.T) {
 	}
 }
 
+// configChanged starts a server from a configuration file holding
+// before, with a --pid-file, opens one stream on "a", publishes "one" to
+// it (first) and then rewrites the file to after, for an upgrade to read.
+func configChanged(t *testing.T, before, after string) (s *server, st *stream, first uint64, pidFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ssedge.toml")
+	if err := os.WriteFile(cfg, []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pidFile = filepath.Join(dir, "ssedge.pid")
+	s = startServer(t, "--config", cfg, "--pid-file", pidFile)
+	st = openStream(t, s.listen, "/events?channel=a")
+	s.waitSubscribed(t, 1)
+	first = publishID(t, s.socket, "a", "one")
+	if err := os.WriteFile(cfg, []byte(after), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return s, st, first, pidFile
+}
+
 // --procs changed in the configuration file before SIGUSR2: the new
 // supervisor (or single process) cannot take sockets split for another
 // worker count; it says so, and the old processes serve on.
 func TestUpgradeProcsCountChanged(t *testing.T) {
 	for _, procs := range []string{"2", "1"} {
 		t.Run(procs, func(t *testing.T) {
-			dir := t.TempDir()
-			cfg := filepath.Join(dir, "ssedge.toml")
-			if err := os.WriteFile(cfg, []byte("procs = 3\nloops = 1\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			pidFile := filepath.Join(dir, "ssedge.pid")
-			s := startServer(t, "--config", cfg, "--pid-file", pidFile)
-			st := openStream(t, s.listen, "/events?channel=a")
-			s.waitSubscribed(t, 1)
-			first := publishID(t, s.socket, "a", "one")
-			if err := os.WriteFile(cfg, []byte("procs = "+procs+"\nloops = 1\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			s, st, first, pidFile := configChanged(t, "procs = 3\nloops = 1\n", "procs = "+procs+"\nloops = 1\n")
 			syscall.Kill(s.cmd.Process.Pid, syscall.SIGUSR2)
 			want := "--procs changes take a restart"
 			if procs == "1" {
@@ -419,6 +428,20 @@ func answeredBy(addr string, timeout time.Duration) int {
 	return pid
 }
 
+// stalledUpgrade stops one old worker (SIGSTOP) and sends SIGUSR2 to its
+// supervisor: the hand-off then waits for that worker, well inside the
+// old supervisor's 10 s wait for the take-over, until resume (SIGCONT),
+// which also runs at the test's end if it was not called.
+func stalledUpgrade(t *testing.T, supervisor, worker int) (resume func()) {
+	t.Helper()
+	syscall.Kill(worker, syscall.SIGSTOP)
+	var once sync.Once
+	resume = func() { once.Do(func() { syscall.Kill(worker, syscall.SIGCONT) }) }
+	t.Cleanup(resume)
+	syscall.Kill(supervisor, syscall.SIGUSR2)
+	return resume
+}
+
 // During a --procs upgrade the admin endpoint is answered by the old
 // supervisor until it lets go: the new one holds the same socket but
 // does not serve it before the commit (a readiness probe or a scrape
@@ -438,14 +461,7 @@ func TestUpgradeProcsAdminAfterCommit(t *testing.T) {
 	if len(oldWorkers) != 2 {
 		t.Fatalf("workers %v, want 2", oldWorkers)
 	}
-	syscall.Kill(oldWorkers[0], syscall.SIGSTOP)
-	stopped := true
-	defer func() {
-		if stopped {
-			syscall.Kill(oldWorkers[0], syscall.SIGCONT)
-		}
-	}()
-	syscall.Kill(oldPid, syscall.SIGUSR2)
+	resume := stalledUpgrade(t, oldPid, oldWorkers[0])
 	var newPid int
 	ssetest.WaitFor(t, 10*time.Second, "the new supervisor to start its workers", func() bool {
 		for _, p := range children(t, oldPid) {
@@ -463,8 +479,7 @@ func TestUpgradeProcsAdminAfterCommit(t *testing.T) {
 			t.Fatalf("probe %d during the hand-off was answered by %d, want the old supervisor %d (the new one is %d)", i, got, oldPid, newPid)
 		}
 	}
-	syscall.Kill(oldWorkers[0], syscall.SIGCONT)
-	stopped = false
+	resume()
 	t.Cleanup(func() { syscall.Kill(newPid, syscall.SIGKILL) })
 	ssetest.WaitFor(t, 30*time.Second, "the pid file to name the new supervisor", func() bool { return readPid(pidFile) == newPid })
 	ssetest.WaitFor(t, 10*time.Second, "the new supervisor to answer", func() bool { return answeredBy(adm, 5*time.Second) == newPid })
@@ -495,14 +510,7 @@ func TestUpgradeProcsNewWorkerDiesBeforeCommit(t *testing.T) {
 	first := publishID(t, s.socket, "a", "one")
 	checkStreams(t, streams, func(int) string { return "a" }, map[string][]uint64{"a": {first}})
 
-	syscall.Kill(oldWorkers[0], syscall.SIGSTOP)
-	stopped := true
-	defer func() {
-		if stopped {
-			syscall.Kill(oldWorkers[0], syscall.SIGCONT)
-		}
-	}()
-	syscall.Kill(oldPid, syscall.SIGUSR2)
+	resume := stalledUpgrade(t, oldPid, oldWorkers[0])
 	const holding = `"msg":"upgrade: holding the old worker's connections, waiting for the commit"`
 	s.logs.Wait(t, 20*time.Second, 1, holding)
 	var line string
@@ -522,8 +530,7 @@ func TestUpgradeProcsNewWorkerDiesBeforeCommit(t *testing.T) {
 		t.Fatalf("the new worker holds %d of %d connections: the test needs both workers to have some", held.Connections, len(streams))
 	}
 	syscall.Kill(held.PID, syscall.SIGKILL)
-	syscall.Kill(oldWorkers[0], syscall.SIGCONT)
-	stopped = false
+	resume()
 	var newPid int
 	ssetest.WaitFor(t, 30*time.Second, "the pid file to name the new supervisor", func() bool {
 		newPid = readPid(pidFile)
@@ -565,19 +572,7 @@ func TestUpgradeProcsNewWorkerDiesBeforeCommit(t *testing.T) {
 // that many, say so once, and the upgrade goes through with the stream
 // on its connection.
 func TestUpgradeProcsLoopsChanged(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "ssedge.toml")
-	if err := os.WriteFile(cfg, []byte("procs = 2\nloops = 1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	pidFile := filepath.Join(dir, "ssedge.pid")
-	s := startServer(t, "--config", cfg, "--pid-file", pidFile)
-	st := openStream(t, s.listen, "/events?channel=a")
-	s.waitSubscribed(t, 1)
-	first := publishID(t, s.socket, "a", "one")
-	if err := os.WriteFile(cfg, []byte("procs = 2\nloops = 3\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	s, st, first, pidFile := configChanged(t, "procs = 2\nloops = 1\n", "procs = 2\nloops = 3\n")
 	upgradeTo(t, s, pidFile)
 	s.logs.Wait(t, 10*time.Second, 1, `"msg":"upgrade: the handed-over listening sockets are split for the old loop count`, `"loops_per_proc":1,"flag":3,"state":1`)
 	s.logs.Wait(t, 10*time.Second, 1, `"msg":"ssedge serving"`, `"loops_per_proc":1`)
