@@ -43,17 +43,7 @@ func init() {
 // stand-in; mark is where it writes its pid.
 func hangingBinary(t *testing.T, exe, mark string) {
 	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	script := fmt.Sprintf("#!/bin/sh\n%s=hello-then-hang SSEDGE_TEST_CHILD_MARK=%s exec %s\n", testChildEnv, mark, self)
-	if err := os.WriteFile(exe+".new", []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(exe+".new", exe); err != nil {
-		t.Fatal(err)
-	}
+	installFile(t, exe, []byte(standIn(t, "hello-then-hang", "SSEDGE_TEST_CHILD_MARK="+mark)))
 }
 
 // waitMark waits for the stand-in's pid and has the test kill it at its
@@ -75,12 +65,8 @@ func waitMark(t *testing.T, mark string) int {
 // the same streams, the publish socket at its path — and a good binary
 // then upgrades.
 func TestUpgradeFailsAfterImport(t *testing.T) {
-	dir := t.TempDir()
-	exe := filepath.Join(dir, "ssedge")
-	copyFile(t, bin, exe)
-	pidFile := filepath.Join(dir, "ssedge.pid")
-	sock := filepath.Join(dir, "pub.sock")
-	s := runServerFrom(t, exe, sock, "--listen", "127.0.0.1:0", "--publish-socket", sock, "--log-level", "debug", "--pid-file", pidFile)
+	s := startDeployable(t)
+	exe, pidFile, sock := s.exe, s.pidFile, s.socket
 	streams := []*stream{openStream(t, s.listen, "/events?channel=a"), openStream(t, s.listen, "/events?channel=a")}
 	s.waitSubscribed(t, 2)
 	first := publishID(t, sock, "a", "one")
@@ -91,12 +77,7 @@ func TestUpgradeFailsAfterImport(t *testing.T) {
 	}
 	defer taken.Close()
 	script := fmt.Sprintf("#!/bin/sh\nexec %s \"$@\" --admin-listen %s\n", bin, taken.Addr())
-	if err := os.WriteFile(exe+".new", []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(exe+".new", exe); err != nil {
-		t.Fatal(err)
-	}
+	installFile(t, exe, []byte(script))
 	syscall.Kill(s.cmd.Process.Pid, syscall.SIGUSR2)
 	s.logs.Wait(t, 30*time.Second, 1, `"msg":"upgrade failed: this process goes on serving everything"`, `address already in use`)
 	if !alive(s.cmd.Process.Pid) || readPid(pidFile) != s.cmd.Process.Pid {
@@ -110,7 +91,7 @@ func TestUpgradeFailsAfterImport(t *testing.T) {
 	}
 
 	copyFile(t, bin, exe)
-	upgradeTo(t, s, pidFile)
+	upgradeTo(t, s.server, pidFile)
 	third := publishID(t, sock, "a", "three")
 	for i, st := range streams {
 		if got, err := st.ids(1); err != nil || got[0] != third {
@@ -152,12 +133,8 @@ func TestUpgradeNothingPublished(t *testing.T) {
 // paused, cannot send it the state (more than the socket holds). Past
 // the send deadline it kills it, takes everything back and serves on.
 func TestUpgradeNewProcessStopsReading(t *testing.T) {
-	dir := t.TempDir()
-	exe := filepath.Join(dir, "ssedge")
-	copyFile(t, bin, exe)
-	sock := filepath.Join(dir, "pub.sock")
-	s := runServerFrom(t, exe, sock, "--listen", "127.0.0.1:0", "--publish-socket", sock, "--log-level", "debug",
-		"--pid-file", filepath.Join(dir, "ssedge.pid"))
+	s := startDeployable(t)
+	dir, exe, sock := s.dir, s.exe, s.socket
 	st := openStream(t, s.listen, "/events?channel=h")
 	s.waitSubscribed(t, 1)
 	// History of several times the hand-off socket's buffer (its default
@@ -194,25 +171,15 @@ func TestUpgradeNewProcessStopsReading(t *testing.T) {
 // old process drains as usual and exits 0, leaving nothing serving,
 // instead of handing over and leaving the stop unheard.
 func TestUpgradeStopDuringAttempt(t *testing.T) {
-	dir := t.TempDir()
-	exe := filepath.Join(dir, "ssedge")
-	copyFile(t, bin, exe)
-	sock := filepath.Join(dir, "pub.sock")
-	pidFile := filepath.Join(dir, "ssedge.pid")
-	s := runServerFrom(t, exe, sock, "--listen", "127.0.0.1:0", "--publish-socket", sock, "--log-level", "debug",
-		"--pid-file", pidFile, "--drain-window", "0s")
+	s := startDeployable(t, "--drain-window", "0s")
+	dir, exe, pidFile := s.dir, s.exe, s.pidFile
 	st := openStream(t, s.listen, "/events?channel=s")
 	s.waitSubscribed(t, 1)
 	mark := filepath.Join(dir, "child.pid")
 	// The sleep only makes it likely that the stop comes before the new
 	// process says hello; the test holds either way.
 	script := fmt.Sprintf("#!/bin/sh\necho $$ > %s\nsleep 3\nexec %s \"$@\"\n", mark, bin)
-	if err := os.WriteFile(exe+".new", []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(exe+".new", exe); err != nil {
-		t.Fatal(err)
-	}
+	installFile(t, exe, []byte(script))
 	syscall.Kill(s.cmd.Process.Pid, syscall.SIGUSR2)
 	child := waitMark(t, mark)
 	syscall.Kill(s.cmd.Process.Pid, syscall.SIGTERM)
@@ -314,23 +281,13 @@ func TestHandoffStateBounds(t *testing.T) {
 // restart): publishers and the readiness check find the socket where it
 // is.
 func TestUpgradeServesHandedPaths(t *testing.T) {
-	dir := t.TempDir()
-	exe := filepath.Join(dir, "ssedge")
-	copyFile(t, bin, exe)
-	pidFile := filepath.Join(dir, "ssedge.pid")
-	sock := filepath.Join(dir, "pub.sock")
 	admin := "127.0.0.1:" + strconv.Itoa(ssetest.FreePort(t))
-	s := runServerFrom(t, exe, sock, "--listen", "127.0.0.1:0", "--publish-socket", sock, "--log-level", "debug",
-		"--pid-file", pidFile, "--admin-listen", admin)
+	s := startDeployable(t, "--admin-listen", admin)
+	dir, exe, pidFile, sock := s.dir, s.exe, s.pidFile, s.socket
 	script := fmt.Sprintf("#!/bin/sh\nexec %s \"$@\" --publish-socket %s --admin-listen 127.0.0.1:%d\n",
 		bin, filepath.Join(dir, "other.sock"), ssetest.FreePort(t))
-	if err := os.WriteFile(exe+".new", []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(exe+".new", exe); err != nil {
-		t.Fatal(err)
-	}
-	upgradeTo(t, s, pidFile)
+	installFile(t, exe, []byte(script))
+	upgradeTo(t, s.server, pidFile)
 	s.logs.Wait(t, 10*time.Second, 1, `"msg":"upgrade: serving the handed-over publish socket, not --publish-socket (a new path takes a restart)"`)
 	if id := publishID(t, sock, "a", "one"); id == 0 {
 		t.Fatal("no id")

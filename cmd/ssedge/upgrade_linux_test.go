@@ -197,26 +197,15 @@ func TestUpgradeKeepsStreams(t *testing.T) {
 // stream and the publish socket, logs why and counts it; a good binary
 // put back then upgrades.
 func TestUpgradeFailedBinary(t *testing.T) {
-	dir := t.TempDir()
-	exe := filepath.Join(dir, "ssedge")
-	copyFile(t, bin, exe)
-	pidFile := filepath.Join(dir, "ssedge.pid")
-	sock := filepath.Join(dir, "pub.sock")
 	admin := "127.0.0.1:" + strconv.Itoa(ssetest.FreePort(t))
-	s := runServerFrom(t, exe, sock, "--listen", "127.0.0.1:0", "--publish-socket", sock, "--log-level", "debug",
-		"--pid-file", pidFile, "--admin-listen", admin)
+	s := startDeployable(t, "--admin-listen", admin)
+	exe, pidFile, sock := s.exe, s.pidFile, s.socket
 	st := openStream(t, s.listen, "/events?channel=a")
 	s.waitSubscribed(t, 1)
 	first := publishID(t, sock, "a", "one")
 
 	// Replace the binary on disk, as a deploy would, with one that fails.
-	broken := filepath.Join(dir, "broken")
-	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho broken build >&2\nexit 1\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(broken, exe); err != nil {
-		t.Fatal(err)
-	}
+	installFile(t, exe, []byte(brokenBuild))
 	syscall.Kill(s.cmd.Process.Pid, syscall.SIGUSR2)
 	s.logs.Wait(t, 20*time.Second, 1, `"msg":"upgrade failed: this process goes on serving everything"`, `exit status 1`)
 	if pid := readPid(pidFile); pid != s.cmd.Process.Pid {
@@ -233,7 +222,7 @@ func TestUpgradeFailedBinary(t *testing.T) {
 
 	// A good build again: the same stream goes on in the new process.
 	copyFile(t, bin, exe)
-	newPid := upgradeTo(t, s, pidFile)
+	newPid := upgradeTo(t, s.server, pidFile)
 	third := publishID(t, sock, "a", "three")
 	if got, err := st.ids(1); err != nil || got[0] != third || third <= second {
 		t.Fatalf("after the upgrade the stream got %v (%v), want [%d]", got, err, third)
@@ -300,19 +289,64 @@ func readHTTP(t *testing.T, br *bufio.Reader) string {
 	return string(b)
 }
 
+// copyFile installs a copy of the file at from at to (installFile).
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmp := to + ".new"
-	if err := os.WriteFile(tmp, b, 0o755); err != nil {
+	installFile(t, to, b)
+}
+
+// installFile puts content at path, executable, in one rename, as a
+// deploy replaces a binary: a process started from path runs the old
+// file or the new one, never half of one.
+func installFile(t *testing.T, path string, content []byte) {
+	t.Helper()
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, content, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(tmp, to); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// brokenBuild is a "binary" that exits 1 at start, as a broken build does.
+const brokenBuild = "#!/bin/sh\necho broken build >&2\nexit 1\n"
+
+// standIn is a shell script that runs this test binary as the stand-in
+// child (testChildren) with env's NAME=value words set, passing on the
+// arguments it was given.
+func standIn(t *testing.T, child string, env ...string) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("#!/bin/sh\n%s=%s %s exec %s \"$@\"\n", testChildEnv, child, strings.Join(env, " "), self)
+}
+
+// deployable is a server run from its own copy of the binary (exe, in
+// dir) with --pid-file, so that a test can put another build at that
+// path before SIGUSR2, as a deploy does.
+type deployable struct {
+	*server
+	dir, exe, pidFile string
+}
+
+// startDeployable runs a deployable server with a publish socket and a
+// TCP listener of its own, logging at debug level, and args.
+func startDeployable(t *testing.T, args ...string) *deployable {
+	t.Helper()
+	dir := t.TempDir()
+	d := &deployable{dir: dir, exe: filepath.Join(dir, "ssedge"), pidFile: filepath.Join(dir, "ssedge.pid")}
+	copyFile(t, bin, d.exe)
+	sock := filepath.Join(dir, "pub.sock")
+	d.server = runServerFrom(t, d.exe, sock, append([]string{"--listen", "127.0.0.1:0", "--publish-socket", sock,
+		"--log-level", "debug", "--pid-file", d.pidFile}, args...)...)
+	return d
 }
 
 // runServerFrom is runServer with the binary at exe.
@@ -356,23 +390,13 @@ func grepLines(s, part string) string {
 // process takes its listeners and streams back and goes on where it
 // stopped, with no event lost or repeated, and a second try succeeds.
 func TestUpgradeAbortAfterPause(t *testing.T) {
-	dir := t.TempDir()
-	exe := filepath.Join(dir, "ssedge")
-	copyFile(t, bin, exe)
-	pidFile := filepath.Join(dir, "ssedge.pid")
-	sock := filepath.Join(dir, "pub.sock")
-	s := runServerFrom(t, exe, sock, "--listen", "127.0.0.1:0", "--publish-socket", sock, "--log-level", "debug",
-		"--pid-file", pidFile, "--loops", "2")
+	s := startDeployable(t, "--loops", "2")
+	exe, pidFile, sock := s.exe, s.pidFile, s.socket
 	streams := []*stream{openStream(t, s.listen, "/events?channel=a"), openStream(t, s.listen, "/events?channel=a")}
 	s.waitSubscribed(t, 2)
 	pub := startPublishing(t, sock, []string{"a"}, 200)
 	script := fmt.Sprintf("#!/bin/sh\nexec %s \"$@\" --loops 3\n", bin)
-	if err := os.WriteFile(exe+".new", []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(exe+".new", exe); err != nil {
-		t.Fatal(err)
-	}
+	installFile(t, exe, []byte(script))
 	time.Sleep(300 * time.Millisecond) // lets real time pass: events before the attempt
 	syscall.Kill(s.cmd.Process.Pid, syscall.SIGUSR2)
 	s.logs.Wait(t, 20*time.Second, 1, `"msg":"upgrade failed: this process goes on serving everything"`, `inherited listener`)
@@ -384,7 +408,7 @@ func TestUpgradeAbortAfterPause(t *testing.T) {
 		t.Fatalf("a stream opened after the failed attempt got %v (%v), want [%d]", got, err, bID)
 	}
 	copyFile(t, bin, exe)
-	upgradeTo(t, s, pidFile)
+	upgradeTo(t, s.server, pidFile)
 	time.Sleep(300 * time.Millisecond) // lets real time pass: events after the upgrade
 	want := pub.finish()["a"]
 	for i, st := range streams {

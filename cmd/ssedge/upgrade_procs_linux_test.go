@@ -133,14 +133,9 @@ func TestUpgradeProcsKeepsStreams(t *testing.T) {
 // and its workers serve on, no stream drops, the failure is counted; a
 // good binary put back then upgrades, with the same streams.
 func TestUpgradeProcsFailedBinary(t *testing.T) {
-	dir := t.TempDir()
-	exe := filepath.Join(dir, "ssedge")
-	copyFile(t, bin, exe)
-	pidFile := filepath.Join(dir, "ssedge.pid")
-	sock := filepath.Join(dir, "pub.sock")
 	admin := "127.0.0.1:" + strconv.Itoa(ssetest.FreePort(t))
-	s := runServerFrom(t, exe, sock, "--listen", "127.0.0.1:0", "--publish-socket", sock, "--log-level", "debug",
-		"--pid-file", pidFile, "--admin-listen", admin, "--procs", "3", "--loops", "1")
+	s := startDeployable(t, "--admin-listen", admin, "--procs", "3", "--loops", "1")
+	exe, pidFile, sock := s.exe, s.pidFile, s.socket
 	streams := make([]*stream, 30)
 	for i := range streams {
 		streams[i] = openStream(t, s.listen, "/events?channel=a")
@@ -148,13 +143,7 @@ func TestUpgradeProcsFailedBinary(t *testing.T) {
 	s.waitSubscribed(t, len(streams))
 	first := publishID(t, sock, "a", "one")
 
-	broken := filepath.Join(dir, "broken")
-	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho broken build >&2\nexit 1\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(broken, exe); err != nil {
-		t.Fatal(err)
-	}
+	installFile(t, exe, []byte(brokenBuild))
 	syscall.Kill(s.cmd.Process.Pid, syscall.SIGUSR2)
 	s.logs.Wait(t, 20*time.Second, 1, `"msg":"upgrade failed: this process goes on serving everything"`, `exit status 1`)
 	if pid := readPid(pidFile); pid != s.cmd.Process.Pid {
@@ -167,7 +156,7 @@ func TestUpgradeProcsFailedBinary(t *testing.T) {
 	}
 
 	copyFile(t, bin, exe)
-	upgradeTo(t, s, pidFile)
+	upgradeTo(t, s.server, pidFile)
 	third := publishID(t, sock, "a", "three")
 	checkStreams(t, streams, func(int) string { return "a" }, map[string][]uint64{"a": {third}})
 	m := metrics(t, admin)
@@ -256,13 +245,8 @@ func init() {
 // stream drops, none misses an event), the old supervisor logs and counts
 // the failure, and a good binary then upgrades.
 func TestUpgradeProcsAbortAfterHandOff(t *testing.T) {
-	dir := t.TempDir()
-	exe := filepath.Join(dir, "ssedge")
-	copyFile(t, bin, exe)
-	pidFile := filepath.Join(dir, "ssedge.pid")
-	sock := filepath.Join(dir, "pub.sock")
-	s := runServerFrom(t, exe, sock, "--listen", "127.0.0.1:0", "--publish-socket", sock, "--log-level", "debug",
-		"--pid-file", pidFile, "--procs", "3", "--loops", "1")
+	s := startDeployable(t, "--procs", "3", "--loops", "1")
+	dir, exe, pidFile, sock := s.dir, s.exe, s.pidFile, s.socket
 	streams := make([]*stream, 60)
 	for i := range streams {
 		streams[i] = openStream(t, s.listen, "/events?channel=a")
@@ -270,18 +254,8 @@ func TestUpgradeProcsAbortAfterHandOff(t *testing.T) {
 	s.waitSubscribed(t, len(streams))
 	first := publishID(t, sock, "a", "one")
 
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	mark := filepath.Join(dir, "mark")
-	script := fmt.Sprintf("#!/bin/sh\n%s=procs-take-then-exit SSEDGE_TEST_CHILD_MARK=%s exec %s\n", testChildEnv, mark, self)
-	if err := os.WriteFile(exe+".new", []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(exe+".new", exe); err != nil {
-		t.Fatal(err)
-	}
+	installFile(t, exe, []byte(standIn(t, "procs-take-then-exit", "SSEDGE_TEST_CHILD_MARK="+mark)))
 	syscall.Kill(s.cmd.Process.Pid, syscall.SIGUSR2)
 	s.logs.Wait(t, 30*time.Second, 1, `"msg":"upgrade failed: this process goes on serving everything"`)
 	if got := readPid(mark); got != len(streams) {
@@ -294,7 +268,7 @@ func TestUpgradeProcsAbortAfterHandOff(t *testing.T) {
 	}
 
 	copyFile(t, bin, exe)
-	upgradeTo(t, s, pidFile)
+	upgradeTo(t, s.server, pidFile)
 	third := publishID(t, sock, "a", "three")
 	checkStreams(t, streams, func(int) string { return "a" }, map[string][]uint64{"a": {third}})
 }
@@ -305,13 +279,8 @@ func TestUpgradeProcsAbortAfterHandOff(t *testing.T) {
 // connections back before it drains, and the old supervisor drains and
 // exits 0, leaving nothing serving.
 func TestUpgradeProcsStopDuringHandOff(t *testing.T) {
-	dir := t.TempDir()
-	exe := filepath.Join(dir, "ssedge")
-	copyFile(t, bin, exe)
-	pidFile := filepath.Join(dir, "ssedge.pid")
-	sock := filepath.Join(dir, "pub.sock")
-	s := runServerFrom(t, exe, sock, "--listen", "127.0.0.1:0", "--publish-socket", sock, "--log-level", "debug",
-		"--pid-file", pidFile, "--procs", "2", "--loops", "1", "--drain-window", "1s")
+	s := startDeployable(t, "--procs", "2", "--loops", "1", "--drain-window", "1s")
+	dir, exe, sock := s.dir, s.exe, s.socket
 	oldWorkers := children(t, s.cmd.Process.Pid)
 	streams := make([]*stream, 20)
 	for i := range streams {
@@ -319,18 +288,8 @@ func TestUpgradeProcsStopDuringHandOff(t *testing.T) {
 	}
 	s.waitSubscribed(t, len(streams))
 	first := publishID(t, sock, "a", "one")
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	mark := filepath.Join(dir, "mark")
-	script := fmt.Sprintf("#!/bin/sh\n%s=procs-take-then-exit SSEDGE_TEST_HANG=1 SSEDGE_TEST_CHILD_MARK=%s exec %s\n", testChildEnv, mark, self)
-	if err := os.WriteFile(exe+".new", []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(exe+".new", exe); err != nil {
-		t.Fatal(err)
-	}
+	installFile(t, exe, []byte(standIn(t, "procs-take-then-exit", "SSEDGE_TEST_HANG=1", "SSEDGE_TEST_CHILD_MARK="+mark)))
 	syscall.Kill(s.cmd.Process.Pid, syscall.SIGUSR2)
 	ssetest.WaitFor(t, 20*time.Second, "the stand-in to hold every connection", func() bool { return readPid(mark) == len(streams) })
 	syscall.Kill(s.cmd.Process.Pid, syscall.SIGTERM)

@@ -51,15 +51,8 @@ func init() {
 // process.)
 func TestIOURingRefusedAtStart(t *testing.T) {
 	dir := t.TempDir()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	wrapper := filepath.Join(dir, "ssedge")
-	script := fmt.Sprintf("#!/bin/sh\n%s=no-io-uring SSEDGE_TEST_EXEC=%s exec %s \"$@\"\n", testChildEnv, bin, self)
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	installFile(t, wrapper, []byte(standIn(t, "no-io-uring", "SSEDGE_TEST_EXEC="+bin)))
 	sock := filepath.Join(dir, "pub.sock")
 	s := runServerFrom(t, wrapper, sock, "--listen", "127.0.0.1:0", "--publish-socket", sock, "--log-level", "debug", "--loops", "2")
 	const refused = `"msg":"io_uring unavailable: delivering with sendmsg"`
