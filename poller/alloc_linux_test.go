@@ -3,6 +3,7 @@
 package poller_test
 
 import (
+	"runtime"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -51,10 +52,38 @@ func drain(peers []int) {
 	}
 }
 
+// onRing makes d send through io_uring until the test ends. The caller
+// stays on its thread (runtime.LockOSThread): the ring's only submitter.
+// A benchmark skips where the kernel refuses the ring; a test, which
+// checked that io_uring works first (withURing), fails.
+func onRing(tb testing.TB, d *poller.Driver) {
+	tb.Helper()
+	if !d.OpenRing() {
+		if _, bench := tb.(*testing.B); bench {
+			tb.Skip("io_uring refused")
+		}
+		tb.Fatal("io_uring refused")
+	}
+	tb.Cleanup(d.CloseRing)
+}
+
+// through names the send path in a failure message.
+func through(ring bool) string {
+	if ring {
+		return " through io_uring"
+	}
+	return ""
+}
+
 // Delivering an event allocates nothing per subscriber: publishing plus
 // delivering to 200 subscribers allocates what publishing alone does.
-func TestDeliverAllocs(t *testing.T) {
+func TestDeliverAllocs(t *testing.T) { checkDeliverAllocs(t, false) }
+
+func checkDeliverAllocs(t *testing.T, ring bool) {
 	hub, d, peers := fanout(t, 200)
+	if ring {
+		onRing(t, d)
+	}
 	data, ch, other := []byte("payload"), []byte("c"), []byte("d")
 	step := func(channel []byte) func() {
 		return func() {
@@ -69,16 +98,25 @@ func TestDeliverAllocs(t *testing.T) {
 	alone := testing.AllocsPerRun(200, step(other))
 	withSubs := testing.AllocsPerRun(200, step(ch))
 	if withSubs != alone {
-		t.Fatalf("publish+deliver to 200 subscribers: %v allocs; publish alone: %v", withSubs, alone)
+		t.Fatalf("publish+deliver to 200 subscribers%s: %v allocs; publish alone: %v", through(ring), withSubs, alone)
 	}
 }
 
 // BenchmarkFanout reports the loop's cost per delivery: one event to n
 // subscribers, each a socket, one writev each.
-func BenchmarkFanout(b *testing.B) {
+func BenchmarkFanout(b *testing.B) { benchFanout(b, false) }
+
+func benchFanout(b *testing.B, ring bool) {
 	for _, n := range []int{100, 1000} {
 		b.Run(itoa(n), func(b *testing.B) {
+			if ring {
+				runtime.LockOSThread() // this goroutine's: b.Run runs each in its own
+				defer runtime.UnlockOSThread()
+			}
 			hub, d, peers := fanout(b, n)
+			if ring {
+				onRing(b, d)
+			}
 			data := make([]byte, 100)
 			for i := range data {
 				data[i] = 'x'
@@ -110,8 +148,13 @@ func itoa(n int) string {
 
 // A heartbeat step allocates nothing: the wheel's lists live in the
 // connection table, and the frame is shared.
-func TestHeartbeatAllocs(t *testing.T) {
-	_, d, peers := fanout(t, 200)
+func TestHeartbeatAllocs(t *testing.T) { checkHeartbeatAllocs(t, 200, false) }
+
+func checkHeartbeatAllocs(t *testing.T, n int, ring bool) {
+	_, d, peers := fanout(t, n)
+	if ring {
+		onRing(t, d)
+	}
 	now := int64(0)
 	step := func() {
 		now += poller.DefaultHeartbeat.Milliseconds() * 2 // every stream due
@@ -121,7 +164,7 @@ func TestHeartbeatAllocs(t *testing.T) {
 	}
 	step()
 	if a := testing.AllocsPerRun(50, step); a != 0 {
-		t.Fatalf("heartbeats to 200 streams: %v allocs, want 0", a)
+		t.Fatalf("heartbeats to %d streams%s: %v allocs, want 0", n, through(ring), a)
 	}
 }
 
@@ -131,35 +174,39 @@ func TestHeartbeatAllocs(t *testing.T) {
 // their last visit and are only filed again (the bookkeeping alone, which
 // a sweep paid four times per interval for every connection).
 func BenchmarkHeartbeatWheel(b *testing.B) {
-	const n = 2000
 	for _, busy := range []bool{false, true} {
 		name := "idle"
 		if busy {
 			name = "busy"
 		}
-		b.Run(name, func(b *testing.B) {
-			hub, d, peers := fanout(b, n)
-			hb := poller.DefaultHeartbeat.Milliseconds()
-			stepMs := (hb + 15) / 16
-			now := int64(0)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				// One interval and a step: each stream is visited once.
-				for t := 0; t < 17; t++ {
-					b.StopTimer()
-					if busy { // written since its last visit: never due
-						hub.Publish([]byte("c"), nil, []byte("x"))
-						d.Deliver()
-					}
-					drain(peers)
-					now += stepMs
-					d.SetClock(now)
-					b.StartTimer()
-					d.Timers()
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/conn-interval")
-		})
+		b.Run(name, func(b *testing.B) { benchWheel(b, busy, false) })
 	}
+}
+
+func benchWheel(b *testing.B, busy, ring bool) {
+	const n = 2000
+	hub, d, peers := fanout(b, n)
+	if ring {
+		onRing(b, d)
+	}
+	stepMs := (poller.DefaultHeartbeat.Milliseconds() + poller.WheelSteps - 1) / poller.WheelSteps
+	now := int64(0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		// One interval and a step: each stream is visited once.
+		for t := 0; t <= poller.WheelSteps; t++ {
+			b.StopTimer()
+			if busy { // written since its last visit: never due
+				hub.Publish([]byte("c"), nil, []byte("x"))
+				d.Deliver()
+			}
+			drain(peers)
+			now += stepMs
+			d.SetClock(now)
+			b.StartTimer()
+			d.Timers()
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/conn-interval")
 }

@@ -63,59 +63,12 @@ func TestURingDeliverAllocs(t *testing.T) {
 	withURing(t)
 	runtime.LockOSThread() // the ring's only submitter
 	defer runtime.UnlockOSThread()
-	hub, d, peers := fanout(t, 200)
-	if !d.OpenRing() {
-		t.Fatal("io_uring refused")
-	}
-	defer d.CloseRing()
-	data, ch, other := []byte("payload"), []byte("c"), []byte("d")
-	step := func(channel []byte) func() {
-		return func() {
-			if _, err := hub.Publish(channel, nil, data); err != nil {
-				t.Fatal(err)
-			}
-			d.Deliver()
-			drain(peers)
-		}
-	}
-	step(ch)()
-	alone := testing.AllocsPerRun(200, step(other))
-	withSubs := testing.AllocsPerRun(200, step(ch))
-	if withSubs != alone {
-		t.Fatalf("publish+deliver to 200 subscribers through io_uring: %v allocs; publish alone: %v", withSubs, alone)
-	}
+	checkDeliverAllocs(t, true)
 }
 
 // BenchmarkFanoutURing is BenchmarkFanout with the pass's sends batched
 // through io_uring.
-func BenchmarkFanoutURing(b *testing.B) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	for _, n := range []int{100, 1000} {
-		b.Run(itoa(n), func(b *testing.B) {
-			hub, d, peers := fanout(b, n)
-			if !d.OpenRing() {
-				b.Skip("io_uring refused")
-			}
-			defer d.CloseRing()
-			data := make([]byte, 100)
-			for i := range data {
-				data[i] = 'x'
-			}
-			ch := []byte("c")
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				hub.Publish(ch, nil, data)
-				d.Deliver()
-				b.StopTimer()
-				drain(peers)
-				b.StartTimer()
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
-		})
-	}
-}
+func BenchmarkFanoutURing(b *testing.B) { benchFanout(b, true) }
 
 // Heartbeats through the ring allocate nothing either: 300 streams, more
 // than one batch of SQEs in a step.
@@ -123,22 +76,7 @@ func TestURingHeartbeatAllocs(t *testing.T) {
 	withURing(t)
 	runtime.LockOSThread() // the ring's only submitter
 	defer runtime.UnlockOSThread()
-	_, d, peers := fanout(t, 300)
-	if !d.OpenRing() {
-		t.Fatal("io_uring refused")
-	}
-	defer d.CloseRing()
-	now := int64(0)
-	step := func() {
-		now += poller.DefaultHeartbeat.Milliseconds() * 2 // every stream due
-		d.SetClock(now)
-		d.Timers()
-		drain(peers)
-	}
-	step()
-	if a := testing.AllocsPerRun(50, step); a != 0 {
-		t.Fatalf("heartbeats to 300 streams through io_uring: %v allocs, want 0", a)
-	}
+	checkHeartbeatAllocs(t, 300, true)
 }
 
 // BenchmarkHeartbeatWheelURing is BenchmarkHeartbeatWheel's "idle" case
@@ -146,25 +84,5 @@ func TestURingHeartbeatAllocs(t *testing.T) {
 func BenchmarkHeartbeatWheelURing(b *testing.B) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	const n = 2000
-	_, d, peers := fanout(b, n)
-	if !d.OpenRing() {
-		b.Skip("io_uring refused")
-	}
-	defer d.CloseRing()
-	stepMs := (poller.DefaultHeartbeat.Milliseconds() + poller.WheelSteps - 1) / poller.WheelSteps
-	now := int64(0)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		for t := 0; t <= poller.WheelSteps; t++ {
-			b.StopTimer()
-			drain(peers)
-			now += stepMs
-			d.SetClock(now)
-			b.StartTimer()
-			d.Timers()
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/conn-interval")
+	benchWheel(b, false, true)
 }
