@@ -155,37 +155,7 @@ func TestUpgradeKeepsStreams(t *testing.T) {
 			t.Fatalf("only %d events published on %q", len(ids[ch]), ch)
 		}
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i, st := range streams {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			want := ids[channels[i%len(channels)]]
-			got, err := st.ids(len(want))
-			if err != nil {
-				errs <- fmt.Errorf("stream %d (%s): after %d of %d events: %w", i, st.st.Conn.LocalAddr(), len(got), len(want), err)
-				return
-			}
-			for k := range want {
-				if got[k] != want[k] {
-					errs <- fmt.Errorf("stream %d: event %d has id %d, want %d", i, k, got[k], want[k])
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	bad := 0
-	for err := range errs {
-		if bad++; bad <= 5 {
-			t.Error(err)
-		}
-	}
-	if bad > 0 {
-		t.Fatalf("%d of %d streams wrong", bad, n)
-	}
+	checkStreams(t, streams, func(i int) string { return channels[i%len(channels)] }, ids)
 	if !alive(newPid) {
 		t.Fatalf("the new process %d is gone", newPid)
 	}
