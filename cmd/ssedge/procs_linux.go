@@ -359,14 +359,21 @@ func (s *supervisor) stop(stopRelay context.CancelFunc, relayDone <-chan struct{
 	stopRelay()
 	// One deadline for both: a stuck worker holds the relay's last
 	// writes until it is killed.
+	s.waitOrKill(func() { <-relayDone; s.wg.Wait() }, workerStopTimeout+s.o.drainWindow, "worker did not stop; killing it")
+}
+
+// waitOrKill runs wait (it returns once the workers have exited) for at
+// most within; then it kills every worker still there, logging msg for
+// each, and waits on.
+func (s *supervisor) waitOrKill(wait func(), within time.Duration, msg string) {
 	done := make(chan struct{})
-	go func() { <-relayDone; s.wg.Wait(); close(done) }()
+	go func() { wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(workerStopTimeout + s.o.drainWindow):
+	case <-time.After(within):
 		s.mu.Lock()
 		for i, p := range s.procs {
-			s.log.Warn("worker did not stop; killing it", zap.Int("worker", i), zap.Int("pid", p.Pid))
+			s.log.Warn(msg, zap.Int("worker", i), zap.Int("pid", p.Pid))
 			p.Kill()
 		}
 		s.mu.Unlock()

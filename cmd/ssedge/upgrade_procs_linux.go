@@ -282,19 +282,7 @@ func (s *supervisor) handedOverExit(stopRelay context.CancelFunc, relayDone <-ch
 	// serving streams without events beside the restarted successor; one
 	// still there after upgradeTimeout is killed.
 	stopRelay()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(upgradeTimeout):
-		s.mu.Lock()
-		for i, p := range s.procs {
-			s.log.Warn("old worker did not exit after handing over; killing it", zap.Int("worker", i), zap.Int("pid", p.Pid))
-			p.Kill()
-		}
-		s.mu.Unlock()
-		<-done
-	}
+	s.waitOrKill(s.wg.Wait, upgradeTimeout, "old worker did not exit after handing over; killing it")
 	<-relayDone
 }
 
