@@ -174,13 +174,7 @@ func TestUpgradeFailedBinary(t *testing.T) {
 	s.waitSubscribed(t, 1)
 	first := publishID(t, sock, "a", "one")
 
-	// Replace the binary on disk, as a deploy would, with one that fails.
-	installFile(t, exe, []byte(brokenBuild))
-	syscall.Kill(s.cmd.Process.Pid, syscall.SIGUSR2)
-	s.logs.Wait(t, 20*time.Second, 1, `"msg":"upgrade failed: this process goes on serving everything"`, `exit status 1`)
-	if pid := readPid(pidFile); pid != s.cmd.Process.Pid {
-		t.Fatalf("pid file names %d, want the old process %d", pid, s.cmd.Process.Pid)
-	}
+	s.upgradeToBrokenBuild(t)
 	second := publishID(t, sock, "a", "two")
 	got, err := st.ids(2)
 	if err != nil || got[0] != first || got[1] != second {
@@ -304,6 +298,19 @@ func standIn(t *testing.T, child string, env ...string) string {
 type deployable struct {
 	*server
 	dir, exe, pidFile string
+}
+
+// upgradeToBrokenBuild puts brokenBuild at the binary's path, as a deploy
+// would, and sends SIGUSR2: the attempt fails (logged with the new
+// process's exit status) and the pid file still names this process.
+func (d *deployable) upgradeToBrokenBuild(t *testing.T) {
+	t.Helper()
+	installFile(t, d.exe, []byte(brokenBuild))
+	syscall.Kill(d.cmd.Process.Pid, syscall.SIGUSR2)
+	d.logs.Wait(t, 20*time.Second, 1, `"msg":"upgrade failed: this process goes on serving everything"`, `exit status 1`)
+	if pid := readPid(d.pidFile); pid != d.cmd.Process.Pid {
+		t.Fatalf("pid file names %d, want the old process %d", pid, d.cmd.Process.Pid)
+	}
 }
 
 // startDeployable runs a deployable server with a publish socket and a

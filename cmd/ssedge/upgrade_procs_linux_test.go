@@ -143,12 +143,7 @@ func TestUpgradeProcsFailedBinary(t *testing.T) {
 	s.waitSubscribed(t, len(streams))
 	first := publishID(t, sock, "a", "one")
 
-	installFile(t, exe, []byte(brokenBuild))
-	syscall.Kill(s.cmd.Process.Pid, syscall.SIGUSR2)
-	s.logs.Wait(t, 20*time.Second, 1, `"msg":"upgrade failed: this process goes on serving everything"`, `exit status 1`)
-	if pid := readPid(pidFile); pid != s.cmd.Process.Pid {
-		t.Fatalf("pid file names %d, want the old supervisor %d", pid, s.cmd.Process.Pid)
-	}
+	s.upgradeToBrokenBuild(t)
 	second := publishID(t, sock, "a", "two")
 	checkStreams(t, streams, func(int) string { return "a" }, map[string][]uint64{"a": {first, second}})
 	if m := metrics(t, admin); !strings.Contains(m, `ssedge_upgrades_total{result="failed",worker="supervisor"} 1`) {
