@@ -654,6 +654,7 @@ func (c *upgradeChild) bound(o *serveOptions, log *zap.Logger) (*poller.Bound, e
 		if n := ln.N / o.procs; loops == 0 {
 			loops = n
 		} else if n != loops {
+			b.Disown() // the socket files stay the old supervisor's
 			b.Close()
 			return nil, fmt.Errorf("upgrade: the handed-over TCP listeners have %d and %d sockets per worker, expected the same count (one per loop)", loops, n)
 		}
