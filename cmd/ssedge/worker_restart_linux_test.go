@@ -343,6 +343,17 @@ func TestWorkerStoppedThenRestartedIsWarm(t *testing.T) {
 	victim := workers[1]
 	syscall.Kill(victim, syscall.SIGSTOP)
 	t.Cleanup(func() { syscall.Kill(victim, syscall.SIGKILL) })
+	// The relay carries every event to every worker: 400 KB on a channel
+	// no client reads fill the stopped worker's socket however slowly the
+	// rig publishes on a loaded box, so the relay's stall timer starts
+	// now rather than when the rig's own events would have filled it.
+	fill := ssetest.NewPublisher(rig.s.socket)
+	defer fill.Close()
+	for range 400 {
+		if _, err := fill.Publish("fill", "", strings.Repeat("f", 1000)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rig.s.logs.Wait(t, 60*time.Second, 1, `"msg":"worker stopped reading events; killing it"`, fmt.Sprintf(`"pid":%d`, victim))
 	now := waitReplaced(t, rig.s.cmd.Process.Pid, 4, victim, 30*time.Second)
 	var fresh int
